@@ -1,0 +1,65 @@
+"""What an attack returns: per sample and per budget, what it found and what it cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass
+class AttackResult:
+    """Outcome of one attack run over a batch and a list of budgets.
+
+    Shapes: E budgets, N samples.
+
+    - ``eps``: the budgets, length E. A minimal-norm attack run without budgets has
+      ``eps == (inf,)`` and answers any budget afterwards through :meth:`at`.
+    - ``adversarial``: (E, N, *input_shape), always inside the budget and the bounds.
+    - ``success``: (E, N) bool; a sample misclassified before any perturbation counts
+      as a success with norm 0 (the attacker needs to do nothing).
+    - ``norms``: (E, N) norm of ``adversarial - x`` in ``norm``.
+    - ``queries``: (E, N) model evaluations spent on each sample (forward passes;
+      a forward+backward counts once).
+    - ``params``: every hyper-parameter, so reports can show exactly what ran.
+    """
+
+    attack: str
+    norm: str
+    eps: tuple[float, ...]
+    adversarial: torch.Tensor
+    success: torch.Tensor
+    norms: torch.Tensor
+    queries: torch.Tensor
+    params: dict[str, Any] = field(default_factory=dict)
+    minimal: bool = False
+
+    @property
+    def success_rate(self) -> torch.Tensor:
+        """(E,) fraction of samples fooled at each budget."""
+        return self.success.float().mean(dim=1)
+
+    @property
+    def robust_accuracy(self) -> dict[float, float]:
+        """eps → fraction of samples still correctly classified after the attack."""
+        return {e: float(1.0 - r) for e, r in zip(self.eps, self.success_rate.tolist())}
+
+    def at(self, eps: "float | list[float]") -> "AttackResult":
+        """Re-read a minimal-norm result at given budgets: success iff the norm found fits."""
+        if not self.minimal:
+            raise ValueError("only minimal-norm results can be re-read at other budgets")
+        budgets = [float(eps)] if isinstance(eps, (int, float)) else [float(e) for e in eps]
+        fits = torch.stack([self.norms[0] <= e * (1 + 1e-6) for e in budgets])
+        success = self.success[0].unsqueeze(0) & fits
+        return AttackResult(
+            attack=self.attack,
+            norm=self.norm,
+            eps=tuple(budgets),
+            adversarial=self.adversarial.expand(len(budgets), *self.adversarial.shape[1:]),
+            success=success,
+            norms=self.norms.expand(len(budgets), -1),
+            queries=self.queries.expand(len(budgets), -1),
+            params=dict(self.params),
+            minimal=False,
+        )

@@ -1,0 +1,7 @@
+"""Findings and reports: the one output format of every check."""
+
+from mathguard.report.figure import Figure, new_axes
+from mathguard.report.finding import LENSES, Finding, Severity
+from mathguard.report.report import SCHEMA, Report, write_atomic
+
+__all__ = ["Figure", "Finding", "LENSES", "Report", "SCHEMA", "Severity", "new_axes", "write_atomic"]

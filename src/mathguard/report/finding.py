@@ -1,0 +1,73 @@
+"""The one result type every check returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+
+class Severity(IntEnum):
+    """Ordered severities. "Warning level" means MEDIUM or above."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, value: "str | int | Severity") -> "Severity":
+        """Accept 'high', 'HIGH', 3 or Severity.HIGH; raise a clear error otherwise."""
+        from mathguard.errors import MathguardError
+
+        if isinstance(value, Severity):
+            return value
+        if isinstance(value, int):
+            return cls(value)
+        try:
+            return cls[str(value).strip().upper()]
+        except KeyError:
+            names = ", ".join(s.name.lower() for s in cls)
+            raise MathguardError(f"unknown severity {value!r}; choose one of: {names}") from None
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+LENSES = ("linalg", "calculus", "stats", "info", "adversarial", "monitor", "model")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One observation about data or a model, with the numbers behind it and what to do.
+
+    ``id`` is stable across versions (e.g. ``linalg.exact-dependence``) so users can
+    filter or suppress findings by id; ``evidence`` holds JSON-serialisable numbers.
+    """
+
+    id: str
+    lens: str
+    severity: Severity
+    title: str
+    detail: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    fix: str = ""
+
+    def __post_init__(self) -> None:
+        if self.lens not in LENSES:
+            raise ValueError(f"unknown lens {self.lens!r}; expected one of {LENSES}")
+        object.__setattr__(self, "severity", Severity.parse(self.severity))
+
+    def to_dict(self) -> dict[str, Any]:
+        from mathguard.report.jsonable import jsonable
+
+        return {
+            "id": self.id,
+            "lens": self.lens,
+            "severity": str(self.severity),
+            "title": self.title,
+            "detail": self.detail,
+            "evidence": jsonable(self.evidence),
+            "fix": self.fix,
+        }

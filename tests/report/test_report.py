@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+import pytest
+
+from mathguard.errors import MathguardError
+from mathguard.report import Figure, Finding, Report, Severity, new_axes
+
+
+def _report() -> Report:
+    r = Report(title="root", metrics={"vif": {"a": 1.5, "b": float("inf")}, "rank": np.int64(3)})
+    r.add(Finding(id="x.low", lens="linalg", severity="low", title="small thing"))
+    child = r.add_section(Report(title="child"))
+    child.add(Finding(id="x.high", lens="stats", severity=Severity.HIGH, title="big thing",
+                      detail="why", evidence={"p": np.float64(0.01)}, fix="do this"))
+    fig, ax = new_axes()
+    ax.plot([0, 1], [1, 0])
+    child.figures.append(Figure.from_matplotlib(fig, "line", "a line"))
+    return r
+
+
+def test_worst_and_gate_look_into_sections():
+    r = _report()
+    assert r.worst is Severity.HIGH
+    assert r.gate("high") == 1 and r.gate("critical") == 0
+    assert [f.id for f in r.at_or_above("medium")] == ["x.high"]
+    assert Report(title="empty").worst is None
+
+
+def test_json_is_strict_and_versioned(tmp_path):
+    path = tmp_path / "r.json"
+    _report().to_json(path)
+    doc = json.loads(path.read_text())  # strict: no Infinity tokens
+    assert doc["schema"] == "mathguard.report/1"
+    rep = doc["report"]
+    assert rep["metrics"]["vif"]["b"] == "inf"
+    assert rep["metrics"]["rank"] == 3
+    assert rep["worst"] == "high"
+    assert rep["sections"][0]["findings"][0]["evidence"]["p"] == 0.01
+
+
+def test_html_is_self_contained(tmp_path):
+    html = _report().to_html(tmp_path / "r.html")
+    assert "data:image/png;base64," in html
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    assert "big thing" in html and "do this" in html
+
+
+def test_severity_parse_and_errors():
+    assert Severity.parse("Medium") is Severity.MEDIUM
+    with pytest.raises(MathguardError, match="unknown severity"):
+        Severity.parse("urgent")
+    with pytest.raises(ValueError, match="unknown lens"):
+        Finding(id="a", lens="astrology", severity="low", title="t")
+
+
+def test_terminal_render_runs(capsys):
+    from rich.console import Console
+
+    console = Console(record=True, width=120)
+    _report().show(console)
+    text = console.export_text()
+    assert "big thing" in text and "worst severity: high" in text
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    import os
+
+    from mathguard.report import write_atomic
+
+    target = tmp_path / "out.json"
+    target.write_text("old")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        write_atomic(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
