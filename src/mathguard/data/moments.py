@@ -1,0 +1,104 @@
+"""Streaming first and second moments of a feature matrix in float64.
+
+Each chunk is centred on its own mean before its cross-product is formed, and chunks are
+merged with Chan, Golub & LeVeque's pairwise update
+
+    M2 = M2_a + M2_b + (n_a n_b / n) δ δᵀ,   δ = mean_b − mean_a,
+
+so nothing of the form Σxxᵀ − n·m mᵀ is ever subtracted at the scale of the raw data
+(that naive formula loses every digit once |mean| ≫ sd). Dense chunks are further shifted
+by one fixed vector K (the first chunk's mean) before anything is summed, so chunk means
+are accumulated at the scale of the spread, not of the offset. Memory is O(p²).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass
+class Moments:
+    """Count, mean and centred cross-product matrix of the complete rows seen so far,
+    plus per-column counts of NaN/Inf (rows holding any are left out of the moments)."""
+
+    p: int
+    n: int = 0
+    n_seen: int = 0
+    shift: np.ndarray = field(init=False)
+    mean_shifted: np.ndarray = field(init=False)
+    m2: np.ndarray = field(init=False)
+    n_nan: np.ndarray = field(init=False)
+    n_inf: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.shift = np.zeros(self.p)
+        self.mean_shifted = np.zeros(self.p)
+        self.m2 = np.zeros((self.p, self.p))
+        self.n_nan = np.zeros(self.p, dtype=np.int64)
+        self.n_inf = np.zeros(self.p, dtype=np.int64)
+
+    # ----------------------------------------------------------------- chunks
+    def update(self, chunk: "np.ndarray | sp.csr_matrix") -> None:
+        """Fold one chunk of rows in (dense float64 array or CSR matrix)."""
+        self.n_seen += chunk.shape[0]
+        if sp.issparse(chunk):
+            self._update_sparse(chunk)
+            return
+        if not np.isfinite(chunk).all():
+            self.n_nan += np.isnan(chunk).sum(axis=0)
+            self.n_inf += np.isinf(chunk).sum(axis=0)
+            chunk = chunk[np.isfinite(chunk).all(axis=1)]
+        n = chunk.shape[0]
+        if n == 0:
+            return
+        if self.n == 0:
+            self.shift = chunk.mean(axis=0)
+        chunk = chunk - self.shift
+        mean = chunk.mean(axis=0)
+        chunk -= mean
+        self.merge(n, mean, chunk.T @ chunk)
+
+    def _update_sparse(self, chunk: sp.csr_matrix) -> None:
+        data = chunk.data
+        if not np.isfinite(data).all():
+            bad = ~np.isfinite(data)
+            cols = chunk.indices[bad]
+            self.n_nan += np.bincount(cols[np.isnan(data[bad])], minlength=self.p)
+            self.n_inf += np.bincount(cols[np.isinf(data[bad])], minlength=self.p)
+            rows = np.repeat(np.arange(chunk.shape[0]), np.diff(chunk.indptr))[bad]
+            keep = np.ones(chunk.shape[0], dtype=bool)
+            keep[rows] = False
+            chunk = chunk[keep]
+        n = chunk.shape[0]
+        if n == 0:
+            return
+        # Within a sparse chunk centring would densify it, so the chunk's own Gram is
+        # corrected by its own mean; the chunk is small, the merge across chunks stays Chan's.
+        mean = np.asarray(chunk.sum(axis=0)).ravel() / n - self.shift  # shift stays 0 for sparse input
+        gram = (chunk.T @ chunk).toarray()
+        self.merge(n, mean, gram - n * np.outer(mean, mean))
+
+    def merge(self, n_b: int, mean_b: np.ndarray, m2_b: np.ndarray) -> None:
+        """Chan's pairwise update with another block's (count, shifted mean, centred cross-product)."""
+        n_a = self.n
+        n = n_a + n_b
+        delta = mean_b - self.mean_shifted
+        self.m2 += m2_b + np.outer(delta, delta) * (n_a * n_b / n)
+        self.mean_shifted += delta * (n_b / n)
+        self.n = n
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.shift + self.mean_shifted
+
+    # ----------------------------------------------------------------- results
+    @property
+    def variance(self) -> np.ndarray:
+        """Unbiased per-column variance."""
+        return np.diag(self.m2) / max(self.n - 1, 1)
+
+    def covariance(self) -> np.ndarray:
+        return self.m2 / max(self.n - 1, 1)
