@@ -107,7 +107,7 @@ class F1(PairedMetric):
 
 
 class LogLoss(PairedMetric):
-    """Mean negative log-likelihood of the true class (lower is better); probabilities clipped at 1e-15."""
+    """Mean negative log-likelihood of the true class (lower is better); probabilities clipped at float64 eps."""
 
     name = "log_loss"
     higher_is_better = False
@@ -195,8 +195,9 @@ def get_metric(metric: "str | PairedMetric") -> PairedMetric:
 
 
 def example_nll(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """Per-example negative log-likelihood of the true class, probabilities clipped at 1e-15.
+    """Per-example negative log-likelihood of the true class, probabilities clipped at float64 eps (as scikit-learn).
 
     Kept local until ``mathguard.info`` ships its cross-entropy; this is the one copy in this lens.
     """
-    return -np.log(np.clip(proba[np.arange(y.size), y], 1e-15, 1.0))
+    eps = np.finfo(np.float64).eps
+    return -np.log(np.clip(proba[np.arange(y.size), y], eps, 1.0 - eps))
