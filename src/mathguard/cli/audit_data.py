@@ -1,0 +1,28 @@
+"""`mathguard audit-data`: the linear-algebra audit of a CSV/Parquet file, gated for CI."""
+
+from __future__ import annotations
+
+import click
+
+from mathguard.cli.app import finish, main, severity_option
+
+
+@main.command("audit-data")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--target", default=None, help="Column holding the label; left out of the features.")
+@click.option("--html", "html", default=None, type=click.Path(dir_okay=False), help="Write the HTML report here.")
+@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the JSON report here.")
+@click.option("--chunk-size", default=None, type=click.IntRange(min=1), help="Rows per streamed chunk.")
+@click.option("--no-figures", is_flag=True, help="Skip the plots (faster; numbers and findings only).")
+@click.option("--quiet", "-q", is_flag=True, help="No terminal summary; only the exit code and files.")
+@severity_option("high")
+def audit_data(path: str, target: str | None, html: str | None, json_path: str | None, chunk_size: int | None,
+               no_figures: bool, quiet: bool, fail_on: str) -> None:
+    """Audit the feature matrix in PATH (.csv or .parquet) for rank, conditioning and collinearity.
+
+    Exit 0: nothing at or above --fail-on; 1: such findings; 2: unusable input.
+    """
+    from mathguard.data import audit_data as run
+
+    report = run(path, y=target, chunk_size=chunk_size, figures=not no_figures and bool(html))
+    finish(report, html, json_path, fail_on.lower(), quiet=quiet)
