@@ -109,7 +109,7 @@ def compare_cv(est_a: Any, est_b: Any, X: Any, y: Any, scheme: str = "5x2", scor
         splits = list(RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed).split(idx))
         d = np.array([_diff(est_a, est_b, scorer, X, y, tr, te) for tr, te in splits])
         J = d.size
-        ratio = len(splits[0][1]) / len(splits[0][0])
+        ratio = 1.0 / (n_splits - 1)  # n_test / n_train of k-fold CV
         var = d.var(ddof=1)
         t = d.mean() / np.sqrt((1 / J + ratio) * var) if var > 0 else 0.0
         return CVComparison(f"{n_repeats}x{n_splits}-fold, Nadeau–Bengio corrected", d, float(t),
