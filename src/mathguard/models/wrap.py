@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 import torch
@@ -34,6 +35,14 @@ def wrap(
 ) -> Classifier:
     """Put ``obj`` behind the Classifier protocol.
 
+    * torch ``nn.Module`` (needs ``input_shape``; ``n_classes`` is inferred by one forward);
+    * fitted scikit-learn classifier: an exact float64 torch twin for linear models
+      (LogisticRegression, LinearSVC, SGDClassifier, RidgeClassifier, ...) and MLPClassifier,
+      a black-box over ``predict_proba`` for anything else (forests, kNN, pipelines);
+    * ONNX model as a ``.onnx`` path, bytes or ``onnx.ModelProto`` (needs ``mathguard[onnx]``);
+    * any callable mapping an (N, *input_shape) numpy batch to (N, C) probabilities
+      (needs ``input_shape``; every answer is validated).
+
     ``bounds`` is the valid raw input range; ``mean``/``std`` normalisation is applied
     inside the model so attacks and certificates work in raw input space.
     """
@@ -45,4 +54,37 @@ def wrap(
         shape = tuple(int(d) for d in input_shape)
         k = n_classes if n_classes is not None else _infer_n_classes(obj, shape)
         return TorchClassifier(obj, shape, k, bounds=bounds, mean=mean, std=std)
-    raise ModelError(f"cannot wrap an object of type {type(obj).__name__}")
+    if _is_sklearn(obj):
+        from mathguard.models.sklearn_twin import sklearn_classifier
+
+        return sklearn_classifier(obj, bounds=bounds, mean=mean, std=std)
+    if _is_onnx(obj):
+        from mathguard.models.onnx_model import onnx_classifier
+
+        return onnx_classifier(obj, input_shape=input_shape, n_classes=n_classes, bounds=bounds, mean=mean, std=std)
+    if callable(obj):
+        from mathguard.models.blackbox import BlackBoxClassifier
+
+        if input_shape is None:
+            raise ModelError("wrap(callable) needs input_shape=(...) for one input, e.g. (64,)")
+        return BlackBoxClassifier(obj, input_shape=input_shape, n_classes=n_classes, output="proba",
+                                  kind="callable", bounds=bounds, mean=mean, std=std,
+                                  name=getattr(obj, "__name__", "callable"))
+    raise ModelError(f"cannot wrap an object of type {type(obj).__name__}; expected a torch module, a "
+                     "scikit-learn classifier, an ONNX model (path, bytes or ModelProto) or a predict_proba callable")
+
+
+def _is_sklearn(obj: Any) -> bool:
+    from sklearn.base import BaseEstimator
+
+    if isinstance(obj, BaseEstimator):
+        return True
+    return hasattr(obj, "fit") and hasattr(obj, "get_params")
+
+
+def _is_onnx(obj: Any) -> bool:
+    if isinstance(obj, (bytes, bytearray)):
+        return True
+    if isinstance(obj, (str, os.PathLike)):
+        return str(obj).lower().endswith(".onnx")
+    return type(obj).__name__ == "ModelProto"

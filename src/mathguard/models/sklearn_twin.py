@@ -1,0 +1,200 @@
+"""Exact differentiable torch twins of scikit-learn classifiers.
+
+Linear classifiers and MLPs are small enough to rebuild layer by layer, so white-box
+attacks, exact margins and interval bounds work on them. The twin computes in float64:
+sklearn does, and a float32 twin would drift from it by ~1e-5 on unscaled features.
+
+Logits convention (so that ``softmax(logits)`` is sklearn's ``predict_proba``):
+
+* multi-class: the decision values / output-layer values, one per class;
+* binary (sklearn gives one score ``d``): ``[0, d]``, hence ``softmax = [1 - σ(d), σ(d)]``;
+* one-vs-rest logistic models (``SGDClassifier(loss="log_loss")`` with > 2 classes), whose
+  ``predict_proba`` normalises per-class sigmoids: ``log σ(d)``, a monotone map of the
+  decision values, so the argmax and the decision boundaries are unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mathguard.errors import ModelError
+from mathguard.models.torch_model import TorchClassifier
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "identity": nn.Identity,
+    "logistic": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+}
+
+
+class Float64(nn.Module):
+    """Identity on values, cast to float64: the first layer of every twin."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(torch.float64)
+
+
+def _linear(weight: np.ndarray, bias: np.ndarray) -> nn.Linear:
+    """A float64 ``nn.Linear`` with y = x @ weight.T + bias."""
+    layer = nn.Linear(weight.shape[1], weight.shape[0], dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight, dtype=np.float64)))
+        layer.bias.copy_(torch.from_numpy(np.ascontiguousarray(bias, dtype=np.float64)))
+    return layer
+
+
+def _binary_as_two(weight: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Turn one score d = w·x + b into the two logits [0, d] by prepending a zero row."""
+    return np.vstack([np.zeros_like(weight), weight]), np.concatenate([[0.0], bias])
+
+
+def _check_fitted(est: Any) -> None:
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(est)
+    except NotFittedError:
+        raise ModelError(f"the {type(est).__name__} is not fitted; call .fit(X, y) before wrap()") from None
+
+
+def _is_ovr_logistic(est: Any, n_classes: int) -> bool:
+    """True when predict_proba normalises one sigmoid per class instead of a softmax."""
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+    if n_classes <= 2:
+        return False
+    if isinstance(est, SGDClassifier):
+        return est.loss == "log_loss"
+    # LogisticRegression(multi_class="ovr") in scikit-learn < 1.8 (LinearSVC's multi_class="ovr" is no logistic).
+    return isinstance(est, LogisticRegression) and getattr(est, "multi_class", None) == "ovr"
+
+
+def linear_twin_net(est: Any) -> tuple[nn.Sequential, int]:
+    """A torch module equal to a fitted linear sklearn classifier, and its class count."""
+    from scipy import sparse
+
+    coef = est.coef_.toarray() if sparse.issparse(est.coef_) else np.asarray(est.coef_, dtype=np.float64)
+    coef = np.atleast_2d(coef).astype(np.float64)
+    n_classes = len(est.classes_)
+    intercept = np.broadcast_to(np.asarray(est.intercept_, dtype=np.float64), (coef.shape[0],)).copy()
+    if coef.shape[0] != (1 if n_classes == 2 else n_classes):
+        raise ModelError(f"{type(est).__name__} has coef_ of shape {coef.shape} for {n_classes} classes; "
+                         "multi-output classifiers are not supported")
+    if n_classes == 2:
+        coef, intercept = _binary_as_two(coef, intercept)
+    layers: list[nn.Module] = [Float64(), _linear(coef, intercept)]
+    if _is_ovr_logistic(est, n_classes):
+        layers.append(nn.LogSigmoid())
+    return nn.Sequential(*layers), n_classes
+
+
+def mlp_twin_net(est: Any) -> tuple[nn.Sequential, int]:
+    """A torch module equal to a fitted MLPClassifier's pre-activation output layer."""
+    n_classes = len(est.classes_)
+    single_label = est.out_activation_ == ("logistic" if n_classes == 2 else "softmax")
+    if not single_label or est.n_outputs_ != (1 if n_classes == 2 else n_classes):
+        raise ModelError("multilabel MLPClassifier is not supported: its outputs are independent sigmoids, "
+                         "not one distribution over classes")
+    act = _ACTIVATIONS.get(est.activation)
+    if act is None:
+        raise ModelError(f"MLPClassifier activation {est.activation!r} is not supported")
+    layers: list[nn.Module] = [Float64()]
+    n_layers = len(est.coefs_)
+    for i, (w, b) in enumerate(zip(est.coefs_, est.intercepts_)):
+        weight, bias = np.asarray(w, dtype=np.float64).T, np.asarray(b, dtype=np.float64)
+        if i == n_layers - 1:
+            if n_classes == 2:
+                weight, bias = _binary_as_two(weight, bias)
+            layers.append(_linear(weight, bias))
+        else:
+            layers += [_linear(weight, bias), act()]
+    return nn.Sequential(*layers), n_classes
+
+
+def twin_builder(est: Any) -> "Any | None":
+    """The function that builds a twin for ``est``, or None when there is no exact twin."""
+    from sklearn.linear_model._base import LinearClassifierMixin
+    from sklearn.neural_network import MLPClassifier
+
+    if isinstance(est, MLPClassifier):
+        return mlp_twin_net
+    if isinstance(est, LinearClassifierMixin):
+        return linear_twin_net
+    return None
+
+
+class SklearnTwin(TorchClassifier):
+    """A fitted scikit-learn classifier rebuilt as a float64 torch module.
+
+    ``estimator`` is the original; ``classes`` maps logit column i to ``estimator.classes_[i]``.
+    Logits are float64 (see the module docstring for the convention).
+    """
+
+    kind = "sklearn-twin"
+
+    def __init__(self, estimator: Any, *, bounds: tuple[float, float] | None = None,
+                 mean: Any = None, std: Any = None) -> None:
+        builder = twin_builder(estimator)
+        if builder is None:
+            raise ModelError(f"{type(estimator).__name__} has no exact torch twin")
+        _check_fitted(estimator)
+        net, n_classes = builder(estimator)
+        net.eval()
+        super().__init__(net, (int(estimator.n_features_in_),), n_classes, bounds=bounds, mean=mean, std=std)
+        self.estimator = estimator
+        self.classes = np.asarray(estimator.classes_)
+        self._is_linear = builder is linear_twin_net
+
+    @property
+    def linear_weights(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(W, b) in raw input space with decision values = x @ W.T + b, or None for an MLP.
+
+        W has one row per class (binary: rows [0, w], so row 1 - row 0 is sklearn's ``coef_``),
+        input normalisation is folded in, and argmax(x @ W.T + b) is the prediction. The logits
+        equal x @ W.T + b, except for one-vs-rest logistic models where they are log σ of it.
+        The exact minimal L2 perturbation that flips a binary model is |d(x)| / ‖W[1] - W[0]‖.
+        """
+        if not self._is_linear:
+            return None
+        layer = self.net[1]
+        W, b = layer.weight.detach().clone(), layer.bias.detach().clone()
+        if self.normalize is not None:
+            mean = torch.broadcast_to(self.normalize.mean, self.input_shape).to(torch.float64)
+            std = torch.broadcast_to(self.normalize.std, self.input_shape).to(torch.float64)
+            W = W / std
+            b = b - W @ mean
+        return W, b
+
+
+def sklearn_classifier(est: Any, *, bounds: tuple[float, float] | None = None,
+                       mean: Any = None, std: Any = None) -> Any:
+    """An exact twin when one exists, otherwise a black-box classifier over ``predict_proba``."""
+    if twin_builder(est) is not None:
+        return SklearnTwin(est, bounds=bounds, mean=mean, std=std)
+    from mathguard.models.blackbox import BlackBoxClassifier
+
+    _check_fitted(est)
+    name = type(est).__name__
+    if not hasattr(est, "predict_proba"):
+        raise ModelError(f"{name} has no predict_proba and no exact twin; use a probabilistic model "
+                         "(e.g. SVC(probability=True)) or wrap a function returning probabilities")
+    if not hasattr(est, "classes_") or not hasattr(est, "n_features_in_"):
+        raise ModelError(f"{name} is not a fitted single-output classifier (no classes_ / n_features_in_)")
+    return BlackBoxClassifier(
+        lambda x: est.predict_proba(x.reshape(len(x), -1)),
+        n_classes=len(est.classes_),
+        input_shape=(int(est.n_features_in_),),
+        output="proba",
+        kind="sklearn",
+        bounds=bounds,
+        mean=mean,
+        std=std,
+        name=name,
+    )
+
