@@ -15,6 +15,7 @@ def scree(a: Analysis, max_components: int = 50) -> Figure:
     ax.bar(k, ratio, color="#4c78a8", label="explained variance ratio")
     ax.set_xlabel("principal component")
     ax.set_ylabel("explained variance ratio")
+    ax.set_ylim(0, 1.02)
     ax2 = ax.twinx()
     ax2.plot(k, np.cumsum(ratio), color="#d0510f", marker=".", label="cumulative")
     std = a.explained_variance_ratio_std[:max_components]
@@ -38,8 +39,8 @@ def correlation_vif(a: Analysis, max_columns: int = 40) -> Figure:
     names = [a.names[j] for j in order]
     fig, _ = new_axes(10, 5)
     fig.clf()  # two panels of different widths instead of the single default axes
-    ax = fig.add_axes([0.06, 0.25, 0.5, 0.7])
-    bx = fig.add_axes([0.68, 0.25, 0.3, 0.7])
+    ax = fig.add_axes([0.05, 0.25, 0.45, 0.7])
+    bx = fig.add_axes([0.74, 0.25, 0.25, 0.7])
     im = ax.imshow(np.nan_to_num(a.correlation[np.ix_(order, order)]), cmap="RdBu_r", vmin=-1, vmax=1)
     fig.colorbar(im, ax=ax, fraction=0.046)
     ticks = np.arange(len(order))

@@ -224,13 +224,27 @@ def _from_parquet(path: Path, y: Any, names: Sequence[Any] | None, size: int | N
     raw_use = [raw_cols[cols.index(c)] for c in use]
     chunk = size or default_chunk_size(len(use))
 
+    def fill(block: np.ndarray, table: Any, offset: int) -> None:
+        for j in range(table.num_columns):
+            block[:, offset + j] = table.column(j).cast(pa.float64()).to_numpy()
+
     def gen() -> Iterator[np.ndarray]:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk, columns=raw_use):
-            block = np.empty((batch.num_rows, len(raw_use)), dtype=np.float64)
-            for j in range(len(raw_use)):
-                col = batch.column(j).cast(pa.float64())
-                block[:, j] = col.to_numpy(zero_copy_only=False)
-            yield block
+        # Row groups up to ~2 chunks are read a few columns at a time straight into one float64
+        # block (Arrow never holds more than those columns); larger groups are streamed in batches.
+        pfile = pq.ParquetFile(path, pre_buffer=False)
+        step = max(1, len(raw_use) // 8)
+        for g in range(pfile.num_row_groups):
+            rows = pfile.metadata.row_group(g).num_rows
+            if rows <= 2 * chunk:
+                block = np.empty((rows, len(raw_use)))
+                for start in range(0, len(raw_use), step):
+                    fill(block, pfile.read_row_group(g, columns=raw_use[start : start + step]), start)
+                yield block
+                continue
+            for batch in pfile.iter_batches(batch_size=chunk, row_groups=[g], columns=raw_use):
+                block = np.empty((batch.num_rows, len(raw_use)))
+                fill(block, batch, 0)
+                yield block
 
     return Source(names=numeric, chunks=gen, non_numeric=other, target=y,
                   target_numeric=target_numeric, kind="parquet")
