@@ -1,6 +1,8 @@
 """Command-line interface: a thin layer over the Python API (one module per command)."""
 
 from mathguard.cli import audit_data as _audit_data  # noqa: F401  (registers the command)
+from mathguard.cli import calibration as _calibration  # noqa: F401  (registers the command)
+from mathguard.cli import compare as _compare  # noqa: F401  (registers the command)
 from mathguard.cli import demo as _demo  # noqa: F401  (registers the command)
 from mathguard.cli.app import main
 
