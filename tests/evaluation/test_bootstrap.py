@@ -115,3 +115,16 @@ def test_bootstrap_p_value_never_zero_and_bad_input(cancer_preds):
         paired_bootstrap(np.ones(10, int), np.linspace(0, 1, 10), np.linspace(0, 1, 10), "auc")
     with pytest.raises(InputError, match="bootstrap method"):
         paired_bootstrap(y, y, y, method="studentized")
+
+
+def test_packed_cells_equal_numpy_unique_rows():
+    from mathguard.evaluation.metrics import _cells
+
+    rng = np.random.default_rng(0)
+    cols = [rng.integers(0, k, 5000) for k in (10, 3, 7)]
+    ref, ref_counts = np.unique(np.column_stack(cols), axis=0, return_counts=True)
+    uniq, counts = _cells(*cols)
+    np.testing.assert_array_equal(uniq, ref)
+    np.testing.assert_array_equal(counts, ref_counts)
+    sparse = [rng.integers(0, 3000, 50) for _ in range(3)]  # 2.7e10 possible keys: the np.unique branch
+    np.testing.assert_array_equal(_cells(*sparse)[0], np.unique(np.column_stack(sparse), axis=0))

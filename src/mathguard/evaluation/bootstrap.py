@@ -41,9 +41,11 @@ def draw_weights(atoms: Atoms, size: int, rng: np.random.Generator) -> np.ndarra
     n = int(atoms.counts.sum())
     if not atoms.per_example:
         return rng.multinomial(n, atoms.counts / n, size=size).astype(np.float64)
-    idx = rng.integers(0, n, size=(size, n))
-    idx += (np.arange(size) * n)[:, None]
-    return np.bincount(idx.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
+    idx = rng.integers(0, n, size=(size, n), dtype=np.int32 if n < 2**31 else np.int64)
+    W = np.zeros((size, n))
+    for row, picks in zip(W, idx):
+        np.add.at(row, picks, 1.0)
+    return W
 
 
 def replicates(metric: PairedMetric, atoms: Atoms, n_resamples: int, rng: np.random.Generator,

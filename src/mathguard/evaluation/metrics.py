@@ -57,8 +57,26 @@ class PairedMetric(ABC):
 
 
 def _cells(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique rows of the stacked integer columns and how often each occurs."""
-    uniq, counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
+    """Unique rows of the stacked non-negative integer columns (lexicographic order) and their counts.
+
+    Rows are packed into one mixed-radix integer key (first column most significant), which
+    keeps the order of ``np.unique(axis=0)`` at a fraction of its cost on millions of rows.
+    """
+    cols = [np.asarray(c, dtype=np.int64) for c in columns]
+    radix = [int(c.max()) + 1 for c in cols]
+    key = np.zeros(cols[0].size, dtype=np.int64)
+    for c, r in zip(cols, radix):
+        key = key * r + c
+    size = int(np.prod(radix))
+    if size <= 4 * key.size:
+        counts = np.bincount(key, minlength=size)
+        keys = np.flatnonzero(counts)
+        counts = counts[keys]
+    else:
+        keys, counts = np.unique(key, return_counts=True)
+    uniq = np.empty((keys.size, len(cols)), dtype=np.int64)
+    for j in range(len(cols) - 1, -1, -1):
+        keys, uniq[:, j] = np.divmod(keys, radix[j])
     return uniq, counts.astype(np.float64)
 
 
