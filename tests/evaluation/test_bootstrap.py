@@ -128,3 +128,13 @@ def test_packed_cells_equal_numpy_unique_rows():
     np.testing.assert_array_equal(counts, ref_counts)
     sparse = [rng.integers(0, 3000, 50) for _ in range(3)]  # 2.7e10 possible keys: the np.unique branch
     np.testing.assert_array_equal(_cells(*sparse)[0], np.unique(np.column_stack(sparse), axis=0))
+
+
+def test_multiclass_f1_is_sklearn_macro():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 4, 300)
+    a = np.where(rng.random(300) < 0.7, y, rng.integers(0, 4, 300))
+    b = np.where(rng.random(300) < 0.8, y, rng.integers(0, 4, 300))
+    res = paired_bootstrap(y, a, b, "f1", n_resamples=200)
+    assert res.value_a == pytest.approx(f1_score(y, a, average="macro"), rel=1e-12)
+    assert res.value_b == pytest.approx(f1_score(y, b, average="macro"), rel=1e-12)

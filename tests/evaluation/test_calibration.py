@@ -113,3 +113,10 @@ def test_bad_input():
         reliability(np.array([0.1]), np.array([True]), strategy="kmeans")
     with pytest.raises(InputError, match="logits_val must be"):
         fit_temperature(np.zeros(3), [0, 1, 0])
+
+
+def test_underconfident_model_is_flagged(digits_logits):
+    z, y = digits_logits
+    cal = calibration(y, softmax(z * 0.3, axis=1), logits=z * 0.3)
+    assert cal.findings()[0].id == "stats.underconfident"
+    assert cal.temperature.temperature < 1 and cal.mean_confidence < cal.accuracy
