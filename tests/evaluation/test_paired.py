@@ -28,7 +28,10 @@ def test_mcnemar_matches_statsmodels_on_real_predictions(cancer_preds):
     ref_chi = sm_contingency.mcnemar(t, exact=False, correction=True)
     assert ours_chi.statistic == pytest.approx(ref_chi.statistic, rel=1e-10)
     assert ours_chi.p_value == pytest.approx(ref_chi.pvalue, rel=1e-10)
-    assert compare(y, a, b).p_value == pytest.approx(ref_exact.pvalue, rel=1e-10)
+    cmp = compare(y, a, b, n_resamples=500)
+    assert cmp.p_value == pytest.approx(ref_exact.pvalue, rel=1e-10)
+    assert cmp.evidence["cohens_g"] == pytest.approx(t[1, 0] / (t[0, 1] + t[1, 0]) - 0.5)
+    assert cmp.effect == pytest.approx((t[1, 0] - t[0, 1]) / y.size)  # accuracy gain = (c - b) / n
 
 
 @pytest.mark.parametrize("b,c", [(0, 7), (3, 11), (20, 31), (44, 45), (120, 80)])

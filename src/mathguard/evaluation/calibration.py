@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -123,7 +123,6 @@ class Calibration:
     temperature: Temperature
     ece_after_temperature: float
     threshold: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ece(self) -> float:

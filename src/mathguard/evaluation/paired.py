@@ -163,6 +163,8 @@ def compare(y_true: Any, pred_a: Any, pred_b: Any, metric: str = "accuracy", *, 
     For accuracy the p-value is McNemar's (``test``: exact, mid-p, chi2, auto) and the effect
     size includes the discordant odds ratio c/b; for F1, AUC and log loss the p-value comes from
     the paired bootstrap. The CI is always the paired bootstrap interval (``ci_method``).
+    Effect sizes: ``effect`` in metric units; for accuracy also the discordant odds ratio and
+    Cohen's g = c/(b+c) − 1/2 in ``evidence``.
     ``min_effect`` is the smallest improvement that matters, in metric units (0.01 = 1 pp).
     """
     if not 0 < alpha < 1:
@@ -181,8 +183,10 @@ def compare(y_true: Any, pred_a: Any, pred_b: Any, metric: str = "accuracy", *, 
         rb = _checks.labels(pred_b, "pred_b") == y
         mc = mcnemar(int(np.sum(ra & ~rb)), int(np.sum(~ra & rb)), test)
         p_value, test_name = mc.p_value, f"McNemar {mc.test}"
+        disc = mc.b + mc.c
         evidence.update(only_a_right=mc.b, only_b_right=mc.c,
-                        discordant_odds_ratio=(mc.c + 0.5) / (mc.b + 0.5))
+                        discordant_odds_ratio=(mc.c + 0.5) / (mc.b + 0.5),  # Haldane-corrected, finite at 0
+                        cohens_g=(mc.c / disc - 0.5) if disc else 0.0)
     return Comparison(m.name, m.higher_is_better, boot.value_a, boot.value_b, boot.estimate, boot.ci,
                       p_value, test_name, alpha, float(min_effect), int(y.size), names, evidence)
 
