@@ -112,3 +112,12 @@ def test_healthy_standardised_gaussian_has_no_warning(seed):
     assert r.metrics["rank"] == 15
     assert max(r.metrics["vif"].values()) < 1.1
     assert len(r.figures) == 2
+
+
+def test_many_more_columns_than_rows_reports_count_not_equations():
+    X = np.random.default_rng(4).normal(size=(40, 300))
+    r = audit_data(X, figures=False)
+    f = _find(r, "linalg.exact-dependence")
+    assert f.title.startswith("261 exact linear dependencies")
+    assert r.metrics["rank"] == 39
+    assert all(np.isinf(v) for v in r.metrics["vif"].values())

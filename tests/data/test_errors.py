@@ -70,3 +70,16 @@ def test_other_mistakes(tmp_path):
     X[:, 0] = np.where(np.arange(10) % 2, np.nan, 1.0)
     X[:, 1] = np.where(np.arange(10) % 2, 1.0, np.inf)
     _raises("free of NaN/Inf", X)
+
+
+def test_csv_column_turning_non_numeric_in_a_later_chunk(tmp_path):
+    path = tmp_path / "late.csv"
+    rows = [f"{i},{i * 2}" for i in range(1500)] + ["1501,oops"]  # past the 1000-row dtype sniff
+    path.write_text("a,b\n" + "\n".join(rows) + "\n")
+    _raises(r"column\(s\) \[.b.\] turn non-numeric after row 1500", path, chunk_size=500)
+
+
+def test_the_callers_dataframe_is_not_modified():
+    df = pd.DataFrame({0: [1.0, 2, 3, 4], 1: [2.0, 1, 4, 3]})
+    audit_data(df, feature_names=["a", "b"], figures=False)
+    assert list(df.columns) == [0, 1]

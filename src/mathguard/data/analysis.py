@@ -14,6 +14,7 @@ from mathguard.data.collinearity import (
     components_for,
     explained_variance,
     null_space,
+    pivots,
     relations,
     vif,
 )
@@ -26,6 +27,9 @@ from mathguard.errors import InputError
 #: Gram-route condition numbers at or above this are re-derived from a streamed QR factor:
 #: the Gram matrix's smallest singular values then carry a relative error ≳ eps·κ² ≈ 1e-6.
 QR_TRIGGER = 1e5
+#: Beyond this many independent dependencies (typically p ≫ n) equations stop being readable;
+#: only their number is reported.
+MAX_RELATIONS = 100
 
 
 @dataclass
@@ -53,6 +57,7 @@ class Analysis:
     used_qr: bool
     vif: np.ndarray
     relations: list[Relation]
+    n_dependencies: int
     dummy_traps: list[Relation]
     belsley: Belsley
     belsley_raw_indices: np.ndarray
@@ -190,10 +195,12 @@ def analyse(src: Source) -> Analysis:
     s_raw, s_cen, (s_std, v_std) = spec["raw"][0], spec["centred"][0], spec["std"]
     t_std = tol(s_std)
     active_names = [names[j] for j in active]
-    rels = relations(null_space(s_std, v_std, t_std), active_names, sd[active], mean[active])
+    null = null_space(s_std, v_std, t_std)
+    piv = pivots(null)
+    rels = relations(null, piv, active_names, sd[active], mean[active]) if len(piv) <= MAX_RELATIONS else []
     index = {name: i for i, name in enumerate(names)}
-    pivots = {index[r.target] for r in rels}
-    reduced = [j for j in active if j not in pivots]
+    solved = {active[i] for i in piv}
+    reduced = [j for j in active if j not in solved]
     s_red = base.transform(_selector(p, reduced, 1.0 / sd[reduced])).svd()[0] if reduced else np.zeros(0)
     raw_red_w = np.vstack([mean[None, reduced], np.eye(p)[:, reduced]])
     s_raw_red = base.transform(raw_red_w).svd()[0] if reduced else np.zeros(0)
@@ -217,7 +224,7 @@ def analyse(src: Source) -> Analysis:
         cond_raw=condition(s_raw, tol(s_raw)), cond_centred=condition(s_cen, tol(s_cen)),
         cond_std=condition(s_std, t_std), cond_std_reduced=condition(s_red, tol(s_red)) if reduced else 1.0,
         cond_raw_reduced=condition(s_raw_red, tol(s_raw_red)) if reduced else 1.0,
-        gram_cond_std=gram_cond_std, used_qr=used_qr, vif=vifs, relations=rels,
+        gram_cond_std=gram_cond_std, used_qr=used_qr, vif=vifs, relations=rels, n_dependencies=null.shape[1],
         dummy_traps=_dummy_traps(rels, index, mean, m2, n), belsley=bel, belsley_raw_indices=bel_raw,
         explained_variance=var, explained_variance_ratio=ratio, explained_variance_ratio_std=ratio_std,
         correlation=corr, target_correlation=tcorr,

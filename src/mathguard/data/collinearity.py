@@ -40,41 +40,48 @@ def null_space(s: np.ndarray, v: np.ndarray, tol: float) -> np.ndarray:
     return v[:, s <= tol]
 
 
-def relations(null: np.ndarray, names: list[str], sd: np.ndarray, mean: np.ndarray) -> list[Relation]:
+def pivots(null: np.ndarray) -> list[int]:
+    """One column per dependency to solve for, chosen from the last column backwards
+    (a derived or redundant column is usually appended after its sources)."""
+    k = null.shape[1]
+    chosen: list[int] = []
+    basis = np.zeros((0, k))
+    for j in range(null.shape[0] - 1, -1, -1):
+        if len(chosen) == k:
+            break
+        resid = null[j] - basis.T @ (basis @ null[j])
+        norm = np.linalg.norm(resid)
+        if norm > 1e-6:
+            chosen.append(j)
+            basis = np.vstack([basis, resid / norm])
+    return chosen
+
+
+def relations(null: np.ndarray, piv: list[int], names: list[str], sd: np.ndarray,
+              mean: np.ndarray) -> list[Relation]:
     """Express a null space of the standardised matrix as explicit column equations.
 
-    Pivots are chosen from the last column backwards (a derived or redundant column is
-    usually appended after its sources); the basis is then reduced so each relation
-    contains exactly one pivot, which is solved for in the columns' original units.
+    The basis is reduced so each relation contains exactly one pivot, which is solved
+    for in the columns' original units.
     """
     k = null.shape[1]
     if k == 0:
         return []
-    pivots: list[int] = []
-    basis = np.zeros((0, k))
-    for j in range(null.shape[0] - 1, -1, -1):
-        row = null[j]
-        resid = row - basis.T @ (basis @ row) if basis.size else row
-        if np.linalg.norm(resid) > 1e-6:
-            pivots.append(j)
-            basis = np.vstack([basis, resid / np.linalg.norm(resid)])
-            if len(pivots) == k:
-                break
     # Reduce: coefficients in standardised units with identity on the pivot rows.
-    reduced = null @ np.linalg.solve(null[pivots, :], np.eye(k))
+    reduced = null @ np.linalg.solve(null[piv, :], np.eye(k))
     raw = reduced / sd[:, None]  # Σ_j raw_j (x_j − mean_j) = 0 for each column of `raw`
     out = []
-    for col, piv in enumerate(pivots):
-        b = raw[:, col] / raw[piv, col]
+    for col, j0 in enumerate(piv):
+        b = raw[:, col] / raw[j0, col]
         b[np.abs(reduced[:, col]) < MEMBER_TOL * np.abs(reduced[:, col]).max()] = 0.0
         coefs = -b
-        coefs[piv] = 0.0
+        coefs[j0] = 0.0
         terms = tuple((names[j], float(coefs[j])) for j in np.flatnonzero(coefs))
-        const = float(mean[piv] - coefs @ mean)
-        scale = abs(mean[piv]) + np.abs(coefs * mean).sum()
+        const = float(mean[j0] - coefs @ mean)
+        scale = abs(mean[j0]) + np.abs(coefs * mean).sum()
         if abs(const) <= 1e-9 * max(scale, 1e-300):
             const = 0.0
-        out.append(Relation(target=names[piv], terms=terms, constant=const))
+        out.append(Relation(target=names[j0], terms=terms, constant=const))
     return out
 
 

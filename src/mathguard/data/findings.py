@@ -80,13 +80,14 @@ def dependence_findings(a: Analysis) -> list[Finding]:
                       "Drop one level per categorical (pandas get_dummies(drop_first=True), "
                       "OneHotEncoder(drop='first')), or fit without an intercept."))
     other = [r for r in a.relations if str(r) not in traps]
-    if other:
-        text = "; ".join(str(r) for r in other[:6])
+    n_other = a.n_dependencies - len(a.dummy_traps)
+    if n_other > 0:
+        text = ("Dependencies found: " + "; ".join(str(r) for r in other[:6]) + "." if other else
+                f"({n_other} independent dependencies are too many to list as equations.)")
         out.append(_f("exact-dependence", Severity.HIGH,
-                      f"{len(other)} exact linear dependenc{'y' if len(other) == 1 else 'ies'} between columns",
+                      f"{n_other} exact linear dependenc{'y' if n_other == 1 else 'ies'} between columns",
                       f"Numerical rank of the centred matrix is {a.rank} of {len(a.active)} non-constant, "
-                      f"non-duplicate columns. Dependencies found: {text}. Coefficients of these columns are "
-                      "not identifiable.",
+                      f"non-duplicate columns. {text} Coefficients of these columns are not identifiable.",
                       {"rank": a.rank, "relations": [str(r) for r in other]},
                       "Drop the column on the left of each equation (it is computed from the others), "
                       "or combine the group into one feature."))

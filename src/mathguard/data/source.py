@@ -142,9 +142,8 @@ def _frame_block(df: pd.DataFrame, cols: list[str], where: str) -> np.ndarray:
 
 
 def _from_frame(df: pd.DataFrame, y: Any, names: Sequence[Any] | None, size: int | None) -> Source:
-    if names is not None:
-        df = df.set_axis(_check_names(names, df.shape[1]), axis=1)
-    df.columns = [str(c) for c in df.columns]
+    labels = _check_names(names, df.shape[1]) if names is not None else [str(c) for c in df.columns]
+    df = df.set_axis(labels, axis=1)  # a relabelled view; the caller's frame is left untouched
     target = y if isinstance(y, str) else None
     if target is not None and target not in df.columns:
         raise InputError(f"target {target!r} is not a column; columns are {list(df.columns)[:10]}")
