@@ -101,3 +101,20 @@ def test_bad_input_is_one_line_error():
         compare(np.array([0.5, 1, 1, 0]), y, y)
     with pytest.raises(InputError, match="min_effect"):
         compare(y, y, y, min_effect=-1)
+
+
+def test_holm_properties():
+    hyp = pytest.importorskip("hypothesis")
+    st = pytest.importorskip("hypothesis.strategies")
+
+    @hyp.given(st.lists(st.floats(0, 1), min_size=1, max_size=20))
+    @hyp.settings(max_examples=100, deadline=None)
+    def check(ps):
+        p = np.array(ps)
+        adj = holm(p)
+        assert np.all(adj >= p - 1e-15) and np.all(adj <= 1)
+        assert np.all(adj <= np.minimum(1, p * p.size) + 1e-15)  # never stricter than Bonferroni
+        order = np.argsort(p, kind="stable")
+        assert np.all(np.diff(adj[order]) >= -1e-15)  # order of p-values is preserved
+
+    check()

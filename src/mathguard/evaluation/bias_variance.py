@@ -59,7 +59,8 @@ def decompose(preds: np.ndarray, y_test: np.ndarray, loss: str, f_test: np.ndarr
     "mse": main prediction = mean; bias² = mean (main − f)², variance = mean (pred − main)²,
     noise = mean (y − f)² when the noiseless target ``f_test`` is known (else f = y, noise folded
     into bias). "0-1" (Domingos 2000): main prediction = mode; bias = P(main ≠ y); variance =
-    mean P(pred ≠ main).
+    mean P(pred ≠ main). For 0-1 loss the parts are not additive: variance raises the loss where
+    the main prediction is right and lowers it where it is wrong.
     """
     if loss == "mse":
         main = preds.mean(axis=0)

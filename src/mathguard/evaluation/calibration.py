@@ -169,7 +169,7 @@ class Calibration:
         width = np.diff(rel.edges)
         seen = rel.count > 0
         ax.bar(centers[seen], rel.frequency[seen], width=width[seen] * 0.9, alpha=0.7, label="observed accuracy")
-        ax.plot(rel.confidence[seen], rel.frequency[seen], "o-", color="C1", label="bin mean confidence")
+        ax.plot(rel.confidence[seen], rel.frequency[seen], "o-", color="C1", label="accuracy at the bin's mean confidence")
         ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
         ax.set_ylabel("accuracy")
         ax.set_title(f"ECE {self.ece:.3f} ({self.n_bins} equal-width bins)")
