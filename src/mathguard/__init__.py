@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 # Lazy attribute → "module:attribute" (subpackages import torch/sklearn; keep `import mathguard` light).
 _LAZY: dict[str, str] = {
     "wrap": "mathguard.models:wrap",
+    "load_model": "mathguard.models:load_model",
     "audit_data": "mathguard.data:audit_data",
 }
 _SUBPACKAGES = {"models", "data", "training", "evaluation", "info", "drift", "attacks",

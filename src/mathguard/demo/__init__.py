@@ -18,6 +18,7 @@ from mathguard.report import Report
 # "module:function" for each section, in the order they appear in the report.
 SECTIONS: list[str] = [
     "mathguard.data.demo:demo_section",
+    "mathguard.models.demo:demo_section",
     "mathguard.evaluation.demo:demo_section",
 ]
 
