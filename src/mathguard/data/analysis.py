@@ -143,8 +143,8 @@ def _selector(p: int, cols: list[int], weights: np.ndarray | None = None) -> np.
 def _spectra(base: Cross, p: int, mean: np.ndarray, sd: np.ndarray, active: list[int]) -> dict[str, Any]:
     """Singular values of the raw, centred and standardised (active) matrices."""
     raw_w = np.vstack([mean[None, :], np.eye(p)])
-    return {"raw": base.transform(raw_w).svd(),
-           "centred": base.transform(_selector(p, list(range(p)))).svd(),
+    return {"raw": base.transform(raw_w).singular_values(),
+           "centred": base.transform(_selector(p, list(range(p)))).singular_values(),
            "std": base.transform(_selector(p, active, 1.0 / sd[active])).svd()}
 
 
@@ -157,7 +157,7 @@ def _belsley(base: Cross, p: int, n: int, mean: np.ndarray, m2: np.ndarray, cols
         w[0, i + 1] = mean[j]
         w[j + 1, i + 1] = 1.0
     cross = base.transform(w)
-    s_raw, _ = cross.svd()
+    s_raw = cross.singular_values()
     norms = np.sqrt(np.concatenate([[n], np.diag(m2)[cols] + n * mean[cols] ** 2]))
     s, v = cross.scale(1.0 / norms).svd()
     with np.errstate(divide="ignore"):
@@ -183,7 +183,7 @@ def analyse(src: Source) -> Analysis:
     base = Cross(gram=gram)
     spec = _spectra(base, p, mean, sd, active)
     gram_cond_std = condition(spec["std"][0], rank_tolerance(spec["std"][0][0], n, p, False))
-    gram_cond_raw = condition(spec["raw"][0], rank_tolerance(spec["raw"][0][0], n, p, False))
+    gram_cond_raw = condition(spec["raw"], rank_tolerance(spec["raw"][0], n, p, False))
     used_qr = max(gram_cond_std, gram_cond_raw) >= QR_TRIGGER
     if used_qr:
         base = Cross(factor=streaming_r((c[:, :p] for c in src.chunks()), mean))
@@ -192,7 +192,7 @@ def analyse(src: Source) -> Analysis:
     def tol(s: np.ndarray) -> float:
         return rank_tolerance(s[0] if s.size else 0.0, n, p, base.accurate)
 
-    s_raw, s_cen, (s_std, v_std) = spec["raw"][0], spec["centred"][0], spec["std"]
+    s_raw, s_cen, (s_std, v_std) = spec["raw"], spec["centred"], spec["std"]
     t_std = tol(s_std)
     active_names = [names[j] for j in active]
     null = null_space(s_std, v_std, t_std)
@@ -201,9 +201,11 @@ def analyse(src: Source) -> Analysis:
     index = {name: i for i, name in enumerate(names)}
     solved = {active[i] for i in piv}
     reduced = [j for j in active if j not in solved]
-    s_red = base.transform(_selector(p, reduced, 1.0 / sd[reduced])).svd()[0] if reduced else np.zeros(0)
-    raw_red_w = np.vstack([mean[None, reduced], np.eye(p)[:, reduced]])
-    s_raw_red = base.transform(raw_red_w).svd()[0] if reduced else np.zeros(0)
+    s_red, s_raw_red = s_std, s_raw  # reused when nothing was dropped (p eigen-solves are the cost for large p)
+    if reduced and len(reduced) < len(active):
+        s_red = base.transform(_selector(p, reduced, 1.0 / sd[reduced])).singular_values()
+    if reduced and len(reduced) < p:
+        s_raw_red = base.transform(np.vstack([mean[None, reduced], np.eye(p)[:, reduced]])).singular_values()
     bel, bel_raw = _belsley(base, p, n, mean, m2, reduced, names)
 
     vifs = np.full(p, np.inf)
