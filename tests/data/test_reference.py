@@ -77,3 +77,18 @@ def test_belsley_indices_and_proportions_match_direct_svd(cancer, cancer_report)
     props = (phi / phi.sum(axis=1, keepdims=True)).T
     members = {["const", *load_breast_cancer().feature_names][j] for j in np.flatnonzero(props[-1] >= 0.5)}
     assert members == set(cancer_report.metrics["collinear_groups"][0])
+
+
+def test_tsqr_resolves_conditioning_that_the_gram_matrix_cannot():
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(3000, 3))
+    near = A[:, 0] + A[:, 1] + 1e-9 * rng.normal(size=3000)  # κ ≈ 1e9: κ² is beyond 1/eps
+    X = np.column_stack([A, near])
+    m = audit_data(X, chunk_size=500, figures=False).metrics
+    Z = (X - X.mean(0)) / X.std(0)
+    assert m["confirmed_by_qr"]
+    assert m["rank"] == np.linalg.matrix_rank(Z) == 4
+    assert m["condition_number_standardized"] == pytest.approx(np.linalg.cond(Z), rel=1e-4)
+    # the eigenvalues of ZᵀZ alone cannot tell this matrix from a singular one
+    lam = np.linalg.eigvalsh(Z.T @ Z)
+    assert lam[0] / lam[-1] < 1e-15

@@ -92,13 +92,5 @@ class Moments:
 
     @property
     def mean(self) -> np.ndarray:
+        """Mean of the complete rows, in the data's own units."""
         return self.shift + self.mean_shifted
-
-    # ----------------------------------------------------------------- results
-    @property
-    def variance(self) -> np.ndarray:
-        """Unbiased per-column variance."""
-        return np.diag(self.m2) / max(self.n - 1, 1)
-
-    def covariance(self) -> np.ndarray:
-        return self.m2 / max(self.n - 1, 1)
