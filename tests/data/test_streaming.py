@@ -88,3 +88,41 @@ def test_csv_and_parquet_equal_the_dataframe(tmp_path, cancer):
         np.testing.assert_allclose(list(got.metrics["target_correlation"].values()),
                                    [np.corrcoef(df[c], df["label"])[0, 1] for c in names], rtol=1e-9)
         assert any(f.id == "linalg.non-numeric-columns" and "id" in f.detail for f in got.findings)
+
+
+def test_sparse_rows_with_nan_are_dropped_like_dense_rows():
+    dense = sp.random(300, 6, density=0.3, random_state=7, format="csr").toarray()
+    dense[[4, 10], [2, 5]] = [np.nan, np.inf]
+    s = audit_data(sp.csr_matrix(dense), chunk_size=64, figures=False)
+    d = audit_data(dense, figures=False)
+    _same(s, d)
+    assert s.metrics["n_rows_used"] == d.metrics["n_rows_used"] == 298
+    nf = next(f for f in s.findings if f.id == "linalg.non-finite-values")
+    assert nf.evidence["columns"] == {"x2": {"nan": 1, "inf": 0}, "x5": {"nan": 0, "inf": 1}}
+
+
+def test_target_array_gives_correlations_and_is_not_a_feature(cancer):
+    X, names = cancer
+    y = load_breast_cancer().target
+    m = audit_data(X, y=y, feature_names=names, figures=False).metrics
+    assert len(m["vif"]) == 30
+    ref = [np.corrcoef(X[:, j], y)[0, 1] for j in range(30)]
+    np.testing.assert_allclose(list(m["target_correlation"].values()), ref, rtol=1e-10)
+
+
+hypothesis = pytest.importorskip("hypothesis", reason="property test needs hypothesis")
+
+
+@hypothesis.settings(max_examples=25, deadline=None)
+@hypothesis.given(n=hypothesis.strategies.integers(2, 60), p=hypothesis.strategies.integers(1, 5),
+                  chunk=hypothesis.strategies.integers(1, 70), offset=hypothesis.strategies.sampled_from([0.0, 1e6, -3e8]),
+                  seed=hypothesis.strategies.integers(0, 2**16))
+def test_moments_equal_numpy_for_any_chunking(n, p, chunk, offset, seed):
+    X = offset + np.random.default_rng(seed).normal(size=(n, p))
+    mom = Moments(p)
+    for i in range(0, n, chunk):
+        mom.update(X[i:i + chunk])
+    np.testing.assert_allclose(mom.mean, X.mean(0), rtol=1e-12, atol=1e-12)
+    centred = X - X.mean(0)
+    np.testing.assert_allclose(mom.m2, centred.T @ centred, rtol=1e-7, atol=1e-7 * n)
+    assert mom.n == n
