@@ -10,7 +10,10 @@ import torch
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
+from sklearn.decomposition import PCA
 from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 from sklearn.svm import LinearSVC
 
 import mathguard as mg
@@ -122,8 +125,40 @@ def test_normalisation_folds_into_linear_weights(cancer):
     clf = mg.wrap(est, mean=mean, std=std)
     W, b = (t.numpy() for t in clf.linear_weights)
     d = est.decision_function((X - mean) / std)
-    np.testing.assert_allclose((X @ W.T + b)[:, 1] - (X @ W.T + b)[:, 0], d, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(_logits(clf, X)[:, 1], d, rtol=1e-4, atol=1e-4)  # Normalize runs in float32
+    np.testing.assert_allclose((X @ W.T + b)[:, 1] - (X @ W.T + b)[:, 0], d, rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(_logits(clf, X)[:, 1], d, rtol=TOL, atol=TOL)
+    with pytest.raises(ModelError, match="both mean and std"):
+        mg.wrap(est, mean=mean)
+    with pytest.raises(ModelError, match="std must be positive"):
+        mg.wrap(est, mean=mean, std=0.0)
+
+
+@pytest.mark.parametrize("scalers, final, dataset", [
+    ([StandardScaler()], LogisticRegression(max_iter=300), "cancer"),
+    ([MinMaxScaler(), StandardScaler(with_mean=False)], LinearSVC(max_iter=3000), "cancer"),
+    ([MaxAbsScaler(), "passthrough"],
+     MLPClassifier(hidden_layer_sizes=(10,), activation="tanh", max_iter=40, random_state=0), "digits"),
+])
+def test_scaler_pipelines_fold_into_the_twin(request, scalers, final, dataset):
+    X, y = _data(request, dataset)
+    pipe = _fit(make_pipeline(*scalers, final), X, y)
+    clf = mg.wrap(pipe)
+    assert isinstance(clf, SklearnTwin) and clf.input_shape == (X.shape[1],)
+    assert all(isinstance(m, (torch.nn.Linear, torch.nn.Tanh)) for m in list(clf.module)[1:])
+    proba = torch.softmax(torch.from_numpy(_logits(clf, X)), dim=1).numpy()
+    if hasattr(pipe, "decision_function"):
+        np.testing.assert_allclose(_logits(clf, X)[:, 1], pipe.decision_function(X), rtol=TOL, atol=TOL)
+    if hasattr(pipe, "predict_proba"):
+        np.testing.assert_allclose(proba, pipe.predict_proba(X), rtol=TOL, atol=TOL)
+    np.testing.assert_array_equal(clf.classes[proba.argmax(axis=1)], pipe.predict(X))
+
+
+def test_pipeline_with_a_non_affine_step_is_black_box(cancer):
+    X, y = cancer
+    clf = mg.wrap(make_pipeline(MinMaxScaler(clip=True), LogisticRegression(max_iter=300)).fit(X, y))
+    assert clf.kind == "sklearn" and not clf.has_gradients
+    with pytest.raises(ModelError, match="Pipeline has no predict_proba"):
+        mg.wrap(_fit(make_pipeline(PCA(5), LinearSVC()), X, y))
 
 
 def test_forest_is_black_box(digits):

@@ -23,10 +23,11 @@ def _twins(ctx: DemoContext) -> Report:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     bc, dg = ctx.breast_cancer, ctx.digits
-    mean, std = bc.X_train.mean(axis=0), bc.X_train.std(axis=0)
-    logreg = LogisticRegression(max_iter=1000).fit((bc.X_train - mean) / std, bc.y_train)
+    logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(bc.X_train, bc.y_train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         mlp = MLPClassifier(hidden_layer_sizes=(32,), max_iter=60 if ctx.quick else 200,
@@ -34,7 +35,7 @@ def _twins(ctx: DemoContext) -> Report:
     forest = RandomForestClassifier(n_estimators=20 if ctx.quick else 100, random_state=ctx.seed).fit(
         dg.X_train, dg.y_train)
 
-    lr_clf = wrap(logreg, mean=mean, std=std)  # raw-space twin: normalisation is a layer
+    lr_clf = wrap(logreg)  # the scaler folds into the twin's first layer: raw-space inputs
     mlp_clf, forest_clf = wrap(mlp), wrap(forest)
     with torch.no_grad():
         lr_logits = lr_clf.logits(torch.as_tensor(bc.X_test)).numpy()
@@ -44,7 +45,7 @@ def _twins(ctx: DemoContext) -> Report:
     w = (W[1] - W[0]).numpy()
     d = lr_logits[:, 1]
     metrics = {
-        "logreg_twin_max_abs_error": float(np.abs(d - logreg.decision_function((bc.X_test - mean) / std)).max()),
+        "logreg_twin_max_abs_error": float(np.abs(d - logreg.decision_function(bc.X_test)).max()),
         "mlp_twin_max_abs_proba_error": float(np.abs(mlp_proba - mlp.predict_proba(dg.X_test)).max()),
         "forest_max_abs_proba_error": float(np.abs(forest_proba - forest.predict_proba(dg.X_test)).max()),
         "logreg_median_l2_distance_to_boundary": float(np.median(np.abs(d) / np.linalg.norm(w))),
@@ -52,7 +53,8 @@ def _twins(ctx: DemoContext) -> Report:
     }
     return Report(
         title="Model protocol: scikit-learn models",
-        summary="Logistic regression (breast cancer, standardisation folded in as a layer) and an MLP (digits) "
+        summary="Logistic regression in a StandardScaler pipeline (breast cancer, the scaler folded into the "
+        "first layer) and an MLP (digits) "
         "become exact float64 torch twins with gradients; a random forest is queried as a black box. The "
         "errors are the largest deviation from scikit-learn's own decision_function / predict_proba. For the "
         "linear twin the exact L2 distance of each test point to the decision boundary is |d(x)| / ‖w‖.",

@@ -1,7 +1,8 @@
 """Exact differentiable torch twins of scikit-learn classifiers.
 
 Linear classifiers and MLPs are small enough to rebuild layer by layer, so white-box
-attacks, exact margins and interval bounds work on them. The twin computes in float64:
+attacks, exact margins and interval bounds work on them; a Pipeline of affine scalers
+ending in one of them folds the scalers into the first layer. The twin computes in float64:
 sklearn does, and a float32 twin would drift from it by ~1e-5 on unscaled features.
 
 Logits convention (so that ``softmax(logits)`` is sklearn's ``predict_proba``):
@@ -118,7 +119,7 @@ def mlp_twin_net(est: Any) -> tuple[nn.Sequential, int]:
 
 
 def twin_builder(est: Any) -> "Any | None":
-    """The function that builds a twin for ``est``, or None when there is no exact twin."""
+    """The function that builds a twin for a (final) estimator, or None when there is no exact twin."""
     from sklearn.linear_model._base import LinearClassifierMixin
     from sklearn.neural_network import MLPClassifier
 
@@ -129,26 +130,92 @@ def twin_builder(est: Any) -> "Any | None":
     return None
 
 
-class SklearnTwin(TorchClassifier):
-    """A fitted scikit-learn classifier rebuilt as a float64 torch module.
+def _is_affine_scaler(step: Any) -> bool:
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 
-    ``estimator`` is the original; ``classes`` maps logit column i to ``estimator.classes_[i]``.
-    Logits are float64 (see the module docstring for the convention).
+    if isinstance(step, MinMaxScaler):
+        return not step.clip  # clipping is not affine
+    return isinstance(step, (StandardScaler, MaxAbsScaler))
+
+
+def twin_parts(est: Any) -> tuple[list[Any], Any] | None:
+    """(affine scalers, final classifier) when ``est`` has an exact twin, else None.
+
+    A Pipeline qualifies when every step before the classifier is a per-feature affine
+    scaler (StandardScaler, MinMaxScaler without clip, MaxAbsScaler): they fold into the
+    twin's first layer, so the twin takes the pipeline's raw inputs.
+    """
+    from sklearn.pipeline import Pipeline
+
+    steps = [est]
+    if isinstance(est, Pipeline):
+        steps = [step for _, step in est.steps if step is not None and step != "passthrough"]
+    *scalers, final = steps
+    if twin_builder(final) is None or not all(_is_affine_scaler(s) for s in scalers):
+        return None
+    return scalers, final
+
+
+def _input_affine(scalers: list[Any], n_features: int, mean: Any, std: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(a, c) such that the classifier sees a * x + c: user normalisation first, then each scaler."""
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler
+
+    a, c = np.ones(n_features), np.zeros(n_features)
+    if (mean is None) != (std is None):
+        raise ModelError("give both mean and std for input normalisation, or neither")
+    if mean is not None:
+        m = np.broadcast_to(np.asarray(mean, dtype=np.float64), (n_features,))
+        sd = np.broadcast_to(np.asarray(std, dtype=np.float64), (n_features,))
+        if (sd <= 0).any():
+            raise ModelError("normalisation std must be positive")
+        a, c = 1 / sd, -m / sd
+    for sc in scalers:
+        if isinstance(sc, MinMaxScaler):
+            a, c = a * sc.scale_, c * sc.scale_ + sc.min_
+        elif isinstance(sc, MaxAbsScaler):
+            a, c = a / sc.scale_, c / sc.scale_
+        else:  # StandardScaler: mean_ is fitted even when with_mean=False, so follow the flags
+            mu = sc.mean_ if sc.with_mean else 0.0
+            sd = sc.scale_ if sc.with_std else 1.0
+            a, c = a / sd, (c - mu) / sd
+    return a, c
+
+
+def _fold_affine(layer: nn.Linear, a: np.ndarray, c: np.ndarray) -> None:
+    """Make ``layer(x)`` equal the old ``layer(a * x + c)``, exactly in float64."""
+    with torch.no_grad():
+        W = layer.weight.clone()
+        layer.weight.mul_(torch.from_numpy(a))
+        layer.bias.add_(W @ torch.from_numpy(c))
+
+
+class SklearnTwin(TorchClassifier):
+    """A fitted scikit-learn classifier (or scaler pipeline) rebuilt as a float64 torch module.
+
+    ``estimator`` is the original; ``classes`` maps logit column i to its ``classes_[i]``.
+    Scalers and ``mean``/``std`` normalisation are folded into the first layer, so the
+    module takes raw inputs and is a plain stack of Linear and activation layers after the
+    float64 cast. Logits are float64 (see the module docstring for the convention).
     """
 
     kind = "sklearn-twin"
 
     def __init__(self, estimator: Any, *, bounds: tuple[float, float] | None = None,
                  mean: Any = None, std: Any = None) -> None:
-        builder = twin_builder(estimator)
-        if builder is None:
+        parts = twin_parts(estimator)
+        if parts is None:
             raise ModelError(f"{type(estimator).__name__} has no exact torch twin")
         _check_fitted(estimator)
-        net, n_classes = builder(estimator)
+        scalers, final = parts
+        builder = twin_builder(final)
+        net, n_classes = builder(final)
+        n_features = int(estimator.n_features_in_)
+        if scalers or mean is not None or std is not None:
+            _fold_affine(net[1], *_input_affine(scalers, n_features, mean, std))
         net.eval()
-        super().__init__(net, (int(estimator.n_features_in_),), n_classes, bounds=bounds, mean=mean, std=std)
+        super().__init__(net, (n_features,), n_classes, bounds=bounds)
         self.estimator = estimator
-        self.classes = np.asarray(estimator.classes_)
+        self.classes = np.asarray(final.classes_)
         self._is_linear = builder is linear_twin_net
 
     @property
@@ -156,26 +223,20 @@ class SklearnTwin(TorchClassifier):
         """(W, b) in raw input space with decision values = x @ W.T + b, or None for an MLP.
 
         W has one row per class (binary: rows [0, w], so row 1 - row 0 is sklearn's ``coef_``),
-        input normalisation is folded in, and argmax(x @ W.T + b) is the prediction. The logits
-        equal x @ W.T + b, except for one-vs-rest logistic models where they are log σ of it.
+        scalers and normalisation are folded in, and argmax(x @ W.T + b) is the prediction. The
+        logits equal x @ W.T + b, except for one-vs-rest logistic models where they are log σ of it.
         The exact minimal L2 perturbation that flips a binary model is |d(x)| / ‖W[1] - W[0]‖.
         """
         if not self._is_linear:
             return None
         layer = self.net[1]
-        W, b = layer.weight.detach().clone(), layer.bias.detach().clone()
-        if self.normalize is not None:
-            mean = torch.broadcast_to(self.normalize.mean, self.input_shape).to(torch.float64)
-            std = torch.broadcast_to(self.normalize.std, self.input_shape).to(torch.float64)
-            W = W / std
-            b = b - W @ mean
-        return W, b
+        return layer.weight.detach().clone(), layer.bias.detach().clone()
 
 
 def sklearn_classifier(est: Any, *, bounds: tuple[float, float] | None = None,
                        mean: Any = None, std: Any = None) -> Any:
     """An exact twin when one exists, otherwise a black-box classifier over ``predict_proba``."""
-    if twin_builder(est) is not None:
+    if twin_parts(est) is not None:
         return SklearnTwin(est, bounds=bounds, mean=mean, std=std)
     from mathguard.models.blackbox import BlackBoxClassifier
 
