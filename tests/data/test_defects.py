@@ -121,3 +121,13 @@ def test_many_more_columns_than_rows_reports_count_not_equations():
     assert f.title.startswith("261 exact linear dependencies")
     assert r.metrics["rank"] == 39
     assert all(np.isinf(v) for v in r.metrics["vif"].values())
+
+
+def test_large_offset_is_low_severity_not_collinearity():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(1000, 5))
+    X[:, 2] += 1e4  # e.g. a calendar year: large mean, small spread
+    r = audit_data(X, figures=False)
+    assert _find(r, "linalg.offset-columns").evidence["columns"] == ["x2"]
+    assert r.at_or_above("medium") == []
+    assert r.metrics["condition_indices"][-1] > 1e3  # Belsley's uncentred index sees it

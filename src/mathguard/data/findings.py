@@ -146,16 +146,26 @@ def vif_findings(a: Analysis) -> list[Finding]:
 
 
 def belsley_findings(a: Analysis) -> list[Finding]:
+    """Belsley groups; a group of the intercept with a single column only says that column sits far
+    from zero relative to its spread (an offset, fixed by centring), so it is reported apart and low."""
     groups = a.belsley.groups()
-    if not groups:
-        return []
-    text = "; ".join(f"η = {eta:.3g}: {{{', '.join(m)}}}" for eta, m in groups[:6])
-    sev = Severity.HIGH if groups[0][0] >= 100 else Severity.MEDIUM
-    return [_f("collinear-groups", sev, f"{len(groups)} collinear group(s) (Belsley diagnostics)",
-               "Each group shares one near-dependency: a condition index η ≥ 30 of the unit-length-scaled [1, X] "
-               f"in which each member has ≥ 50 % of its coefficient variance. {text}.",
-               {"groups": [{"condition_index": eta, "columns": m} for eta, m in groups]},
-               "Keep one representative per group, or replace the group by its first principal component.")]
+    real = [(eta, m) for eta, m in groups if len([c for c in m if c != "const"]) >= 2]
+    offset = [m[1] if m[0] == "const" else m[0] for eta, m in groups if (eta, m) not in real]
+    out = []
+    if real:
+        text = "; ".join(f"η = {eta:.3g}: {{{', '.join(m)}}}" for eta, m in real[:6])
+        out.append(_f("collinear-groups", Severity.HIGH if real[0][0] >= 100 else Severity.MEDIUM,
+                      f"{len(real)} collinear group(s) (Belsley diagnostics)",
+                      "Each group shares one near-dependency: a condition index η ≥ 30 of the unit-length-scaled "
+                      f"[1, X] in which each member has ≥ 50 % of its coefficient variance. {text}.",
+                      {"groups": [{"condition_index": eta, "columns": m} for eta, m in real]},
+                      "Keep one representative per group, or replace the group by its first principal component."))
+    if offset:
+        out.append(_f("offset-columns", Severity.LOW, f"{len(offset)} column(s) nearly collinear with the intercept",
+                      f"Columns {_names(offset)} vary little around a large mean, so with an intercept their "
+                      "coefficient and the intercept are poorly separated (Belsley η ≥ 30 shared with 'const').",
+                      {"columns": offset}, "Centre these columns (subtract the mean) before fitting."))
+    return out
 
 
 def spectrum_findings(a: Analysis, src: Source) -> list[Finding]:
