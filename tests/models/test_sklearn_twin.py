@@ -192,3 +192,43 @@ def test_multilabel_mlp_is_refused(digits):
     est = _fit(MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0), X[:200], Y[:200])
     with pytest.raises(ModelError, match="multilabel"):
         mg.wrap(est)
+
+
+def test_wrap_options_must_agree_with_the_estimator(cancer_std):
+    X, y = cancer_std
+    est = LogisticRegression().fit(X, y)
+    assert mg.wrap(est, input_shape=(30,), n_classes=2, bounds=(-5, 5)).bounds == (-5.0, 5.0)
+    with pytest.raises(ModelError, match=r"input_shape \(64,\) does not match the estimator's \(30,\)"):
+        mg.wrap(est, input_shape=(64,))
+    with pytest.raises(ModelError, match="n_classes=3 does not match the estimator's 2 classes"):
+        mg.wrap(est, n_classes=3)
+
+
+def _ce_input_gradient(clf, X, y) -> np.ndarray:
+    x = torch.from_numpy(X).requires_grad_(True)
+    loss = torch.nn.functional.cross_entropy(clf.logits(x), torch.from_numpy(y), reduction="sum")
+    return torch.autograd.grad(loss, x)[0].numpy()
+
+
+def test_loss_gradient_matches_finite_differences_of_sklearns_own_loss(digits):
+    X, y = digits
+    est = LogisticRegression(max_iter=300).fit(X, y)
+    x, t, h = X[:4], y[:4], 1e-6
+    rows = np.arange(len(t))
+    fd = np.empty_like(x)
+    for j in range(x.shape[1]):
+        e = np.zeros(x.shape[1])
+        e[j] = h
+        up = -np.log(est.predict_proba(x + e)[rows, t])
+        down = -np.log(est.predict_proba(x - e)[rows, t])
+        fd[:, j] = (up - down) / (2 * h)
+    np.testing.assert_allclose(_ce_input_gradient(mg.wrap(est), x, t), fd, atol=1e-7)
+
+
+def test_binary_loss_gradient_matches_art(cancer):
+    art = pytest.importorskip("art.estimators.classification.scikitlearn", reason="ART is the reference")
+    X, y = cancer
+    X = X / X.max(axis=0)
+    est = LogisticRegression(max_iter=500).fit(X, y)
+    reference = art.ScikitlearnLogisticRegression(est, clip_values=(0, 1)).loss_gradient(X[:50], np.eye(2)[y[:50]])
+    np.testing.assert_allclose(_ce_input_gradient(mg.wrap(est), X[:50], y[:50]), reference, atol=1e-6)

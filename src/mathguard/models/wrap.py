@@ -57,7 +57,12 @@ def wrap(
     if _is_sklearn(obj):
         from mathguard.models.sklearn_twin import sklearn_classifier
 
-        return sklearn_classifier(obj, bounds=bounds, mean=mean, std=std)
+        clf = sklearn_classifier(obj, bounds=bounds, mean=mean, std=std)
+        if input_shape is not None and tuple(int(d) for d in input_shape) != clf.input_shape:
+            raise ModelError(f"input_shape {tuple(input_shape)} does not match the estimator's {clf.input_shape}")
+        if n_classes is not None and int(n_classes) != clf.n_classes:
+            raise ModelError(f"n_classes={n_classes} does not match the estimator's {clf.n_classes} classes")
+        return clf
     if _is_onnx(obj):
         from mathguard.models.onnx_model import onnx_classifier
 
