@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
+from sklearn.linear_model import LogisticRegression, Perceptron, RidgeClassifier, SGDClassifier
 from sklearn.decomposition import PCA
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -29,8 +29,9 @@ LINEAR = {
     "sgd-log": lambda: SGDClassifier(loss="log_loss", random_state=0, max_iter=50, tol=None),
     "sgd-huber": lambda: SGDClassifier(loss="modified_huber", random_state=0, max_iter=50, tol=None),
     "ridge": lambda: RidgeClassifier(alpha=1.0),
+    "perceptron": lambda: Perceptron(random_state=0),  # any LinearClassifierMixin gets a twin
 }
-# Estimators whose predict_proba is a softmax/sigmoid the twin's logits reproduce.
+# Estimators whose predict_proba is a softmax/sigmoid the twin's logits reproduce (modified_huber's is clipped).
 PROBA_MATCH = {"logreg", "sgd-log"}
 
 

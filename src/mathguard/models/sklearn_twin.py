@@ -12,6 +12,10 @@ Logits convention (so that ``softmax(logits)`` is sklearn's ``predict_proba``):
 * one-vs-rest logistic models (``SGDClassifier(loss="log_loss")`` with > 2 classes), whose
   ``predict_proba`` normalises per-class sigmoids: ``log σ(d)``, a monotone map of the
   decision values, so the argmax and the decision boundaries are unchanged.
+
+``SGDClassifier(loss="modified_huber")`` keeps its decision values as logits: its
+``predict_proba`` clips them to [-1, 1] and is exactly 0 or 1 outside, which no finite
+logits reproduce, and flat logits would hide every gradient from attacks.
 """
 
 from __future__ import annotations
