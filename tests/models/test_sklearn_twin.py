@@ -173,7 +173,8 @@ def test_forest_is_black_box(digits):
     np.testing.assert_array_equal(clf.predict(X[:200]).numpy(), est.predict(X[:200]))
 
 
-@pytest.mark.parametrize("est", [LogisticRegression(), MLPClassifier(), RandomForestClassifier()])
+@pytest.mark.parametrize("est", [LogisticRegression(), MLPClassifier(), RandomForestClassifier(),
+                                 make_pipeline(StandardScaler(), LogisticRegression())])
 def test_unfitted_estimator_is_refused(est):
     with pytest.raises(ModelError, match="not fitted"):
         mg.wrap(est)
