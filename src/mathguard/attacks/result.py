@@ -23,6 +23,7 @@ class AttackResult:
     - ``queries``: (E, N) model evaluations spent on each sample (forward passes;
       a forward+backward counts once).
     - ``params``: every hyper-parameter, so reports can show exactly what ran.
+    - ``clean``: the inputs attacked; :meth:`at` returns them where a perturbation is too big.
     """
 
     attack: str
@@ -34,6 +35,7 @@ class AttackResult:
     queries: torch.Tensor
     params: dict[str, Any] = field(default_factory=dict)
     minimal: bool = False
+    clean: torch.Tensor | None = None  # (N, *input_shape) the attacked inputs, for :meth:`at`
 
     @property
     def success_rate(self) -> torch.Tensor:
@@ -46,20 +48,31 @@ class AttackResult:
         return {e: float(1.0 - r) for e, r in zip(self.eps, self.success_rate.tolist())}
 
     def at(self, eps: "float | list[float]") -> "AttackResult":
-        """Re-read a minimal-norm result at given budgets: success iff the norm found fits."""
+        """Re-read a minimal-norm result at given budgets: success iff the norm found fits.
+
+        Where the perturbation found does not fit a budget the clean input is returned,
+        so ``adversarial`` always lies inside the budget.
+        """
         if not self.minimal:
             raise ValueError("only minimal-norm results can be re-read at other budgets")
         budgets = [float(eps)] if isinstance(eps, (int, float)) else [float(e) for e in eps]
         fits = torch.stack([self.norms[0] <= e * (1 + 1e-6) for e in budgets])
         success = self.success[0].unsqueeze(0) & fits
+        adv = self.adversarial.expand(len(budgets), *self.adversarial.shape[1:])
+        norms = self.norms.expand(len(budgets), -1)
+        if self.clean is not None:
+            keep = success.view(*success.shape, *([1] * (adv.ndim - 2)))
+            adv = torch.where(keep, adv, self.clean.unsqueeze(0))
+            norms = torch.where(success, norms, torch.zeros_like(norms))
         return AttackResult(
             attack=self.attack,
             norm=self.norm,
             eps=tuple(budgets),
-            adversarial=self.adversarial.expand(len(budgets), *self.adversarial.shape[1:]),
+            adversarial=adv,
             success=success,
-            norms=self.norms.expand(len(budgets), -1),
+            norms=norms,
             queries=self.queries.expand(len(budgets), -1),
             params=dict(self.params),
             minimal=False,
+            clean=self.clean,
         )

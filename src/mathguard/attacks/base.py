@@ -1,0 +1,182 @@
+"""Shared machinery for white-box attacks: validation, budgets, projections, final checks.
+
+Every attack works on whole batches in raw input space. A fixed-budget attack given a
+list of budgets tiles the batch once per budget and runs a single vectorised loop
+(one run per eps list); a minimal-norm attack runs once and answers every budget
+through :meth:`AttackResult.at`.
+
+Cancellation is cooperative: ``progress(step, total)`` is called after every iteration;
+if it returns ``False`` the attack stops and returns what it has found so far (still
+projected into the budget and the bounds). A ``KeyboardInterrupt`` is not caught.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any, Callable
+
+import torch
+
+from mathguard.attacks.result import AttackResult
+from mathguard.errors import InputError, MathguardError, UnsupportedError
+from mathguard.models.base import Classifier
+
+Progress = Callable[[int, int], "bool | None"]
+NORMS = ("linf", "l2")
+
+
+def lp_norm(delta: torch.Tensor, norm: str) -> torch.Tensor:
+    """Per-sample norm of a batch of perturbations."""
+    flat = delta.flatten(1)
+    return flat.abs().amax(dim=1) if norm == "linf" else flat.norm(dim=1)
+
+
+def _per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return v.view(-1, *([1] * (like.ndim - 1)))
+
+
+def project(delta: torch.Tensor, eps: torch.Tensor, norm: str) -> torch.Tensor:
+    """Nearest point of the eps-ball (per-sample ``eps``) to ``delta``."""
+    e = _per_sample(eps, delta)
+    if norm == "linf":
+        return torch.max(torch.min(delta, e), -e)
+    n = _per_sample(lp_norm(delta, "l2"), delta)
+    return delta * torch.clamp(e / n.clamp_min(1e-12), max=1.0)
+
+
+def clip_bounds(x: torch.Tensor, bounds: tuple[float, float] | None) -> torch.Tensor:
+    return x if bounds is None else x.clamp(bounds[0], bounds[1])
+
+
+def normalized_step(grad: torch.Tensor, norm: str) -> torch.Tensor:
+    """Steepest-ascent direction of unit norm: sign for Linf, g/‖g‖₂ for L2."""
+    if norm == "linf":
+        return grad.sign()
+    return grad / _per_sample(lp_norm(grad, "l2").clamp_min(1e-12), grad)
+
+
+def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """z_y − max_{j≠y} z_j: negative exactly when the sample is misclassified."""
+    zy = logits.gather(1, y[:, None]).squeeze(1)
+    other = logits.clone()
+    other.scatter_(1, y[:, None], -math.inf)
+    return zy - other.amax(dim=1)
+
+
+def parse_eps(eps: Any) -> tuple[float, ...] | None:
+    """None, one budget or a list of budgets → tuple of finite non-negative floats."""
+    if eps is None:
+        return None
+    values = [eps] if isinstance(eps, (int, float)) else list(eps)
+    try:
+        out = tuple(float(e) for e in values)
+    except (TypeError, ValueError):
+        raise InputError(f"eps must be a number or a list of numbers, got {eps!r}") from None
+    if not out:
+        raise InputError("eps list is empty")
+    if any(not math.isfinite(e) or e < 0 for e in out):
+        raise InputError(f"eps must be finite and >= 0, got {list(out)}")
+    return out
+
+
+class Attack(ABC):
+    """Base of every white-box attack: ``attack(clf, x, y, eps) -> AttackResult``."""
+
+    name: str = "attack"
+    minimal_norm: bool = False  # True: finds the smallest perturbation, eps optional
+
+    def __init__(self, norm: str = "linf", progress: Progress | None = None) -> None:
+        if norm not in NORMS:
+            raise InputError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.norm = norm
+        self.progress = progress
+
+    # -- hooks -------------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        """Hyper-parameters recorded in every result."""
+        return {k: v for k, v in vars(self).items() if k != "progress"}
+
+    def _run(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor,
+             eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fixed-budget attack on a batch with per-sample budgets → (adversarial, queries)."""
+        raise NotImplementedError
+
+    def _run_minimal(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor,
+                     eps_max: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Minimal-norm attack → (adversarial, queries); failures may return x itself."""
+        raise NotImplementedError
+
+    def _tick(self, step: int, total: int) -> bool:
+        """Report progress; False means the caller asked to stop."""
+        return self.progress is None or self.progress(step, total) is not False
+
+    # -- driver ------------------------------------------------------------------------
+    def __call__(self, clf: Classifier, x: Any, y: Any, eps: Any = None) -> AttackResult:
+        if not isinstance(clf, Classifier):
+            raise InputError(f"expected a mathguard Classifier (use mg.wrap), got {type(clf).__name__}")
+        if not clf.has_gradients:
+            raise UnsupportedError(f"{self.name} needs gradients; this {clf.kind} model has none "
+                                   "(use a black-box attack)")
+        xt = clf.as_input(x)
+        yt = clf.as_labels(y, len(xt))
+        if len(xt) == 0:
+            raise InputError("no inputs to attack")
+        if clf.bounds is not None and ((xt < clf.bounds[0]).any() or (xt > clf.bounds[1]).any()):
+            raise InputError(f"inputs lie outside the model bounds {clf.bounds}")
+        budgets = parse_eps(eps)
+        module = clf.module
+        was_training = module.training if module is not None else False
+        if module is not None:
+            module.eval()
+        try:
+            if self.minimal_norm:
+                return self._minimal(clf, xt, yt, budgets)
+            if budgets is None:
+                raise InputError(f"{self.name} is a fixed-budget attack: give eps")
+            return self._fixed(clf, xt, yt, budgets)
+        finally:
+            if module is not None and was_training:
+                module.train()
+
+    def _fixed(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor,
+               budgets: tuple[float, ...]) -> AttackResult:
+        E, N = len(budgets), len(x)
+        xs = x.repeat(E, *([1] * (x.ndim - 1)))
+        ys = y.repeat(E)
+        es = torch.tensor(budgets, dtype=x.dtype).repeat_interleave(N)
+        adv, queries = self._run(clf, xs, ys, es)
+        adv = clip_bounds(xs + project(adv - xs, es, self.norm), clf.bounds)
+        return self._finish(clf, xs, ys, adv, queries, budgets, es, minimal=False)
+
+    def _minimal(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor,
+                 budgets: tuple[float, ...] | None) -> AttackResult:
+        adv, queries = self._run_minimal(clf, x, y, None if budgets is None else max(budgets))
+        res = self._finish(clf, x, y, adv, queries, (math.inf,), None, minimal=True)
+        return res if budgets is None else res.at(list(budgets))
+
+    def _finish(self, clf: Classifier, xs: torch.Tensor, ys: torch.Tensor, adv: torch.Tensor,
+                queries: torch.Tensor, budgets: tuple[float, ...], es: torch.Tensor | None,
+                minimal: bool) -> AttackResult:
+        """Check budget/bounds/finiteness, keep only real successes, shape to (E, N, ...)."""
+        adv = adv.detach()
+        if not torch.isfinite(adv).all():
+            raise MathguardError(f"{self.name} produced non-finite adversarial inputs "
+                                 "(the model's gradients are NaN/Inf)")
+        with torch.no_grad():
+            fooled = clf.predict(adv) != ys
+        # A failed search returns the clean input, so nothing outside the budget leaks out.
+        adv = torch.where(_per_sample(fooled, adv), adv, xs)
+        norms = lp_norm(adv - xs, self.norm)
+        if es is not None and (norms > es * (1 + 1e-5) + 1e-7).any():
+            raise MathguardError(f"{self.name} left the eps-ball (internal error)")
+        if clf.bounds is not None and ((adv < clf.bounds[0]).any() or (adv > clf.bounds[1]).any()):
+            raise MathguardError(f"{self.name} left the input bounds (internal error)")
+        E, N = len(budgets), len(xs) // len(budgets)
+        return AttackResult(
+            attack=self.name, norm=self.norm, eps=budgets,
+            adversarial=adv.view(E, N, *xs.shape[1:]),
+            success=fooled.view(E, N), norms=norms.view(E, N),
+            queries=queries.view(E, N).long(), params=self.params(), minimal=minimal,
+            clean=xs[:N].clone(),
+        )

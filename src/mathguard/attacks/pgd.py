@@ -1,0 +1,168 @@
+"""FGSM and PGD (Madry et al.): steepest ascent on the cross-entropy inside an eps-ball."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from mathguard.attacks.base import (Attack, Progress, _per_sample, clip_bounds, lp_norm,
+                                    normalized_step, project)
+from mathguard.errors import InputError
+from mathguard.models.base import Classifier
+
+
+def loss_and_grad(clf: Classifier, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-sample CE, its input gradient, and the logits, from one forward+backward.
+
+    The loss is summed so each sample's gradient is its own (no 1/N scaling).
+    """
+    x = x.detach().requires_grad_(True)
+    logits = clf.logits(x)
+    loss = F.cross_entropy(logits, y, reduction="none")
+    (grad,) = torch.autograd.grad(loss.sum(), x)
+    return loss.detach(), grad, logits.detach()
+
+
+def random_start(x: torch.Tensor, eps: torch.Tensor, norm: str, gen: torch.Generator) -> torch.Tensor:
+    """A uniform point of the eps-ball (Linf) or a uniform direction at a uniform radius (L2)."""
+    e = _per_sample(eps, x)
+    if norm == "linf":
+        return (torch.rand(x.shape, generator=gen) * 2 - 1) * e
+    d = torch.randn(x.shape, generator=gen)
+    d = d / _per_sample(lp_norm(d, "l2").clamp_min(1e-12), d)
+    return d * e * _per_sample(torch.rand(len(x), generator=gen), x)
+
+
+class FGSM(Attack):
+    """One step of size eps along the sign (Linf) or normalised (L2) gradient."""
+
+    name = "FGSM"
+
+    def __init__(self, norm: str = "linf", progress: Progress | None = None) -> None:
+        super().__init__(norm, progress)
+
+    def _run(self, clf, x, y, eps):
+        _, grad, _ = loss_and_grad(clf, x, y)
+        adv = clip_bounds(x + _per_sample(eps, x) * normalized_step(grad, self.norm), clf.bounds)
+        self._tick(1, 1)
+        return adv, torch.ones(len(x), dtype=torch.long)
+
+
+class PGD(Attack):
+    """Projected gradient descent with random start and restarts.
+
+    ``mode="fixed"``: maximise the loss inside each budget (one vectorised run per eps list).
+    ``mode="minimal"``: bisect the budget per sample (``search_steps`` rounds of PGD) to find
+    the smallest eps that fools it; the result is minimal-norm and answers any eps via ``at``.
+    ``early_stop``: samples already fooled stop consuming compute (turn off to reproduce the
+    plain fixed-iteration algorithm exactly).
+    """
+
+    name = "PGD"
+
+    def __init__(self, norm: str = "linf", steps: int = 40, restarts: int = 1,
+                 step_size: float | None = None, random_start: bool = True, mode: str = "fixed",
+                 early_stop: bool = True, search_steps: int = 10, seed: int = 0,
+                 progress: Progress | None = None) -> None:
+        super().__init__(norm, progress)
+        if steps < 1 or restarts < 1 or search_steps < 1:
+            raise InputError("steps, restarts and search_steps must be >= 1")
+        if mode not in ("fixed", "minimal"):
+            raise InputError(f"mode must be 'fixed' or 'minimal', got {mode!r}")
+        if step_size is not None and not step_size > 0:
+            raise InputError(f"step_size must be > 0, got {step_size}")
+        self.steps, self.restarts, self.step_size = steps, restarts, step_size
+        self.random_start, self.mode, self.early_stop = random_start, mode, early_stop
+        self.search_steps, self.seed = search_steps, seed
+        self.minimal_norm = mode == "minimal"
+
+    def _step_size(self, eps: torch.Tensor) -> torch.Tensor:
+        if self.step_size is not None:
+            return torch.full_like(eps, self.step_size)
+        return 2.5 * eps / self.steps
+
+    def _run(self, clf, x, y, eps, *, report: bool = True):
+        gen = torch.Generator().manual_seed(self.seed)
+        best = x.clone()
+        done = torch.zeros(len(x), dtype=torch.bool)
+        queries = torch.zeros(len(x), dtype=torch.long)
+        alpha = self._step_size(eps)
+        total = self.steps * self.restarts
+        for r in range(self.restarts):
+            idx = (~done).nonzero().squeeze(1)
+            if len(idx) == 0:
+                break
+            adv, found = self._restart(clf, x[idx], y[idx], eps[idx], alpha[idx], gen, queries, idx,
+                                       report and r == 0, r * self.steps, total)
+            best[idx] = adv
+            if found is None:  # cancelled through the progress callback
+                break
+            done[idx] = found
+        return best, queries
+
+    def _restart(self, clf, x, y, eps, alpha, gen, queries, idx, first, offset, total):
+        adv = x.clone()
+        if self.random_start:
+            adv = clip_bounds(x + random_start(x, eps, self.norm, gen), clf.bounds)
+        a = _per_sample(alpha, x)
+        active = torch.ones(len(x), dtype=torch.bool)
+        for step in range(self.steps):
+            ai = active.nonzero().squeeze(1) if self.early_stop else torch.arange(len(x))
+            if len(ai) == 0:
+                break
+            _, grad, logits = loss_and_grad(clf, adv[ai], y[ai])
+            queries[idx[ai]] += 1
+            if self.early_stop:
+                fooled = logits.argmax(1) != y[ai]
+                active[ai[fooled]] = False
+                ai, grad = ai[~fooled], grad[~fooled]
+            new = adv[ai] + a[ai] * normalized_step(grad, self.norm)
+            delta = project(new - x[ai], eps[ai], self.norm)
+            adv[ai] = clip_bounds(x[ai] + delta, clf.bounds)
+            if not self._tick(offset + step + 1, total):
+                return adv, None
+        with torch.no_grad():
+            fooled = clf.logits(adv).argmax(1) != y
+        queries[idx] += 1
+        return adv, fooled
+
+    def _run_minimal(self, clf, x, y, eps_max):
+        if eps_max is None:
+            if clf.bounds is None:
+                raise InputError("PGD minimal mode on an unbounded model needs eps (the largest budget to search)")
+            span = clf.bounds[1] - clf.bounds[0]
+            eps_max = span if self.norm == "linf" else span * math.sqrt(x[0].numel())
+        lo = torch.zeros(len(x))
+        hi = torch.full((len(x),), float(eps_max))
+        best = x.clone()
+        queries = torch.zeros(len(x), dtype=torch.long)
+        with torch.no_grad():
+            clean_fooled = clf.predict(x) != y
+        queries += 1
+        found = clean_fooled.clone()
+        # First try the largest budget; samples it cannot fool are given up.
+        todo = (~clean_fooled).nonzero().squeeze(1)
+        for s in range(self.search_steps + 1):
+            if len(todo) == 0:
+                break
+            mid = hi[todo] if s == 0 else (lo[todo] + hi[todo]) / 2
+            adv, q = self._run(clf, x[todo], y[todo], mid, report=False)
+            queries[todo] += q
+            with torch.no_grad():
+                ok = clf.predict(adv) != y[todo]
+            best[todo[ok]] = adv[ok]
+            found[todo[ok]] = True
+            hi[todo[ok]] = lp_norm(adv[ok] - x[todo[ok]], self.norm)
+            lo[todo[~ok]] = mid[~ok]
+            todo = todo[found[todo] & ~clean_fooled[todo]] if s == 0 else todo
+            if not self._tick(s + 1, self.search_steps + 1):
+                break
+        return best, queries
+
+    def params(self) -> dict[str, Any]:
+        p = super().params()
+        p.pop("minimal_norm", None)
+        return p

@@ -1,0 +1,54 @@
+"""Small, seeded models on digits scaled to [0, 1] (what torchattacks expects)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+import mathguard as mg
+
+
+@pytest.fixture(scope="session")
+def digits() -> tuple[torch.Tensor, torch.Tensor]:
+    d = load_digits()
+    return torch.tensor(d.data / 16.0, dtype=torch.float32), torch.tensor(d.target)
+
+
+def _train(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 60) -> nn.Module:
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(epochs):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    return net.eval()
+
+
+@pytest.fixture(scope="session")
+def mlp(digits) -> nn.Module:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    return _train(net, *digits)
+
+
+@pytest.fixture(scope="session")
+def clf(mlp):
+    return mg.wrap(mlp, input_shape=(64,), bounds=(0.0, 1.0))
+
+
+@pytest.fixture(scope="session")
+def linear_clf(digits):
+    """A linear model without bounds, where minimal perturbations are known exactly."""
+    torch.manual_seed(0)
+    net = _train(nn.Linear(64, 10), *digits, epochs=40)
+    return mg.wrap(net, input_shape=(64,))
+
+
+@pytest.fixture(scope="session")
+def batch(digits, clf):
+    x, y = digits
+    x, y = x[:64], y[:64]
+    keep = clf.predict(x) == y
+    return x[keep][:40], y[keep][:40]
