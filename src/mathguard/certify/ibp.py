@@ -1,0 +1,166 @@
+"""Interval bound propagation: sound elementwise bounds on a network's outputs over an L∞ ball.
+
+Each layer maps a box [l, u] to a box that contains the image of every point in it;
+affine layers use the centre/radius form (μ' = Wμ + b, r' = |W|r), monotone layers map
+the end points. The final linear layer is folded into the margins logit_y − logit_j, which
+is tighter than subtracting the two logit intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mathguard.errors import InputError, UnsupportedError
+from mathguard.models.base import Classifier
+from mathguard.models.torch_model import Normalize
+
+Box = tuple[torch.Tensor, torch.Tensor]
+
+
+def _affine(lower: torch.Tensor, upper: torch.Tensor, linear: Callable[[torch.Tensor], torch.Tensor],
+            abs_linear: Callable[[torch.Tensor], torch.Tensor]) -> Box:
+    mid, rad = (upper + lower) / 2, (upper - lower) / 2
+    m, r = linear(mid), abs_linear(rad)
+    return m - r, m + r
+
+
+def _linear(layer: nn.Linear, box: Box) -> Box:
+    w = layer.weight
+    return _affine(*box, lambda t: F.linear(t, w, layer.bias), lambda t: F.linear(t, w.abs()))
+
+
+def _conv(layer: nn.Conv2d, box: Box) -> Box:
+    if layer.padding_mode != "zeros":
+        raise UnsupportedError(f"IBP supports zero-padded convolutions only, got padding_mode={layer.padding_mode!r}")
+    kw = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=layer.groups)
+    return _affine(*box, lambda t: F.conv2d(t, layer.weight, layer.bias, **kw),
+                   lambda t: F.conv2d(t, layer.weight.abs(), None, **kw))
+
+
+def _batchnorm(layer: nn.modules.batchnorm._BatchNorm, box: Box) -> Box:
+    if layer.training:
+        raise UnsupportedError("IBP needs BatchNorm in eval mode (call model.eval())")
+    scale = (layer.weight if layer.affine else 1.0) / torch.sqrt(layer.running_var + layer.eps)
+    shift = (layer.bias if layer.affine else 0.0) - layer.running_mean * scale
+    shape = (1, -1) + (1,) * (box[0].ndim - 2)
+    s, t = scale.reshape(shape), shift.reshape(shape)
+    return _affine(*box, lambda v: v * s + t, lambda v: v * s.abs())
+
+
+def _normalize(layer: Normalize, box: Box) -> Box:
+    # (x − m)/s with s > 0 is increasing: map the end points.
+    return layer(box[0]), layer(box[1])
+
+
+_MONOTONE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.Softplus, nn.MaxPool2d, nn.MaxPool1d,
+             nn.Flatten, nn.Identity, nn.Dropout, nn.Hardtanh, nn.ReLU6)
+
+
+def _propagate(module: nn.Module, box: Box) -> Box:
+    if isinstance(module, nn.Sequential):
+        for child in module:
+            box = _propagate(child, box)
+        return box
+    if isinstance(module, nn.Linear):
+        return _linear(module, box)
+    if isinstance(module, nn.Conv2d):
+        return _conv(module, box)
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return _batchnorm(module, box)
+    if isinstance(module, (nn.AvgPool2d, nn.AvgPool1d, nn.AdaptiveAvgPool2d)):
+        # Average pooling is linear with non-negative weights: |W| = W.
+        return _affine(*box, module, module)
+    if isinstance(module, Normalize):
+        return _normalize(module, box)
+    if isinstance(module, _MONOTONE):
+        # Elementwise non-decreasing (or a reshape / max, which is monotone in each input).
+        return module(box[0]), module(box[1])
+    if type(module).__name__ == "Float64":  # the dtype cast that opens sklearn twins
+        return box[0].double(), box[1].double()
+    raise UnsupportedError(
+        f"IBP does not support layer {type(module).__name__}; supported: Linear, Conv2d, BatchNorm (eval), "
+        "AvgPool, MaxPool, ReLU and other monotone activations, Flatten, Normalize, Sequential"
+    )
+
+
+def _split_last_linear(module: nn.Module) -> tuple[nn.Module, nn.Linear | None]:
+    if isinstance(module, nn.Sequential) and len(module) and isinstance(module[-1], nn.Linear):
+        return module[:-1], module[-1]
+    return module, None
+
+
+@dataclass
+class IntervalBounds:
+    """Bounds valid for every input in the ball: lower ≤ logits ≤ upper, and margins ≥ margin_lower."""
+
+    lower: torch.Tensor
+    upper: torch.Tensor
+    eps: float
+    margin_lower: torch.Tensor | None = None  # (N, C): lower bound of logit_y − logit_j (0 at j = y)
+    labels: torch.Tensor | None = None
+
+    @property
+    def verified(self) -> torch.Tensor:
+        """(N,) True where the true class provably wins against every other class in the ball."""
+        if self.margin_lower is None or self.labels is None:
+            raise InputError("verification needs labels: pass y to ibp()")
+        m = self.margin_lower.clone()
+        m.scatter_(1, self.labels.unsqueeze(1), float("inf"))
+        return (m > 0).all(dim=1)
+
+    @property
+    def verified_accuracy(self) -> float:
+        return float(self.verified.float().mean())
+
+
+def input_box(x: torch.Tensor, eps: float, bounds: tuple[float, float] | None) -> Box:
+    lower, upper = x - eps, x + eps
+    if bounds is not None:
+        lower, upper = lower.clamp(*bounds), upper.clamp(*bounds)
+    return lower, upper
+
+
+def ibp(model: Any, x: Any, eps: float, y: Any = None, *, bounds: tuple[float, float] | None = None) -> IntervalBounds:
+    """Propagate the L∞ ball of radius ``eps`` around each input (intersected with the input bounds).
+
+    ``model`` is a Classifier with a torch module or an ``nn.Module``; for a Classifier its
+    normalisation and bounds are used.
+    """
+    if eps < 0:
+        raise InputError(f"eps must be non-negative, got {eps}")
+    if isinstance(model, Classifier):
+        if model.module is None:
+            raise UnsupportedError("IBP needs the model's layers; a black-box classifier has none")
+        net, bounds = model.module, bounds if bounds is not None else model.bounds
+        xt = model.as_input(x)
+    elif isinstance(model, nn.Module):
+        net, xt = model, torch.as_tensor(x, dtype=torch.float32)
+    else:
+        raise UnsupportedError(f"IBP needs a torch module or a Classifier, got {type(model).__name__}")
+    if not torch.isfinite(xt).all():
+        raise InputError("input contains NaN or Inf values")
+    body, head = _split_last_linear(net)
+    lower, upper = _propagate(body, input_box(xt, eps, bounds))
+    labels = margin = None
+    if head is not None:
+        lower, upper = lower.to(head.weight.dtype), upper.to(head.weight.dtype)
+    out_l, out_u = _linear(head, (lower, upper)) if head is not None else (lower, upper)
+    if y is not None:
+        labels = torch.as_tensor(y).long().reshape(-1)
+        if len(labels) != len(xt) or labels.min() < 0 or labels.max() >= out_l.shape[1]:
+            raise InputError(f"labels must be {len(xt)} integers in [0, {out_l.shape[1]})")
+        if head is not None:
+            # (W_y − W_j)·h + (b_y − b_j) bounded over the box of h: exact for this last affine map.
+            w_diff = head.weight[labels].unsqueeze(1) - head.weight.unsqueeze(0)  # (N, C, H)
+            b_diff = (head.bias[labels].unsqueeze(1) - head.bias.unsqueeze(0)) if head.bias is not None else 0.0
+            mid, rad = (upper + lower) / 2, (upper - lower) / 2
+            margin = (torch.einsum("nch,nh->nc", w_diff, mid) - torch.einsum("nch,nh->nc", w_diff.abs(), rad)
+                      + b_diff)
+        else:
+            margin = out_l.gather(1, labels.unsqueeze(1)) - out_u
+    return IntervalBounds(out_l, out_u, float(eps), margin, labels)
