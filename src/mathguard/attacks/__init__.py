@@ -1,7 +1,11 @@
 """White-box and black-box attacks on the Classifier protocol; every one returns an AttackResult."""
 
 from mathguard.attacks.base import Attack
+from mathguard.attacks.cw import CW
+from mathguard.attacks.deepfool import DeepFool
+from mathguard.attacks.linear import classifier_minimal_perturbation, minimal_perturbation
 from mathguard.attacks.pgd import FGSM, PGD
 from mathguard.attacks.result import AttackResult
 
-__all__ = ["Attack", "AttackResult", "FGSM", "PGD"]
+__all__ = ["Attack", "AttackResult", "CW", "DeepFool", "FGSM", "PGD", "classifier_minimal_perturbation",
+           "minimal_perturbation"]
