@@ -1,5 +1,6 @@
 """White-box and black-box attacks on the Classifier protocol; every one returns an AttackResult."""
 
+from mathguard.attacks.apgd import APGD
 from mathguard.attacks.base import Attack
 from mathguard.attacks.cw import CW
 from mathguard.attacks.deepfool import DeepFool
@@ -7,5 +8,5 @@ from mathguard.attacks.linear import classifier_minimal_perturbation, minimal_pe
 from mathguard.attacks.pgd import FGSM, PGD
 from mathguard.attacks.result import AttackResult
 
-__all__ = ["Attack", "AttackResult", "CW", "DeepFool", "FGSM", "PGD", "classifier_minimal_perturbation",
+__all__ = ["APGD", "Attack", "AttackResult", "CW", "DeepFool", "FGSM", "PGD", "classifier_minimal_perturbation",
            "minimal_perturbation"]
