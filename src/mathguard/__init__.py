@@ -20,6 +20,7 @@ _LAZY: dict[str, str] = {
     "wrap": "mathguard.models:wrap",
     "load_model": "mathguard.models:load_model",
     "audit_data": "mathguard.data:audit_data",
+    "robustness_bracket": "mathguard.robustness.bracket:robustness_bracket",
 }
 _SUBPACKAGES = {"models", "data", "training", "evaluation", "info", "drift", "attacks",
                 "robustness", "certify", "defend", "report", "demo"}

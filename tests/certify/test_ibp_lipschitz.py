@@ -105,3 +105,19 @@ def test_lipschitz_bound_holds_and_radius_is_sound_on_a_net():
 def test_lipschitz_refuses_black_box_and_unknown_layers():
     with pytest.raises(UnsupportedError, match="GELU"):
         mg.certify.lipschitz(nn.Sequential(nn.Linear(3, 3), nn.GELU()))
+
+
+def test_no_l2_attack_succeeds_inside_the_lipschitz_radius():
+    net = _random_relu_net(4, conv=False)
+    clf = mg.wrap(net, input_shape=(8,))
+    lip = mg.certify.lipschitz(clf)
+    torch.manual_seed(0)
+    x = torch.rand(300, 8)
+    with torch.no_grad():
+        top2 = clf.logits(x).topk(2, dim=1).values
+    radius = lip.radius(top2[:, 0] - top2[:, 1])
+    y = clf.predict(x)
+    res = mg.attacks.PGD(norm="l2", steps=50, restarts=2)(clf, x, y, eps=float(radius.median()))
+    inside = radius >= float(radius.median())
+    assert inside.sum() > 100
+    assert not res.success[0][inside].any()

@@ -66,7 +66,8 @@ def adversarial_training(net: nn.Module, loader: Iterable, *, eps: float, method
         raise InputError(f"method must be 'pgd' or 'trades', got {method!r}")
     if eps <= 0:
         raise InputError(f"eps must be positive, got {eps}")
-    attack = PGD(norm=norm, steps=steps, random_start=True)
+    # Madry et al. maximise the loss for every step; early stopping would train on weaker points.
+    attack = PGD(norm=norm, steps=steps, random_start=True, early_stop=False)
 
     def adversarial(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         m.eval()  # craft against the deterministic model (no dropout / batch-stat updates)
