@@ -20,6 +20,8 @@ SECTIONS: list[str] = [
     "mathguard.data.demo:demo_section",
     "mathguard.models.demo:demo_section",
     "mathguard.evaluation.demo:demo_section",
+    "mathguard.attacks.demo:demo_section",
+    "mathguard.certify.demo:demo_section",
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mathguard.report.display import metric_rows
@@ -23,20 +24,21 @@ _STYLE = {
 def _render(report: Report, console: Console, depth: int, max_metrics: int) -> None:
     console.rule(f"[bold]{report.title}", align="left", style="blue" if depth else "bold blue")
     if report.summary:
-        console.print(report.summary)
+        console.print(escape(report.summary))
     if report.findings:
         table = Table(show_header=True, header_style="bold", expand=True)
         table.add_column("severity", no_wrap=True)
         table.add_column("finding")
         table.add_column("fix")
         for f in sorted(report.findings, key=lambda f: -f.severity):
-            table.add_row(f"[{_STYLE[f.severity]}]{f.severity}", f"{f.title}\n[dim]{f.id}", f.fix)
+            table.add_row(f"[{_STYLE[f.severity]}]{f.severity}", f"{escape(f.title)}\n[dim]{escape(f.id)}",
+                          escape(f.fix))
         console.print(table)
     rows = metric_rows(report.metrics, max_items=6)[:max_metrics]
     if rows:
         mt = Table(show_header=False, box=None, padding=(0, 1))
         for k, v in rows:
-            mt.add_row(f"[cyan]{k}", v if len(v) < 160 else v[:157] + "…")
+            mt.add_row(f"[cyan]{escape(k)}", escape(v if len(v) < 160 else v[:157] + "…"))
         console.print(mt)
     for s in report.sections:
         _render(s, console, depth + 1, max_metrics)
