@@ -110,15 +110,19 @@ class PGD(Attack):
         a = _per_sample(alpha, x)
         active = torch.ones(len(x), dtype=torch.bool)
         for step in range(self.steps):
-            ai = active.nonzero().squeeze(1) if self.early_stop else torch.arange(len(x))
-            if len(ai) == 0:
+            n_active = int(active.sum())
+            if n_active == 0:
                 break
+            # a full slice while everyone is active: no gather/scatter copies per step
+            ai = slice(None) if n_active == len(x) else active.nonzero().squeeze(1)
             _, grad, logits = loss_and_grad(clf, adv[ai], y[ai])
             queries[idx[ai]] += 1
             if self.early_stop:
                 fooled = logits.argmax(1) != y[ai]
-                active[ai[fooled]] = False
-                ai, grad = ai[~fooled], grad[~fooled]
+                if fooled.any():
+                    ai = active.nonzero().squeeze(1)
+                    active[ai[fooled]] = False
+                    ai, grad = ai[~fooled], grad[~fooled]
             new = adv[ai] + a[ai] * normalized_step(grad, self.norm)
             delta = project(new - x[ai], eps[ai], self.norm)
             adv[ai] = clip_bounds(x[ai] + delta, clf.bounds)
