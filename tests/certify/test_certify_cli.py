@@ -9,6 +9,8 @@ from click.testing import CliRunner
 from mathguard.cli import main
 
 FACTORY = """
+import torch
+from torch import nn
 
 def build():
     torch.manual_seed(0)
