@@ -10,7 +10,7 @@ from mathguard.demo.context import DemoContext
 
 def test_demo_section_quick(mlp):
     ctx = DemoContext(quick=True)
-    ctx.cnn = nn.Sequential(nn.Flatten(), mlp)  # the session's small model instead of training the demo CNN
+    ctx.cnn = nn.Sequential(nn.Flatten(), mlp).eval()  # the session's small model instead of training the demo CNN
     rep = demo_section(ctx)
     ra = rep.metrics["robust_accuracy"]
     assert list(ra) == EPS
