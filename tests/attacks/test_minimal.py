@@ -104,3 +104,30 @@ def test_minimal_bad_inputs(linear_clf, clf, batch):
         mg.attacks.minimal_perturbation(np.ones((3, 5)), np.zeros(3), np.ones((2, 4)), [0, 1])
     with pytest.raises(UnsupportedError, match="not linear"):
         mg.attacks.classifier_minimal_perturbation(clf, x, y)
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_deepfool_exact_on_sklearn_logistic_twin(norm):
+    """Breast cancer, scaler folded into the twin: the closed form is |d(x)| / ‖w‖ in raw units."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
+    clf = mg.wrap(pipe)
+    x, yy = X[:30], y[:30]
+    exact = mg.attacks.classifier_minimal_perturbation(clf, x, yy, norm)
+    d = pipe.decision_function(x)
+    w = pipe[-1].coef_[0] / pipe[0].scale_
+    dual = np.linalg.norm(w) if norm == "l2" else np.abs(w).sum()
+    wrong = (d > 0).astype(int) != yy
+    assert np.allclose(exact.numpy(), np.where(wrong, 0, np.abs(d) / dual), rtol=1e-6)
+    res = mg.attacks.DeepFool(norm=norm, overshoot=1e-5)(clf, x, yy)
+    pos = exact > 0
+    # Inputs are float32 and reach ~2500, where one ulp is 2.4e-4, while Linf steps are ~0.01:
+    # the measured norm of (x + r) − x can be off by about one ulp of the largest feature.
+    found = res.norms[0].double()[pos] / (1 + 1e-5)
+    ulp = float(np.spacing(np.float32(np.abs(x).max())))
+    assert ((found - exact[pos]).abs() <= 1e-4 * exact[pos] + (0 if norm == "l2" else 2 * ulp)).all()
