@@ -44,17 +44,20 @@ def max_certifiable_radius(sigma: float, n: int, alpha: float) -> float:
     return float(sigma * norm.ppf(alpha ** (1.0 / n)))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def sample_counts(clf: Classifier, x: torch.Tensor, sigma: float, num: int, batch_size: int,
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Class counts of the base classifier under `num` fresh Gaussian draws around one input."""
     counts = torch.zeros(clf.n_classes, dtype=torch.long)
+    # One buffer reused for every batch: noise is drawn, scaled and shifted in place.
+    buf = torch.empty((min(batch_size, num), *x.shape), dtype=x.dtype)
     remaining = num
     while remaining > 0:
         b = min(batch_size, remaining)
-        noise = torch.randn((b, *x.shape), generator=generator, dtype=x.dtype) * sigma
-        pred = clf.logits(x.unsqueeze(0) + noise).argmax(dim=-1)
-        counts += torch.bincount(pred, minlength=clf.n_classes)
+        noisy = buf[:b]
+        torch.randn(noisy.shape, generator=generator, out=noisy)
+        noisy.mul_(sigma).add_(x)
+        counts += torch.bincount(clf.logits(noisy).argmax(dim=-1), minlength=clf.n_classes)
         remaining -= b
     return counts
 
