@@ -13,7 +13,7 @@ projected into the budget and the bounds). A ``KeyboardInterrupt`` is not caught
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import ABC
 from typing import Any, Callable
 
 import torch

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from mathguard.attacks.base import Attack, Progress, _per_sample, lp_norm, margin
+from mathguard.attacks.base import Attack, Progress, lp_norm, margin
 from mathguard.errors import InputError
 
 
