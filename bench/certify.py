@@ -4,14 +4,15 @@ A small CNN on 8x8 digits scaled to [0, 1] (trained briefly with Gaussian augmen
 Every contender does the same work: for each of M test points, n0 selection draws plus n
 estimation draws of Gaussian noise, each pushed through the network in batches of B.
 
-* bare: the network's forward pass on ready-made batches of B inputs, M·(n0+n) rows in all
-  (no noise, no counting: the floor any certifier pays);
+* bare: the network's forward pass on a ready-made batch of B noisy inputs, M·(n0+n) rows in all
+  (no noise drawn, no counting: the floor any certifier pays);
 * mathguard: ``mg.certify.smoothing`` (noise, forward, bincount, Clopper–Pearson);
 * ART: ``PyTorchRandomizedSmoothing.certify`` with the same σ, α, n0 (its sample_size), n and B.
 
-Throughput is noisy draws per second; ratios are against the bare pass and ART.
+Throughput is noisy draws per second (best of --repeat interleaved rounds); ratios are against
+the bare pass and ART.
 
-    python bench/certify.py [--points 20] [--n 10000] [--batch 1000] [--sigma 0.25]
+    python bench/certify.py [--points 10] [--n 10000] [--batch 1000] [--sigma 0.25] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -42,20 +44,26 @@ def trained_cnn(x: torch.Tensor, y: torch.Tensor, sigma: float) -> nn.Module:
     return net.eval()
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def best_of(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Best wall time of each contender, rounds interleaved so load from other processes hits all alike."""
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--points", type=int, default=20)
+    ap.add_argument("--points", type=int, default=10)
     ap.add_argument("--n0", type=int, default=100)
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--sigma", type=float, default=0.25)
     ap.add_argument("--alpha", type=float, default=0.001)
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     torch.set_grad_enabled(False)
 
@@ -68,7 +76,8 @@ def main() -> None:
     clf = mg.wrap(net, input_shape=(1, 8, 8), n_classes=10, bounds=(0.0, 1.0))
     draws = args.points * (args.n0 + args.n)
 
-    batch = xs[:1].expand(args.batch, -1, -1, -1).contiguous()
+    # the same kind of rows the certifiers push through (noisy copies of a test point), drawn once, untimed
+    batch = xs[:1] + args.sigma * torch.randn(args.batch, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     full, rest = divmod(draws, args.batch)
 
     def bare() -> None:
@@ -81,24 +90,24 @@ def main() -> None:
         mg.certify.smoothing(clf, xs.numpy(), ys.numpy(), sigma=args.sigma, n0=args.n0, n=args.n,
                              alpha=args.alpha, batch_size=args.batch)
 
-    rows = [("bare forward pass", timed(bare)), ("mathguard smoothing", timed(ours))]
+    fns: dict[str, Callable[[], object]] = {"bare forward pass": bare, "mathguard smoothing": ours}
     if importlib.util.find_spec("art") is not None:
         from art.estimators.certification.randomized_smoothing import PyTorchRandomizedSmoothing
 
         art = PyTorchRandomizedSmoothing(model=net, loss=nn.CrossEntropyLoss(), input_shape=(1, 8, 8),
                                          nb_classes=10, clip_values=(0.0, 1.0), device_type="cpu",
                                          sample_size=args.n0, scale=args.sigma, alpha=args.alpha)
-        rows.append(("ART randomized smoothing",
-                     timed(lambda: art.certify(xs.numpy(), n=args.n, batch_size=args.batch))))
+        fns["ART randomized smoothing"] = lambda: art.certify(xs.numpy(), n=args.n, batch_size=args.batch)
     else:
         print("ART not installed: skipping its row")
 
     cert = mg.certify.smoothing(clf, xs.numpy(), ys.numpy(), sigma=args.sigma, n0=args.n0, n=args.n,
                                 alpha=args.alpha, batch_size=args.batch)
     print(f"{args.points} points, n0={args.n0}, n={args.n}, batch={args.batch}, σ={args.sigma}, "
-          f"{draws} noisy forward rows; torch threads={torch.get_num_threads()}")
+          f"{draws} noisy forward rows; best of {args.repeat}; torch threads={torch.get_num_threads()}")
     print(f"mathguard: certified accuracy at r=0 / 0.25: {cert.certified_accuracy([0.0, 0.25])}, "
           f"ceiling radius {cert.max_radius:.3f}")
+    rows = list(best_of(fns, args.repeat).items())
     base = {name: draws / sec for name, sec in rows}
     print(f"{'contender':28s}{'seconds':>10s}{'draws/s':>14s}{'vs bare':>10s}")
     for name, sec in rows:
