@@ -79,3 +79,13 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
         write_atomic(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_written_reports_get_ordinary_permissions(tmp_path):
+    import os
+
+    path = tmp_path / "r.html"
+    _report().to_html(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)

@@ -115,6 +115,9 @@ def write_atomic(path: "str | os.PathLike[str]", text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's private 0600 would surprise whoever serves the report
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
