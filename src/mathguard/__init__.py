@@ -21,6 +21,7 @@ _LAZY: dict[str, str] = {
     "load_model": "mathguard.models:load_model",
     "audit_data": "mathguard.data:audit_data",
     "robustness_bracket": "mathguard.robustness.bracket:robustness_bracket",
+    "evaluate_robustness": "mathguard.robustness.evaluate:evaluate_robustness",
 }
 _SUBPACKAGES = {"models", "data", "training", "evaluation", "info", "drift", "attacks",
                 "robustness", "certify", "defend", "report", "demo"}

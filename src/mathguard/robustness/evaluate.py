@@ -1,0 +1,171 @@
+"""`evaluate_robustness`: an attack ensemble and the pitfall checks, as one Report.
+
+Each attack only spends compute on points every earlier attack failed on; a point counts
+as robust at a budget only if no attack (FGSM included) fooled it there or at any smaller
+budget. The result is an upper bound on true robust accuracy; the checks say when even
+that bound is not to be trusted.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from mathguard.attacks import APGD, FGSM
+from mathguard.attacks.base import Attack
+from mathguard.errors import InputError
+from mathguard.models.base import Classifier
+from mathguard.models.diagnose import output_findings
+from mathguard.models.wrap import wrap
+from mathguard.report import Figure, Finding, Report, Severity, new_axes
+from mathguard.robustness import pitfalls
+
+
+def default_attacks(n_classes: int, norm: str, steps: int = 100) -> tuple[list[Attack], list[Finding]]:
+    """APGD-CE then targeted APGD-DLR (untargeted DLR for 3 classes, CE alone for 2)."""
+    attacks: list[Attack] = [APGD(norm=norm, loss="ce", steps=steps)]
+    notes: list[Finding] = []
+    if n_classes >= 4:
+        attacks.append(APGD(norm=norm, loss="dlr", targeted=True, n_target_classes=min(9, n_classes - 1),
+                            steps=steps))
+    elif n_classes == 3:
+        attacks.append(APGD(norm=norm, loss="dlr", steps=steps))
+    else:
+        notes.append(Finding(
+            id="adversarial.too-few-classes-for-dlr", lens="adversarial", severity=Severity.INFO,
+            title="Two classes: the DLR attacks are skipped, APGD-CE runs alone",
+            detail="The difference-of-logits-ratio loss needs at least three classes.",
+            fix="Add a black-box attack to the ensemble to compensate."))
+    return attacks, notes
+
+
+def _ensemble(clf: Classifier, x: torch.Tensor, y: torch.Tensor, alive: torch.Tensor, attacks: Sequence[Attack],
+              eps: float) -> tuple[torch.Tensor, dict[str, int]]:
+    """Run attacks in turn on the still-robust points; return the robust mask and who broke how many."""
+    robust = alive.clone()
+    broken: dict[str, int] = {}
+    for attack in attacks:
+        idx = robust.nonzero().squeeze(1)
+        if len(idx) == 0:
+            break
+        fooled = attack(clf, x[idx], y[idx], eps=eps).success[0]
+        robust[idx[fooled]] = False
+        broken[attack.name] = broken.get(attack.name, 0) + int(fooled.sum())
+    return robust, broken
+
+
+def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Sequence[float] = (0.01, 0.03, 0.1),
+                        attacks: Sequence[Attack] | None = None, steps: int = 100, checks: bool = True,
+                        check_samples: int = 64, **wrap_kwargs: Any) -> Report:
+    """Clean accuracy, worst-case robust accuracy per eps over an attack ensemble, and pitfall findings."""
+    if norm not in ("linf", "l2"):
+        raise InputError(f"norm must be 'linf' or 'l2', got {norm!r}")
+    budgets = sorted({float(e) for e in eps})
+    if not budgets or budgets[0] < 0:
+        raise InputError("eps must be a non-empty list of non-negative budgets")
+    clf = wrap(clf, **wrap_kwargs)
+    xt = clf.as_input(x)
+    yt = clf.as_labels(y, len(xt))
+    if len(xt) == 0:
+        raise InputError("no inputs to evaluate")
+    notes: list[Finding] = []
+    if attacks is None:
+        attacks, notes = default_attacks(clf.n_classes, norm, steps)
+    report = Report(title=f"Robustness evaluation ({norm})", findings=list(notes))
+    if checks:
+        # Model-level pitfalls first: they explain attack failures that follow.
+        report.findings.extend(output_findings(clf, xt[:check_samples]))
+        report.findings.extend(pitfalls.gradient_findings(clf, xt[:check_samples], yt[:check_samples]))
+
+    n = len(xt)
+    clean = clf.predict(xt) == yt
+    robust_raw: dict[float, float] = {}
+    robust_worst: dict[float, float] = {}
+    broken_by: dict[float, dict[str, int]] = {}
+    worst = clean.clone()
+    fgsm = FGSM(norm=norm)
+    for e in budgets:
+        robust, broken = _ensemble(clf, xt, yt, clean, attacks, e)
+        # FGSM runs after the ensemble on survivors: a single step should never find more.
+        idx = robust.nonzero().squeeze(1)
+        if len(idx) and e > 0:
+            fooled = fgsm(clf, xt[idx], yt[idx], eps=e).success[0]
+            fgsm_robust = robust.clone()
+            fgsm_robust[idx[fooled]] = False
+            if checks:
+                found = pitfalls.single_step_finding(robust, fgsm_robust, e)
+                if found:
+                    report.add(found)
+            broken["FGSM"] = int(fooled.sum())
+            robust = fgsm_robust
+        robust_raw[e] = int(robust.sum()) / n
+        worst &= robust  # fooled at a smaller budget ⇒ fooled here
+        robust_worst[e] = int(worst.sum()) / n
+        broken_by[e] = broken
+
+    if checks:
+        subset = clean.nonzero().squeeze(1)[:check_samples]
+        for check in (
+            pitfalls.monotonicity_finding(robust_raw),
+            pitfalls.unbounded_finding(clf, xt[subset], yt[subset], norm) if len(subset) else None,
+            _noise_check(clf, xt[subset], yt[subset], attacks, budgets[-1], norm) if len(subset) else None,
+            _convergence_check(clf, xt[subset], yt[subset], attacks[0], budgets, norm) if len(subset) else None,
+        ):
+            if check is not None:
+                report.add(check)
+
+    clean_acc = int(clean.sum()) / n
+    report.metrics.update({
+        "clean_accuracy": clean_acc,
+        "robust_accuracy": robust_worst,
+        "robust_accuracy_per_budget_run": robust_raw,
+        "broken_by": broken_by,
+        "norm": norm,
+        "n": n,
+        "attacks": [{"attack": a.name, **_params(a)} for a in attacks],
+    })
+    report.summary = (f"Clean accuracy {clean_acc:.1%}; worst case over "
+                      f"{', '.join(a.name for a in attacks)} and FGSM: " +
+                      ", ".join(f"{robust_worst[e]:.1%} at eps={e:g}" for e in budgets) +
+                      ". These are upper bounds on true robust accuracy.")
+    report.figures.append(_curve(budgets, robust_worst, clean_acc, norm))
+    return report
+
+
+def _params(attack: Attack) -> dict[str, Any]:
+    return {k: v for k, v in vars(attack).items()
+            if isinstance(v, (int, float, str, bool)) and not k.startswith("_") and k != "name"}
+
+
+def _noise_check(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attacks: Sequence[Attack], eps: float,
+                 norm: str) -> Finding | None:
+    robust, _ = _ensemble(clf, x, y, torch.ones(len(x), dtype=torch.bool), attacks, eps)
+    return pitfalls.noise_finding(clf, x, y, robust, eps, norm)
+
+
+def _convergence_check(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attack: Attack, budgets: list[float],
+                       norm: str) -> Finding | None:
+    positive = [e for e in budgets if e > 0]
+    if not isinstance(attack, APGD) or not positive:
+        return None
+    steps = attack.steps
+    e = positive[len(positive) // 2]
+    longer = APGD(norm=norm, loss=attack.loss, targeted=attack.targeted, n_target_classes=attack.n_target_classes,
+                  steps=2 * steps, restarts=attack.restarts, seed=attack.seed)
+    acc = float(attack(clf, x, y, eps=e).robust_accuracy[e])
+    acc2 = float(longer(clf, x, y, eps=e).robust_accuracy[e])
+    return pitfalls.incomplete_finding(acc, acc2, steps, e)
+
+
+def _curve(budgets: list[float], robust: dict[float, float], clean: float, norm: str) -> Figure:
+    fig, ax = new_axes()
+    xs = [0.0] + [e for e in budgets if e > 0]
+    ys = [clean] + [robust[e] for e in budgets if e > 0]
+    ax.plot(xs, ys, "o-", color="tab:red", label="worst case over the attack ensemble")
+    ax.set_xlabel(f"{norm} budget eps")
+    ax.set_ylabel("robust accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    return Figure.from_matplotlib(fig, f"Robustness curve ({norm})",
+                                  "Accuracy under the strongest attack found at each budget (an upper bound).")
