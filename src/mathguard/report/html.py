@@ -56,10 +56,10 @@ def _finding(f: Finding) -> str:
     return "".join(parts)
 
 
-def _body(report: Report, level: int) -> str:
+def _body(report: Report, level: int, preamble: str = "") -> str:
     h = f"h{min(level, 6)}"
     anchor = "sec-" + "".join(c if c.isalnum() else "-" for c in report.title.lower())
-    out = [f'<{h} id="{anchor}">{escape(report.title)}</{h}>']
+    out = [f'<{h} id="{anchor}">{escape(report.title)}</{h}>', preamble]
     if report.summary:
         out.append(f'<p class="summary">{escape(report.summary)}</p>')
     for f in sorted(report.findings, key=lambda f: -f.severity):
@@ -99,5 +99,5 @@ def render_html(report: Report) -> str:
     return (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{escape(report.title)}</title><style>{_CSS}</style></head><body>"
-        f"{head}{nav}{_body(report, 1)}</body></html>"
+        f"{_body(report, 1, head + nav)}</body></html>"
     )
