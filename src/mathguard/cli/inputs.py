@@ -41,6 +41,8 @@ def load_labeled(path: str, max_samples: int | None = None) -> tuple[np.ndarray,
     if len(x) == 0:
         raise InputError(f"{p.name} holds no samples")
     if max_samples is not None:
+        if max_samples < 1:
+            raise InputError(f"--max-samples must be at least 1, got {max_samples}")
         x, y = x[:max_samples], y[:max_samples]
     return x, y
 
