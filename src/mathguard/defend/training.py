@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -53,11 +53,15 @@ def ibp_training(net: nn.Module, loader: Iterable, *, eps: float, epochs: int = 
 def adversarial_training(net: nn.Module, loader: Iterable, *, eps: float, method: str = "pgd", epochs: int = 10,
                          lr: float = 1e-3, steps: int = 7, norm: str = "linf", beta: float = 6.0,
                          input_shape: tuple[int, ...] | None = None,
-                         bounds: tuple[float, float] | None = (0.0, 1.0)) -> nn.Module:
+                         bounds: tuple[float, float] | None = (0.0, 1.0),
+                         validation: tuple[Any, Any] | None = None) -> nn.Module:
     """PGD adversarial training (Madry et al.) or TRADES (Zhang et al.), inner maximisation by mathguard's PGD.
 
     TRADES minimises CE(clean) + β·KL(p(x) ‖ p(x')); here x' comes from PGD on the cross-entropy
     towards the clean prediction, a cheaper surrogate for the KL maximiser of the original paper.
+    With ``validation=(x, y)`` the trained net is then judged by the full attack ensemble
+    (:func:`mathguard.evaluate_robustness` at eps/4, eps/2, eps), because the training attack
+    alone overstates robustness; the Report is attached as ``net.robustness_report``.
     """
     from mathguard.attacks import PGD
     from mathguard.models import wrap
@@ -85,4 +89,12 @@ def adversarial_training(net: nn.Module, loader: Iterable, *, eps: float, method
         kl = F.kl_div(F.log_softmax(m(x_adv), dim=1), F.softmax(logits, dim=1), reduction="batchmean")
         return F.cross_entropy(logits, y) + beta * kl
 
-    return train(net, loader, loss, epochs=epochs, lr=lr)
+    net = train(net, loader, loss, epochs=epochs, lr=lr)
+    if validation is not None:
+        from mathguard.robustness.evaluate import evaluate_robustness
+
+        x_val, y_val = validation
+        shape = input_shape or tuple(torch.as_tensor(x_val).shape[1:])
+        net.robustness_report = evaluate_robustness(net, x_val, y_val, norm=norm, eps=[eps / 4, eps / 2, eps],
+                                                    input_shape=shape, bounds=bounds)
+    return net
