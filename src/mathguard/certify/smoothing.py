@@ -45,21 +45,24 @@ def max_certifiable_radius(sigma: float, n: int, alpha: float) -> float:
 
 
 @torch.inference_mode()
+def sample_predictions(clf: Classifier, x: torch.Tensor, sigma: float, num: int, batch_size: int,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """Base-classifier labels of `num` fresh Gaussian draws around one input, in full batches."""
+    preds = torch.empty(num, dtype=torch.long)
+    # One buffer reused for every batch: noise is drawn, scaled and shifted in place.
+    buf = torch.empty((min(batch_size, num), *x.shape), dtype=x.dtype)
+    for start in range(0, num, batch_size):
+        noisy = buf[: min(batch_size, num - start)]
+        torch.randn(noisy.shape, generator=generator, out=noisy)
+        noisy.mul_(sigma).add_(x)
+        preds[start:start + len(noisy)] = clf.logits(noisy).argmax(dim=-1)
+    return preds
+
+
 def sample_counts(clf: Classifier, x: torch.Tensor, sigma: float, num: int, batch_size: int,
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Class counts of the base classifier under `num` fresh Gaussian draws around one input."""
-    counts = torch.zeros(clf.n_classes, dtype=torch.long)
-    # One buffer reused for every batch: noise is drawn, scaled and shifted in place.
-    buf = torch.empty((min(batch_size, num), *x.shape), dtype=x.dtype)
-    remaining = num
-    while remaining > 0:
-        b = min(batch_size, remaining)
-        noisy = buf[:b]
-        torch.randn(noisy.shape, generator=generator, out=noisy)
-        noisy.mul_(sigma).add_(x)
-        counts += torch.bincount(clf.logits(noisy).argmax(dim=-1), minlength=clf.n_classes)
-        remaining -= b
-    return counts
+    return torch.bincount(sample_predictions(clf, x, sigma, num, batch_size, generator), minlength=clf.n_classes)
 
 
 @dataclass
@@ -107,8 +110,11 @@ def smoothing(clf: Any, x: Any, y: Any = None, *, sigma: float = 0.25, n0: int =
     radius = np.zeros(len(xt))
     p_low = np.zeros(len(xt))
     for i in range(len(xt)):
-        c_a = int(sample_counts(clf, xt[i], sigma, n0, batch_size, gen).argmax())
-        n_a = int(sample_counts(clf, xt[i], sigma, n, batch_size, gen)[c_a])
+        # The n0 selection draws and the n estimation draws are independent noise; sharing forward
+        # batches between them changes nothing statistically and saves a partial batch per input.
+        drawn = sample_predictions(clf, xt[i], sigma, n0 + n, batch_size, gen)
+        c_a = int(torch.bincount(drawn[:n0], minlength=clf.n_classes).argmax())
+        n_a = int((drawn[n0:] == c_a).sum())
         p_low[i] = lower_confidence_bound(n_a, n, alpha)
         if p_low[i] > 0.5:
             preds[i] = c_a
