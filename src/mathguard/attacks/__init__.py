@@ -2,11 +2,13 @@
 
 from mathguard.attacks.apgd import APGD
 from mathguard.attacks.base import Attack
+from mathguard.attacks.blackbox import ZeroOrderPGD, estimate_gradient
 from mathguard.attacks.cw import CW
 from mathguard.attacks.deepfool import DeepFool
 from mathguard.attacks.linear import classifier_minimal_perturbation, minimal_perturbation
 from mathguard.attacks.pgd import FGSM, PGD
 from mathguard.attacks.result import AttackResult
+from mathguard.attacks.square import Square
 
-__all__ = ["APGD", "Attack", "AttackResult", "CW", "DeepFool", "FGSM", "PGD", "classifier_minimal_perturbation",
-           "minimal_perturbation"]
+__all__ = ["APGD", "Attack", "AttackResult", "CW", "DeepFool", "FGSM", "PGD", "Square", "ZeroOrderPGD",
+           "classifier_minimal_perturbation", "estimate_gradient", "minimal_perturbation"]

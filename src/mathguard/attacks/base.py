@@ -85,6 +85,7 @@ class Attack(ABC):
 
     name: str = "attack"
     minimal_norm: bool = False  # True: finds the smallest perturbation, eps optional
+    needs_gradients: bool = True  # False for black-box attacks that only query outputs
 
     def __init__(self, norm: str = "linf", progress: Progress | None = None) -> None:
         if norm not in NORMS:
@@ -115,7 +116,7 @@ class Attack(ABC):
     def __call__(self, clf: Classifier, x: Any, y: Any, eps: Any = None) -> AttackResult:
         if not isinstance(clf, Classifier):
             raise InputError(f"expected a mathguard Classifier (use mg.wrap), got {type(clf).__name__}")
-        if not clf.has_gradients:
+        if self.needs_gradients and not clf.has_gradients:
             raise UnsupportedError(f"{self.name} needs gradients; this {clf.kind} model has none "
                                    "(use a black-box attack)")
         xt = clf.as_input(x)

@@ -1,0 +1,73 @@
+"""Black-box attacks: gradient estimates against the true gradient, Square against nets and forests."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.ensemble import RandomForestClassifier
+from torch import nn
+
+import mathguard as mg
+from mathguard.attacks.pgd import loss_and_grad
+from mathguard.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_digits()
+    x = torch.tensor(d.data / 16.0, dtype=torch.float32)
+    y = torch.tensor(d.target)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 10))  # smooth everywhere
+    net = mg.defend.train(net, mg.defend.batches(x[:1200], y[:1200]),
+                          lambda m, xb, yb, _: nn.functional.cross_entropy(m(xb), yb), epochs=10, lr=3e-3)
+    return net, x, y
+
+
+@pytest.mark.parametrize("method", ["nes", "spsa"])
+def test_gradient_estimates_align_with_the_true_gradient(digits, method):
+    net, x, y = digits
+    clf = mg.wrap(net, input_shape=(64,))
+    xs, ys = x[1200:1220], y[1200:1220]
+    _, true, _ = loss_and_grad(clf, xs, ys)
+    est = mg.attacks.estimate_gradient(clf, xs, ys, method=method, samples=1000, sigma=1e-3,
+                                       generator=torch.Generator().manual_seed(0))
+    cos = nn.functional.cosine_similarity(est, true, dim=1)
+    assert cos.min() > 0.9, cos
+
+
+def test_square_fools_a_net_within_its_query_budget_and_the_budget(digits):
+    net, x, y = digits
+    clf = mg.wrap(net, input_shape=(64,), bounds=(0.0, 1.0))
+    xs, ys = x[1200:1300], y[1200:1300]
+    res = mg.attacks.Square(queries=300)(clf, xs, ys, eps=[0.1, 0.3])
+    assert (res.queries <= 300).all()
+    assert res.success_rate[1] > 0.8 and res.success_rate[1] >= res.success_rate[0]
+    assert (res.norms <= torch.tensor([[0.1], [0.3]]) + 1e-6).all()
+    # black-box should not beat white-box by much on a smooth net
+    pgd = mg.attacks.PGD(steps=40)(clf, xs, ys, eps=0.3)
+    assert pgd.success_rate[0] >= res.success_rate[1] - 0.05
+
+
+def test_square_and_zo_pgd_attack_a_random_forest(digits):
+    _, x, y = digits
+    forest = RandomForestClassifier(n_estimators=30, random_state=0).fit(x[:1200].numpy(), y[:1200].numpy())
+    clf = mg.wrap(forest, bounds=(0.0, 1.0))
+    assert not clf.has_gradients
+    xs, ys = x[1200:1250], y[1200:1250]
+    correct = clf.predict(xs) == ys
+    sq = mg.attacks.Square(queries=300)(clf, xs[correct], ys[correct], eps=0.3)
+    assert sq.success_rate[0] > 0.5
+    with pytest.raises(mg.UnsupportedError):
+        mg.attacks.PGD()(clf, xs, ys, eps=0.1)
+    zo = mg.attacks.ZeroOrderPGD(steps=10, samples=5, sigma=0.05)(clf, xs[correct][:10], ys[correct][:10], eps=0.3)
+    assert (zo.queries <= 10 * (2 * 5 + 1)).all()
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(InputError, match="estimator"):
+        mg.attacks.ZeroOrderPGD(estimator="adam")
+    with pytest.raises(InputError, match="linf"):
+        mg.attacks.Square(norm="l2")
+    with pytest.raises(InputError, match="queries"):
+        mg.attacks.Square(queries=0)
