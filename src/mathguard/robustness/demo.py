@@ -25,7 +25,7 @@ def demo_section(ctx: DemoContext) -> Report:
     y = ctx.digits.y_test[:n]
     eps = [0.02, 0.05, 0.1, 0.2]
     report = Report(title="Robustness evaluation and its pitfall checks",
-                    summary="Attack ensemble (APGD-CE → APGD-T, FGSM cross-check) on the digits CNN, then the "
+                    summary="Attack ensemble (APGD-CE → APGD-T → Square, FGSM cross-check) on the digits CNN, then the "
                             "same evaluation on a planted input-quantisation 'defense' that only masks gradients.")
     healthy = evaluate_robustness(ctx.classifier, x, y, eps=eps, steps=steps)
     healthy.title = "Digits CNN"

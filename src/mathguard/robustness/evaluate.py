@@ -1,4 +1,4 @@
-"""`evaluate_robustness`: an attack ensemble and the pitfall checks, as one Report.
+"""`evaluate_robustness`: an attack ensemble (APGD-CE → APGD-T → Square) and the pitfall checks, as one Report.
 
 Each attack only spends compute on points every earlier attack failed on; a point counts
 as robust at a budget only if no attack (FGSM included) fooled it there or at any smaller
@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import torch
 
-from mathguard.attacks import APGD, FGSM
+from mathguard.attacks import APGD, FGSM, Square
 from mathguard.attacks.base import Attack
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
@@ -23,7 +23,7 @@ from mathguard.robustness import pitfalls
 
 
 def default_attacks(n_classes: int, norm: str, steps: int = 100) -> tuple[list[Attack], list[Finding]]:
-    """APGD-CE then targeted APGD-DLR (untargeted DLR for 3 classes, CE alone for 2)."""
+    """APGD-CE, then targeted APGD-DLR (untargeted DLR for 3 classes, none for 2), then Square (L∞, 10·steps queries)."""
     attacks: list[Attack] = [APGD(norm=norm, loss="ce", steps=steps)]
     notes: list[Finding] = []
     if n_classes >= 4:
@@ -37,6 +37,8 @@ def default_attacks(n_classes: int, norm: str, steps: int = 100) -> tuple[list[A
             title="Two classes: the DLR attacks are skipped, APGD-CE runs alone",
             detail="The difference-of-logits-ratio loss needs at least three classes.",
             fix="Add a black-box attack to the ensemble to compensate."))
+    if norm == "linf":
+        attacks.append(Square(queries=10 * steps))
     return attacks, notes
 
 
@@ -99,6 +101,8 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
                     report.add(found)
             broken["FGSM"] = int(fooled.sum())
             robust = fgsm_robust
+        if checks and broken.get("Square", 0) and any(a.needs_gradients for a in attacks):
+            report.add(pitfalls.blackbox_finding(broken["Square"], e))
         robust_raw[e] = int(robust.sum()) / n
         worst &= robust  # fooled at a smaller budget ⇒ fooled here
         robust_worst[e] = int(worst.sum()) / n

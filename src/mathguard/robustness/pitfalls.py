@@ -67,6 +67,17 @@ def single_step_finding(iterative_robust: torch.Tensor, fgsm_robust: torch.Tenso
         eps=eps, count=int(beaten.sum()))
 
 
+def blackbox_finding(count: int, eps: float) -> Finding:
+    """The gradient-free attack found what the gradient attacks missed."""
+    return _finding(
+        "blackbox-beats-whitebox", Severity.HIGH,
+        f"The black-box Square attack fools {count} inputs the gradient attacks could not (eps={eps:g})",
+        "With full access to gradients, white-box attacks should find at least what random search finds; "
+        "when they do not, the gradients are masked or misleading.",
+        "Trust the ensemble's worst case (it includes Square), and investigate the gradients: use logits, "
+        "BPDA for non-differentiable steps, EoT for randomness.", eps=eps, count=count)
+
+
 def monotonicity_finding(robust_accuracy: dict[float, float]) -> Finding | None:
     """Robust accuracy must not grow with the budget: a larger ball contains the smaller one."""
     budgets = sorted(robust_accuracy)
