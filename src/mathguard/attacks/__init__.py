@@ -9,6 +9,7 @@ from mathguard.attacks.linear import classifier_minimal_perturbation, minimal_pe
 from mathguard.attacks.pgd import FGSM, PGD
 from mathguard.attacks.result import AttackResult
 from mathguard.attacks.square import Square
+from mathguard.attacks.transfer import TransferResult, transfer
 
 __all__ = ["APGD", "Attack", "AttackResult", "CW", "DeepFool", "FGSM", "PGD", "Square", "ZeroOrderPGD",
-           "classifier_minimal_perturbation", "estimate_gradient", "minimal_perturbation"]
+           "TransferResult", "classifier_minimal_perturbation", "estimate_gradient", "minimal_perturbation", "transfer"]
