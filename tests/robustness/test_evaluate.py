@@ -114,3 +114,16 @@ def test_bad_arguments_are_named(data):
         mg.evaluate_robustness(net, x, y, eps=[], input_shape=(64,))
     with pytest.raises(InputError, match="labels"):
         mg.evaluate_robustness(net, x, y[:3], input_shape=(64,))
+
+
+def test_black_box_models_get_query_attacks_only(data):
+    from sklearn.ensemble import RandomForestClassifier
+
+    _, x, y = data
+    d = load_digits()
+    forest = RandomForestClassifier(n_estimators=20, random_state=0).fit(d.data[:1200] / 16.0, d.target[:1200])
+    rep = mg.evaluate_robustness(forest, x[:40], y[:40], eps=[0.1, 0.3], steps=20, bounds=(0.0, 1.0))
+    assert [a["attack"] for a in rep.metrics["attacks"]] == ["Square", "ZO-PGD (NES)"]
+    assert "adversarial.black-box-evaluation" in {f.id for f in rep.findings}
+    acc = rep.metrics["robust_accuracy"]
+    assert acc[0.3] <= acc[0.1] <= rep.metrics["clean_accuracy"]

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import torch
 
-from mathguard.attacks import APGD, FGSM, Square
+from mathguard.attacks import APGD, FGSM, Square, ZeroOrderPGD
 from mathguard.attacks.base import Attack
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
@@ -22,10 +22,26 @@ from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.robustness import pitfalls
 
 
-def default_attacks(n_classes: int, norm: str, steps: int = 100) -> tuple[list[Attack], list[Finding]]:
-    """APGD-CE, then targeted APGD-DLR (untargeted DLR for 3 classes, none for 2), then Square (L∞, 10·steps queries)."""
-    attacks: list[Attack] = [APGD(norm=norm, loss="ce", steps=steps)]
+def default_attacks(n_classes: int, norm: str, steps: int = 100,
+                    has_gradients: bool = True) -> tuple[list[Attack], list[Finding]]:
+    """APGD-CE, then targeted APGD-DLR (untargeted DLR for 3 classes, none for 2), then Square (L∞, 10·steps queries).
+
+    A model without gradients (forest, ONNX, callable) gets the black-box attacks only:
+    Square for L∞ and NES-estimated PGD for either norm.
+    """
     notes: list[Finding] = []
+    if not has_gradients:
+        attacks: list[Attack] = [ZeroOrderPGD(norm=norm, steps=max(10, steps // 5))]
+        if norm == "linf":
+            attacks.insert(0, Square(queries=10 * steps))
+        notes.append(Finding(
+            id="adversarial.black-box-evaluation", lens="adversarial", severity=Severity.INFO,
+            title="The model has no gradients: only query-based attacks were run",
+            detail="Black-box attacks are weaker than white-box ones on the same model, so the robust accuracy "
+                   "is a looser upper bound.",
+            fix="Evaluate a differentiable twin of the model (e.g. mg.wrap of the torch or linear sklearn model)."))
+        return attacks, notes
+    attacks = [APGD(norm=norm, loss="ce", steps=steps)]
     if n_classes >= 4:
         attacks.append(APGD(norm=norm, loss="dlr", targeted=True, n_target_classes=min(9, n_classes - 1),
                             steps=steps))
@@ -73,12 +89,13 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
         raise InputError("no inputs to evaluate")
     notes: list[Finding] = []
     if attacks is None:
-        attacks, notes = default_attacks(clf.n_classes, norm, steps)
+        attacks, notes = default_attacks(clf.n_classes, norm, steps, clf.has_gradients)
     report = Report(title=f"Robustness evaluation ({norm})", findings=list(notes))
     if checks:
         # Model-level pitfalls first: they explain attack failures that follow.
         report.findings.extend(output_findings(clf, xt[:check_samples]))
-        report.findings.extend(pitfalls.gradient_findings(clf, xt[:check_samples], yt[:check_samples]))
+        if clf.has_gradients:
+            report.findings.extend(pitfalls.gradient_findings(clf, xt[:check_samples], yt[:check_samples]))
 
     n = len(xt)
     clean = clf.predict(xt) == yt
@@ -91,7 +108,7 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
         robust, broken = _ensemble(clf, xt, yt, clean, attacks, e)
         # FGSM runs after the ensemble on survivors: a single step should never find more.
         idx = robust.nonzero().squeeze(1)
-        if len(idx) and e > 0:
+        if len(idx) and e > 0 and clf.has_gradients:
             fooled = fgsm(clf, xt[idx], yt[idx], eps=e).success[0]
             fgsm_robust = robust.clone()
             fgsm_robust[idx[fooled]] = False
@@ -112,7 +129,8 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
         subset = clean.nonzero().squeeze(1)[:check_samples]
         for check in (
             pitfalls.monotonicity_finding(robust_raw),
-            pitfalls.unbounded_finding(clf, xt[subset], yt[subset], norm) if len(subset) else None,
+            pitfalls.unbounded_finding(clf, xt[subset], yt[subset], norm) if len(subset) and clf.has_gradients
+            else None,
             _noise_check(clf, xt[subset], yt[subset], attacks, budgets[-1], norm) if len(subset) else None,
             _convergence_check(clf, xt[subset], yt[subset], attacks[0], budgets, norm) if len(subset) else None,
         ):
@@ -130,7 +148,7 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
         "attacks": [{"attack": a.name, **_params(a)} for a in attacks],
     })
     report.summary = (f"Clean accuracy {clean_acc:.1%}; worst case over "
-                      f"{', '.join(a.name for a in attacks)} and FGSM: " +
+                      f"{', '.join(a.name for a in attacks)}{' and FGSM' if clf.has_gradients else ''}: " +
                       ", ".join(f"{robust_worst[e]:.1%} at eps={e:g}" for e in budgets) +
                       ". These are upper bounds on true robust accuracy.")
     report.figures.append(_curve(budgets, robust_worst, clean_acc, norm))
