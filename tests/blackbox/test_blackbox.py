@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestClassifier
 from torch import nn
 
@@ -13,15 +12,9 @@ from mathguard.errors import InputError
 
 
 @pytest.fixture(scope="module")
-def digits():
-    d = load_digits()
-    x = torch.tensor(d.data / 16.0, dtype=torch.float32)
-    y = torch.tensor(d.target)
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 10))  # smooth everywhere
-    net = mg.defend.train(net, mg.defend.batches(x[:1200], y[:1200]),
-                          lambda m, xb, yb, _: nn.functional.cross_entropy(m(xb), yb), epochs=10, lr=3e-3)
-    return net, x, y
+def digits(digits_tensors, digits_mlp):
+    x, y = digits_tensors
+    return digits_mlp(activation=nn.Tanh, epochs=10), x, y  # tanh: smooth everywhere, for the estimators
 
 
 @pytest.mark.parametrize("method", ["nes", "spsa"])

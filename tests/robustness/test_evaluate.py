@@ -10,15 +10,9 @@ from mathguard.errors import InputError
 
 
 @pytest.fixture(scope="module")
-def data():
-    d = load_digits()
-    x = torch.tensor(d.data / 16.0, dtype=torch.float32)
-    y = torch.tensor(d.target)
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
-    net = mg.defend.train(net, mg.defend.batches(x[:1200], y[:1200]),
-                          lambda m, xb, yb, _: nn.functional.cross_entropy(m(xb), yb), epochs=15, lr=3e-3)
-    return net, x[1200:1320], y[1200:1320]
+def data(digits_tensors, digits_mlp):
+    x, y = digits_tensors
+    return digits_mlp(), x[1200:1320], y[1200:1320]
 
 
 def _ids(report):

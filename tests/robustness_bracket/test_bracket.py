@@ -1,22 +1,14 @@
 """The bracket: certified ≤ empirical at every budget, both measured on the same points."""
 
 import pytest
-import torch
-from sklearn.datasets import load_digits
-from torch import nn
-
 import mathguard as mg
 from mathguard.errors import InputError
 
 
 @pytest.fixture(scope="module")
-def trained():
-    d = load_digits()
-    x = torch.tensor(d.data / 16.0, dtype=torch.float32)
-    y = torch.tensor(d.target)
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
-    net = mg.defend.ibp_training(net, mg.defend.batches(x[:1200], y[:1200]), eps=0.1, epochs=10, lr=3e-3)
+def trained(digits_tensors, digits_mlp):
+    x, y = digits_tensors
+    net = digits_mlp(epochs=10, ibp_eps=0.1)
     return mg.wrap(net, input_shape=(64,), bounds=(0.0, 1.0)), x[1200:1400], y[1200:1400]
 
 

@@ -1,0 +1,36 @@
+"""Fixtures shared across lenses: the bundled digits as tensors and small nets trained on them."""
+
+from typing import Callable
+
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+import mathguard as mg
+
+N_TRAIN = 1200
+
+
+@pytest.fixture(scope="session")
+def digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
+    """sklearn digits as float32 inputs in [0, 1] of shape (1797, 64) and integer labels."""
+    d = load_digits()
+    return torch.tensor(d.data / 16.0, dtype=torch.float32), torch.tensor(d.target)
+
+
+@pytest.fixture(scope="session")
+def digits_mlp(digits_tensors) -> Callable[..., nn.Module]:
+    """Factory: a 64-hidden MLP trained on the first 1200 digits (seeded), with a choice of activation/loss."""
+
+    def make(activation: type[nn.Module] = nn.ReLU, epochs: int = 15, ibp_eps: float | None = None) -> nn.Module:
+        x, y = digits_tensors
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(64, 64), activation(), nn.Linear(64, 10))
+        loader = mg.defend.batches(x[:N_TRAIN], y[:N_TRAIN])
+        if ibp_eps is not None:
+            return mg.defend.ibp_training(net, loader, eps=ibp_eps, epochs=epochs, lr=3e-3)
+        return mg.defend.train(net, loader, lambda m, xb, yb, _: nn.functional.cross_entropy(m(xb), yb),
+                               epochs=epochs, lr=3e-3)
+
+    return make
