@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import runpy
+import sys
 import time
 from pathlib import Path
 
@@ -122,6 +123,7 @@ def main() -> None:
     other = Path(__file__).with_name("robustness_eval.py")
     if other.exists():
         print(f"\n--- {other.name} ---")
+        sys.argv = [str(other)]  # its own defaults, not this script's options
         runpy.run_path(str(other), run_name="__main__")
     else:
         print(f"\n({other.name} not present: evaluate_robustness vs AutoAttack not run)")
