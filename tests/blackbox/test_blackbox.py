@@ -60,8 +60,8 @@ def test_square_and_zo_pgd_attack_a_random_forest(digits):
 def test_bad_arguments_are_named():
     with pytest.raises(InputError, match="estimator"):
         mg.attacks.ZeroOrderPGD(estimator="adam")
-    with pytest.raises(InputError, match="linf"):
-        mg.attacks.Square(norm="l2")
+    with pytest.raises(InputError, match="norm"):
+        mg.attacks.Square(norm="l1")
     with pytest.raises(InputError, match="queries"):
         mg.attacks.Square(queries=0)
 
@@ -78,3 +78,26 @@ def test_transfer_from_a_net_to_a_forest_is_measured(digits):
     assert res.target_success[0.3] == pytest.approx(float(fooled))
     with pytest.raises(InputError, match="share"):
         mg.attacks.transfer(net, nn.Linear(64, 3), xs, ys, mg.attacks.PGD(), eps=0.1, input_shape=(64,))
+
+
+def test_square_l2_keeps_the_norm_and_is_not_stronger_than_white_box(digits):
+    net, x, y = digits
+    clf = mg.wrap(net, input_shape=(64,), bounds=(0.0, 1.0))
+    xs, ys = x[1200:1300], y[1200:1300]
+    budgets = [0.5, 1.0, 2.0]
+    sq = mg.attacks.Square(norm="l2", queries=300)(clf, xs, ys, eps=budgets)
+    assert (sq.norms <= torch.tensor(budgets).view(-1, 1) * (1 + 1e-5)).all()
+    rates = sq.success_rate
+    assert rates[2] > 0.9 and rates[0] <= rates[1] <= rates[2]
+    pgd = mg.attacks.PGD(norm="l2", steps=40)(clf, xs, ys, eps=budgets)
+    assert (pgd.success_rate >= rates - 0.05).all()
+
+
+def test_square_l2_on_images_respects_bounds():
+    from mathguard.demo.context import digits_cnn
+
+    torch.manual_seed(0)
+    clf = mg.wrap(digits_cnn().eval(), input_shape=(1, 8, 8), bounds=(0.0, 1.0))
+    x = torch.rand(6, 1, 8, 8)
+    res = mg.attacks.Square(norm="l2", queries=50)(clf, x, clf.predict(x), eps=1.0)
+    assert (res.norms <= 1.0 + 1e-5).all() and res.adversarial.min() >= 0 and res.adversarial.max() <= 1

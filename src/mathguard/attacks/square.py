@@ -1,10 +1,12 @@
-"""The Square attack (Andriushchenko et al., 2020), L∞: random search over square-shaped sign patches.
+"""The Square attack (Andriushchenko et al., 2020): random search over square-shaped patches, L∞ and L2.
 
-No gradients at all: each iteration proposes re-drawing a random square window of the
-perturbation at ±eps and keeps it where the margin loss falls. It is the standard
+No gradients at all: each iteration proposes changing the perturbation inside a random
+square window and keeps the change where the margin loss falls. It is the standard
 sanity check against gradient masking, because masked gradients do not slow it down.
-Windows are placed at one random position per iteration for the whole batch (signs are
-drawn per sample and channel), which keeps the loop vectorised.
+L∞ re-draws the window at ±eps. L2 moves the perturbation mass of a second window into
+the first, shaped as a centre-peaked bump with halves of opposite sign, so the total
+norm stays exactly eps. Windows are placed at one random position per iteration for the
+whole batch (signs are drawn per sample and channel), which keeps the loop vectorised.
 """
 
 from __future__ import annotations
@@ -42,14 +44,15 @@ class Square(Attack):
     def __init__(self, norm: str = "linf", queries: int = 1000, p_init: float = 0.05, seed: int = 0,
                  progress: Progress | None = None) -> None:
         super().__init__(norm, progress)
-        if norm != "linf":
-            raise InputError("Square is implemented for norm='linf'; use ZeroOrderPGD(norm='l2') for L2")
         if queries < 1 or not 0 < p_init <= 1:
             raise InputError("queries must be >= 1 and p_init in (0, 1]")
         self.queries, self.p_init, self.seed = queries, p_init, seed
 
     @torch.no_grad()
     def _run(self, clf, x, y, eps):
+        return self._run_l2(clf, x, y, eps) if self.norm == "l2" else self._run_linf(clf, x, y, eps)
+
+    def _run_linf(self, clf, x, y, eps):
         gen = torch.Generator().manual_seed(self.seed)
         img = _as_images(x)
         n, c, h, w = img.shape
@@ -81,3 +84,77 @@ class Square(Attack):
             best[active[better]] = cand[better]
             loss[active[better]] = new_loss[better]
         return best.view_as(x), queries
+
+    def _run_l2(self, clf, x, y, eps):
+        gen = torch.Generator().manual_seed(self.seed)
+        img = _as_images(x)
+        n, c, h, w = img.shape
+        e = eps.view(-1, 1, 1, 1)
+        tile = (max(1, h // 5), max(1, w // 5)) if h > 1 else (1, max(2, w // 5))
+        delta = torch.zeros_like(img)
+        for r in range(0, h - tile[0] + 1, tile[0]):
+            for col in range(0, w - tile[1] + 1, tile[1]):
+                signs = (torch.randint(0, 2, (n, c, 1, 1), generator=gen) * 2 - 1).to(x.dtype)
+                delta[:, :, r:r + tile[0], col:col + tile[1]] = _bump(*tile, gen).to(x.dtype) * signs
+        best = clip_bounds(img + _rescale(delta, e), clf.bounds)
+        loss = margin(clf.logits(best.view_as(x)), y)
+        queries = torch.ones(n, dtype=torch.long)
+        for it in range(self.queries - 1):
+            active = (loss > 0).nonzero().squeeze(1)
+            if len(active) == 0 or not self._tick(it, self.queries - 1):
+                break
+            p = _fraction(self.p_init, it, self.queries)
+            if h == 1:
+                sh, sw = 1, max(2, min(w, round(p * w)))
+            else:
+                sh = sw = max(1, min(h, w, round(math.sqrt(p * h * w))))
+            r1, c1, r2, c2 = (int(torch.randint(0, lim, (1,), generator=gen))
+                              for lim in (h - sh + 1, w - sw + 1, h - sh + 1, w - sw + 1))
+            xa, d = img[active], best[active] - img[active]
+            win1 = (slice(None), slice(None), slice(r1, r1 + sh), slice(c1, c1 + sw))
+            win2 = (slice(None), slice(None), slice(r2, r2 + sh), slice(c2, c2 + sw))
+            both = torch.zeros_like(d)
+            both[win1], both[win2] = 1.0, 1.0
+            # Mass available to the new window: what both windows held, plus any slack below eps.
+            total = d.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+            held = (d * both).pow(2).sum(dim=(2, 3), keepdim=True)
+            budget = ((e[active] ** 2 - total ** 2).clamp_min(0) / c + held).sqrt()
+            signs = (torch.randint(0, 2, (len(active), c, 1, 1), generator=gen) * 2 - 1).to(x.dtype)
+            old = d[win1] / d[win1].pow(2).sum(dim=(2, 3), keepdim=True).sqrt().clamp_min(1e-12)
+            new = _bump(sh, sw, gen).to(x.dtype) * signs + old
+            new = new / new.pow(2).sum(dim=(2, 3), keepdim=True).sqrt().clamp_min(1e-12) * budget
+            d[win2] = 0.0
+            d[win1] = new
+            cand = clip_bounds(xa + _rescale(d, e[active]), clf.bounds)
+            new_loss = margin(clf.logits(cand.view(len(active), *x.shape[1:])), y[active])
+            queries[active] += 1
+            better = new_loss < loss[active]
+            best[active[better]] = cand[better]
+            loss[active[better]] = new_loss[better]
+        return best.view_as(x), queries
+
+
+def _rescale(delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Scale each sample's perturbation to L2 norm exactly eps (a zero perturbation stays zero)."""
+    norms = delta.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    return delta / norms.clamp_min(1e-12) * eps
+
+
+def _bump(sh: int, sw: int, gen: torch.Generator) -> torch.Tensor:
+    """Unit-norm window pattern: two centre-peaked halves of opposite sign (1/(1+d)² falloff)."""
+
+    def half(a: int, b: int) -> torch.Tensor:
+        rows = (torch.arange(a) - (a - 1) / 2).abs().view(-1, 1)
+        cols = (torch.arange(b) - (b - 1) / 2).abs().view(1, -1)
+        return 1.0 / (1.0 + torch.maximum(rows, cols)) ** 2
+
+    if sh == 1 and sw == 1:
+        return torch.ones(1, 1)
+    split_rows = sh > 1 and (sh == sw and bool(torch.randint(0, 2, (1,), generator=gen)) or sw == 1)
+    if split_rows:
+        top = sh // 2
+        pattern = torch.cat([half(top, sw), -half(sh - top, sw)], dim=0)
+    else:
+        left = sw // 2
+        pattern = torch.cat([half(sh, left), -half(sh, sw - left)], dim=1)
+    return pattern / pattern.norm()

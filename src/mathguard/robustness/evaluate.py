@@ -24,16 +24,14 @@ from mathguard.robustness import pitfalls
 
 def default_attacks(n_classes: int, norm: str, steps: int = 100,
                     has_gradients: bool = True) -> tuple[list[Attack], list[Finding]]:
-    """APGD-CE, then targeted APGD-DLR (untargeted DLR for 3 classes, none for 2), then Square (L∞, 10·steps queries).
+    """APGD-CE, then targeted APGD-DLR (untargeted DLR for 3 classes, none for 2), then Square (10·steps queries).
 
     A model without gradients (forest, ONNX, callable) gets the black-box attacks only:
-    Square for L∞ and NES-estimated PGD for either norm.
+    Square and NES-estimated PGD.
     """
     notes: list[Finding] = []
     if not has_gradients:
-        attacks: list[Attack] = [ZeroOrderPGD(norm=norm, steps=max(10, steps // 5))]
-        if norm == "linf":
-            attacks.insert(0, Square(queries=10 * steps))
+        attacks: list[Attack] = [Square(norm=norm, queries=10 * steps), ZeroOrderPGD(norm=norm, steps=max(10, steps // 5))]
         notes.append(Finding(
             id="adversarial.black-box-evaluation", lens="adversarial", severity=Severity.INFO,
             title="The model has no gradients: only query-based attacks were run",
@@ -53,8 +51,7 @@ def default_attacks(n_classes: int, norm: str, steps: int = 100,
             title="Two classes: the DLR attacks are skipped, APGD-CE runs alone",
             detail="The difference-of-logits-ratio loss needs at least three classes.",
             fix="Add a black-box attack to the ensemble to compensate."))
-    if norm == "linf":
-        attacks.append(Square(queries=10 * steps))
+    attacks.append(Square(norm=norm, queries=10 * steps))
     return attacks, notes
 
 
