@@ -213,9 +213,10 @@ def get_metric(metric: "str | PairedMetric") -> PairedMetric:
 
 
 def example_nll(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """Per-example negative log-likelihood of the true class, probabilities clipped at float64 eps (as scikit-learn).
+    """Per-example negative log-likelihood of the true class, probabilities clipped at float64 eps.
 
-    Kept local until ``mathguard.info`` ships its cross-entropy; this is the one copy in this lens.
+    The clipping matches scikit-learn's ``log_loss`` so the metric agrees with it; the
+    unclipped information-theoretic quantity (infinite for p = 0) is ``mathguard.info.cross_entropy``.
     """
     eps = np.finfo(np.float64).eps
     return -np.log(np.clip(proba[np.arange(y.size), y], eps, 1.0 - eps))
