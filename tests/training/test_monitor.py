@@ -132,3 +132,12 @@ def test_misuse_is_named():
         mon.step(torch.ones(3))
     with pytest.raises(InputError, match="no Linear"):
         mg.training.Monitor(nn.ReLU())
+
+
+def test_demo_section_is_quiet_for_healthy_and_flags_the_planted_net():
+    from mathguard.demo.context import DemoContext
+    from mathguard.training.demo import demo_section
+
+    healthy, planted = demo_section(DemoContext(quick=True)).sections
+    assert _ids(healthy) == set()
+    assert "calculus.vanishing-gradients" in _ids(planted)

@@ -19,6 +19,7 @@ from mathguard.report import Report
 SECTIONS: list[str] = [
     "mathguard.data.demo:demo_section",
     "mathguard.models.demo:demo_section",
+    "mathguard.training.demo:demo_section",
     "mathguard.evaluation.demo:demo_section",
     "mathguard.attacks.demo:demo_section",
     "mathguard.robustness.demo:demo_section",
