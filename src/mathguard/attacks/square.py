@@ -50,34 +50,20 @@ class Square(Attack):
 
     @torch.no_grad()
     def _run(self, clf, x, y, eps):
-        return self._run_l2(clf, x, y, eps) if self.norm == "l2" else self._run_linf(clf, x, y, eps)
-
-    def _run_linf(self, clf, x, y, eps):
         gen = torch.Generator().manual_seed(self.seed)
         img = _as_images(x)
-        n, c, h, w = img.shape
         e = eps.view(-1, 1, 1, 1)
-        # Start from vertical stripes of ±eps: a strong first guess for L∞.
-        stripes = (torch.randint(0, 2, (n, c, 1, w), generator=gen) * 2 - 1).to(x.dtype)
-        best = clip_bounds(img + e * stripes, clf.bounds)
+        init, propose = (self._l2_init, self._l2_proposal) if self.norm == "l2" else (self._linf_init,
+                                                                                     self._linf_proposal)
+        best = clip_bounds(img + init(img, e, gen), clf.bounds)
         loss = margin(clf.logits(best.view_as(x)), y)
-        queries = torch.ones(n, dtype=torch.long)
+        queries = torch.ones(len(x), dtype=torch.long)
         for it in range(self.queries - 1):
             active = (loss > 0).nonzero().squeeze(1)
             if len(active) == 0 or not self._tick(it, self.queries - 1):
                 break
             p = _fraction(self.p_init, it, self.queries)
-            if h == 1:
-                sh, sw = 1, max(1, min(w, round(p * w)))
-            else:
-                side = max(1, min(h - 1, w - 1, round(math.sqrt(p * h * w))))
-                sh = sw = side
-            r = int(torch.randint(0, h - sh + 1, (1,), generator=gen))
-            col = int(torch.randint(0, w - sw + 1, (1,), generator=gen))
-            cand = best[active].clone()
-            signs = (torch.randint(0, 2, (len(active), c, 1, 1), generator=gen) * 2 - 1).to(x.dtype)
-            cand[:, :, r:r + sh, col:col + sw] = img[active][:, :, r:r + sh, col:col + sw] + e[active] * signs
-            cand = clip_bounds(cand, clf.bounds)
+            cand = clip_bounds(propose(img[active], best[active], e[active], p, gen), clf.bounds)
             new_loss = margin(clf.logits(cand.view(len(active), *x.shape[1:])), y[active])
             queries[active] += 1
             better = new_loss < loss[active]
@@ -85,53 +71,69 @@ class Square(Attack):
             loss[active[better]] = new_loss[better]
         return best.view_as(x), queries
 
-    def _run_l2(self, clf, x, y, eps):
-        gen = torch.Generator().manual_seed(self.seed)
-        img = _as_images(x)
+    @staticmethod
+    def _linf_init(img: torch.Tensor, e: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        # Vertical stripes of ±eps: a strong first guess for L∞.
+        n, c, _, w = img.shape
+        return e * (torch.randint(0, 2, (n, c, 1, w), generator=gen) * 2 - 1).to(img.dtype)
+
+    @staticmethod
+    def _linf_proposal(xa: torch.Tensor, best: torch.Tensor, e: torch.Tensor, p: float,
+                       gen: torch.Generator) -> torch.Tensor:
+        """Re-draw one window of the perturbation at ±eps (one sign per sample and channel)."""
+        n, c, h, w = xa.shape
+        sh, sw = _window(p, h, w, minimum=1, margin=1)
+        r = int(torch.randint(0, h - sh + 1, (1,), generator=gen))
+        col = int(torch.randint(0, w - sw + 1, (1,), generator=gen))
+        cand = best.clone()
+        signs = (torch.randint(0, 2, (n, c, 1, 1), generator=gen) * 2 - 1).to(xa.dtype)
+        cand[:, :, r:r + sh, col:col + sw] = xa[:, :, r:r + sh, col:col + sw] + e * signs
+        return cand
+
+    @staticmethod
+    def _l2_init(img: torch.Tensor, e: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        # Tiles of opposite-sign bumps with random signs, scaled to norm eps.
         n, c, h, w = img.shape
-        e = eps.view(-1, 1, 1, 1)
         tile = (max(1, h // 5), max(1, w // 5)) if h > 1 else (1, max(2, w // 5))
         delta = torch.zeros_like(img)
         for r in range(0, h - tile[0] + 1, tile[0]):
             for col in range(0, w - tile[1] + 1, tile[1]):
-                signs = (torch.randint(0, 2, (n, c, 1, 1), generator=gen) * 2 - 1).to(x.dtype)
-                delta[:, :, r:r + tile[0], col:col + tile[1]] = _bump(*tile, gen).to(x.dtype) * signs
-        best = clip_bounds(img + _rescale(delta, e), clf.bounds)
-        loss = margin(clf.logits(best.view_as(x)), y)
-        queries = torch.ones(n, dtype=torch.long)
-        for it in range(self.queries - 1):
-            active = (loss > 0).nonzero().squeeze(1)
-            if len(active) == 0 or not self._tick(it, self.queries - 1):
-                break
-            p = _fraction(self.p_init, it, self.queries)
-            if h == 1:
-                sh, sw = 1, max(2, min(w, round(p * w)))
-            else:
-                sh = sw = max(1, min(h, w, round(math.sqrt(p * h * w))))
-            r1, c1, r2, c2 = (int(torch.randint(0, lim, (1,), generator=gen))
-                              for lim in (h - sh + 1, w - sw + 1, h - sh + 1, w - sw + 1))
-            xa, d = img[active], best[active] - img[active]
-            win1 = (slice(None), slice(None), slice(r1, r1 + sh), slice(c1, c1 + sw))
-            win2 = (slice(None), slice(None), slice(r2, r2 + sh), slice(c2, c2 + sw))
-            both = torch.zeros_like(d)
-            both[win1], both[win2] = 1.0, 1.0
-            # Mass available to the new window: what both windows held, plus any slack below eps.
-            total = d.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
-            held = (d * both).pow(2).sum(dim=(2, 3), keepdim=True)
-            budget = ((e[active] ** 2 - total ** 2).clamp_min(0) / c + held).sqrt()
-            signs = (torch.randint(0, 2, (len(active), c, 1, 1), generator=gen) * 2 - 1).to(x.dtype)
-            old = d[win1] / d[win1].pow(2).sum(dim=(2, 3), keepdim=True).sqrt().clamp_min(1e-12)
-            new = _bump(sh, sw, gen).to(x.dtype) * signs + old
-            new = new / new.pow(2).sum(dim=(2, 3), keepdim=True).sqrt().clamp_min(1e-12) * budget
-            d[win2] = 0.0
-            d[win1] = new
-            cand = clip_bounds(xa + _rescale(d, e[active]), clf.bounds)
-            new_loss = margin(clf.logits(cand.view(len(active), *x.shape[1:])), y[active])
-            queries[active] += 1
-            better = new_loss < loss[active]
-            best[active[better]] = cand[better]
-            loss[active[better]] = new_loss[better]
-        return best.view_as(x), queries
+                signs = (torch.randint(0, 2, (n, c, 1, 1), generator=gen) * 2 - 1).to(img.dtype)
+                delta[:, :, r:r + tile[0], col:col + tile[1]] = _bump(*tile, gen).to(img.dtype) * signs
+        return _rescale(delta, e)
+
+    @staticmethod
+    def _l2_proposal(xa: torch.Tensor, best: torch.Tensor, e: torch.Tensor, p: float,
+                     gen: torch.Generator) -> torch.Tensor:
+        """Move the mass of a second window into a first one, reshaped as a fresh bump; total norm stays eps."""
+        n, c, h, w = xa.shape
+        sh, sw = _window(p, h, w, minimum=2, margin=0)
+        r1, c1, r2, c2 = (int(torch.randint(0, lim, (1,), generator=gen))
+                          for lim in (h - sh + 1, w - sw + 1, h - sh + 1, w - sw + 1))
+        d = best - xa
+        win1 = (slice(None), slice(None), slice(r1, r1 + sh), slice(c1, c1 + sw))
+        win2 = (slice(None), slice(None), slice(r2, r2 + sh), slice(c2, c2 + sw))
+        both = torch.zeros_like(d)
+        both[win1], both[win2] = 1.0, 1.0
+        # Mass available to the new window: what both windows held, plus any slack below eps.
+        total = d.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        held = (d * both).pow(2).sum(dim=(2, 3), keepdim=True)
+        budget = ((e ** 2 - total ** 2).clamp_min(0) / c + held).sqrt()
+        signs = (torch.randint(0, 2, (n, c, 1, 1), generator=gen) * 2 - 1).to(xa.dtype)
+        old = d[win1] / d[win1].pow(2).sum(dim=(2, 3), keepdim=True).sqrt().clamp_min(1e-12)
+        new = _bump(sh, sw, gen).to(xa.dtype) * signs + old
+        new = new / new.pow(2).sum(dim=(2, 3), keepdim=True).sqrt().clamp_min(1e-12) * budget
+        d[win2] = 0.0
+        d[win1] = new
+        return xa + _rescale(d, e)
+
+
+def _window(p: float, h: int, w: int, minimum: int, margin: int) -> tuple[int, int]:
+    """Window covering a share p of the input: a square for images, a run of features for flat inputs."""
+    if h == 1:
+        return 1, max(minimum if w >= minimum else 1, min(w, round(p * w)))
+    side = max(1, min(h - margin, w - margin, round(math.sqrt(p * h * w))))
+    return side, side
 
 
 def _rescale(delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
