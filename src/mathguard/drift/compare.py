@@ -1,0 +1,255 @@
+"""`drift.compare`: is the current data (and its predictions) still like the reference?
+
+How a feature is judged (every number is in ``Thresholds`` and can be overridden):
+
+* **Is the change real?** KS (numeric) or chi-square (categorical), Holm-adjusted across
+  all features so the family-wise false-alarm rate stays at ``alpha``. With small
+  samples this is what protects against noise.
+* **Is it big enough to matter?** With large samples every test is significant, so a
+  feature also needs an effect: Wasserstein-1 ≥ ``min_wasserstein`` reference standard
+  deviations (numeric), total variation ≥ ``min_tvd`` (categorical), or PSI ≥
+  ``psi_moderate``.
+* **How bad?** PSI on ten reference-quantile bins: ≥ 0.25 is major (HIGH), ≥ 0.1
+  moderate (MEDIUM), below that a small but real shift (LOW). KL(current‖reference) and
+  JS on the same bins are reported alongside; for ten bins KL ≈ PSI/2 for small shifts,
+  so KL 0.05–0.125 marks the same moderate band.
+
+Predictions get the same treatment (predicted-class frequencies, prediction entropy),
+and a classifier trained to tell reference rows from current rows measures drift in
+the joint distribution (``domain.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any, Sequence
+
+import numpy as np
+
+from mathguard.drift.domain import DomainAUC, domain_auc
+from mathguard.drift.measures import FeatureDrift, categorical_drift, numeric_drift
+from mathguard.drift.profile import CategoricalFeature, NumericFeature, Profile, profile
+from mathguard.errors import InputError
+from mathguard.evaluation.paired import holm
+from mathguard.report import Finding, Report, Severity
+
+VERDICTS = {None: "no drift", Severity.LOW: "minor drift", Severity.MEDIUM: "moderate drift",
+            Severity.HIGH: "major drift", Severity.CRITICAL: "major drift"}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds of ``compare``; see the module docstring for how they combine."""
+
+    alpha: float = 0.05
+    psi_moderate: float = 0.1
+    psi_major: float = 0.25
+    min_wasserstein: float = 0.1
+    min_tvd: float = 0.05
+    bins: int = 10
+    top_categories: int = 20
+    missing_rate: float = 0.02
+    entropy_ratio: float = 1.5
+    min_auc: float = 0.55
+    auc_z: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise InputError(f"alpha must lie in (0, 1), got {self.alpha}")
+        if not 0 <= self.psi_moderate <= self.psi_major:
+            raise InputError("need 0 <= psi_moderate <= psi_major")
+        if self.bins < 2 or self.top_categories < 1:
+            raise InputError("bins must be at least 2 and top_categories at least 1")
+
+
+def _drifted(d: FeatureDrift, t: Thresholds) -> bool:
+    floor = t.min_wasserstein if d.kind == "numeric" else t.min_tvd
+    return d.p_adjusted < t.alpha and (d.effect >= floor or d.psi >= t.psi_moderate)
+
+
+def _severity(d: FeatureDrift, t: Thresholds) -> Severity:
+    if d.psi >= t.psi_major:
+        return Severity.HIGH
+    return Severity.MEDIUM if d.psi >= t.psi_moderate else Severity.LOW
+
+
+def _measure(name: str, ref: Any, cur: Any, t: Thresholds) -> FeatureDrift | None:
+    if ref.n == 0 or cur.n == 0:
+        return None  # nothing to compare; the missing-rate check speaks for this feature
+    if isinstance(ref, NumericFeature):
+        return numeric_drift(name, ref, cur, t.bins)
+    return categorical_drift(name, ref, cur, t.top_categories)
+
+
+def _change(d: FeatureDrift) -> str:
+    if d.kind == "numeric":
+        return f"mean {d.extra['mean_reference']:.3g} → {d.extra['mean_current']:.3g}"
+    diffs = np.array(d.current_share) - np.array(d.reference_share)
+    i = int(np.argmax(np.abs(diffs)))
+    return f"{d.bins[i]!r} {d.reference_share[i]:.0%} → {d.current_share[i]:.0%}"
+
+
+def _feature_finding(d: FeatureDrift, t: Thresholds) -> Finding:
+    what = "predicted-class distribution" if d.extra.get("is_prediction") else f"feature {d.name}"
+    test = f"{d.test} p={d.p_value:.2g} (Holm {d.p_adjusted:.2g})"
+    effect = (f"Wasserstein {d.effect:.2f} reference std" if d.kind == "numeric"
+              else f"total variation {d.effect:.2f}")
+    return Finding(
+        id="info.prediction-drift" if d.extra.get("is_prediction") else "info.feature-drift",
+        lens="info", severity=_severity(d, t),
+        title=f"{what} drifted (PSI {d.psi:.2f}, {_change(d)})",
+        detail=f"{test}; {effect}; KL(current‖reference) {d.kl:.3f}, JS {d.js:.3f} over {len(d.bins)} bins.",
+        evidence=d.as_metrics(),
+        fix="Check the upstream pipeline for this column (units, encoding, a new source); if the world changed, "
+            "retrain on recent data and refresh the reference profile.")
+
+
+def _missing_finding(name: str, ref: Any, cur: Any, t: Thresholds) -> Finding | None:
+    r = ref.n_missing / max(ref.n_rows, 1)
+    c = cur.n_missing / max(cur.n_rows, 1)
+    if abs(c - r) < t.missing_rate:
+        return None
+    return Finding(
+        id="info.missing-rate", lens="info", severity=Severity.HIGH if c - r >= 0.1 else Severity.MEDIUM,
+        title=f"missing values in {name}: {r:.1%} → {c:.1%}",
+        detail="A change in how often a value is missing usually means a broken join or a new data source.",
+        evidence={"feature": name, "reference_rate": r, "current_rate": c},
+        fix="Trace where the column is produced; impute only once the cause is known.")
+
+
+def _entropy_finding(d: FeatureDrift, t: Thresholds) -> Finding | None:
+    before, after = d.extra["mean_reference"], d.extra["mean_current"]
+    ratio = after / before if before > 0 else math.inf
+    if not (d.p_adjusted < t.alpha and (ratio >= t.entropy_ratio or ratio <= 1 / t.entropy_ratio)):
+        return None
+    word = ("doubled" if 1.9 <= ratio < 2.2 else f"rose {ratio:.1f}×") if ratio > 1 else f"fell to {ratio:.2f}×"
+    return Finding(
+        id="info.entropy-shift", lens="info", severity=Severity.HIGH if ratio >= 2 or ratio <= 0.5 else Severity.MEDIUM,
+        title=f"prediction entropy {word} ({before:.3g} → {after:.3g} bits)",
+        detail="The model is far less (or suspiciously more) certain on current inputs than on the reference: "
+               "inputs it was not trained for, or a shortcut it now relies on.",
+        evidence=d.as_metrics(),
+        fix="Inspect the most uncertain current inputs (mg.info.select_uncertain) and label some for retraining.")
+
+
+def _domain_finding(res: DomainAUC, t: Thresholds) -> Finding | None:
+    if res.auc < t.min_auc or res.z < t.auc_z:
+        return None
+    sev = Severity.HIGH if res.auc >= 0.75 else Severity.MEDIUM if res.auc >= 0.6 else Severity.LOW
+    return Finding(
+        id="info.multivariate-drift", lens="info", severity=sev,
+        title=f"a classifier tells current rows from reference rows (AUC {res.auc:.2f})",
+        detail=f"Out-of-fold AUC {res.auc:.3f} on {res.n_reference} + {res.n_current} sampled rows; "
+               f"{res.z:.1f} null standard errors above 0.5.",
+        evidence={"auc": res.auc, "null_se": res.null_se, "z": res.z,
+                  "n_reference": res.n_reference, "n_current": res.n_current},
+        fix="The joint distribution moved; look at the drifted features first, then at feature interactions.")
+
+
+def _as_profile(data: Any, proba: Any, like: Profile | None, categorical: Sequence[str],
+                chunk_size: int | None) -> tuple[Profile, list[str]]:
+    """The profile of one side, and the columns left out because the reference lacks them."""
+    if isinstance(data, Profile):
+        if proba is not None:
+            raise InputError("proba cannot be given with a profile; profile the data with its proba instead")
+        return data, [] if like is None else [c for c in data.features if c not in like.features]
+    if like is None:
+        return profile(data, proba, categorical=categorical, chunk_size=chunk_size), []
+    from mathguard.drift.frames import iter_frames
+
+    frames = iter_frames(data, chunk_size)
+    first = next(frames, None)
+    if first is None:
+        raise InputError("the current data is empty: no rows to compare")
+    present = [c for c in like.features if c in first.columns]
+    if not present:
+        raise InputError(f"the current data shares no column with the reference ({list(like.features)[:5]} ...)")
+    cats = [c for c in present if like.features[c].kind == "categorical"]
+    sketch = next((f.sketch for f in like.features.values() if isinstance(f, NumericFeature)), None)
+    proba_cols = set(proba) if isinstance(proba, (list, tuple)) and all(isinstance(c, str) for c in proba) else set()
+    extra = [c for c in first.columns if c not in like.features and c not in proba_cols]
+    return profile(chain([first], frames), proba, categorical=cats, columns=present,
+                   max_buckets=sketch.max_buckets if sketch else 4096, sample_size=like.sample.size), extra
+
+
+def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba: Any = None,
+            categorical: Sequence[str] = (), thresholds: Thresholds | None = None, multivariate: bool = True,
+            chunk_size: int | None = None, seed: int = 0) -> Report:
+    """Drift of ``current`` against ``reference``, as a Report with a verdict.
+
+    Either side may be a :class:`Profile` or data (array, DataFrame, CSV/Parquet path,
+    iterable of chunks); ``proba`` / ``reference_proba`` are the model's probabilities on
+    the data sides. Reference columns absent from the current data are reported, extra
+    current columns are ignored (and listed).
+    """
+    t = thresholds or Thresholds()
+    ref, _ = _as_profile(reference, reference_proba, None, categorical, chunk_size)
+    cur, extra = _as_profile(current, proba, ref, categorical, chunk_size)
+    report = Report(title="Drift: current data against the reference")
+    absent = [c for c in ref.features if c not in cur.features]
+    for name in absent:
+        report.add(Finding(id="info.missing-column", lens="info", severity=Severity.HIGH,
+                           title=f"column {name} is missing from the current data",
+                           detail="The model will see a default or fail on this feature.",
+                           evidence={"feature": name}, fix="Restore the column upstream."))
+    shared = [c for c in ref.features if c in cur.features]
+    for name in shared:
+        if ref.features[name].kind != cur.features[name].kind:
+            raise InputError(f"column {name!r} is {ref.features[name].kind} in the reference but "
+                             f"{cur.features[name].kind} in the current data")
+    measured = [d for c in shared if (d := _measure(c, ref.features[c], cur.features[c], t)) is not None]
+    pred = ent = None
+    if ref.prediction is not None and cur.prediction is not None:
+        pred = _measure("prediction", ref.prediction, cur.prediction, t)
+        ent = _measure("prediction_entropy", ref.entropy, cur.entropy, t)
+        for d in (pred, ent):
+            if d is not None:
+                d.extra["is_prediction"] = True
+    family = measured + [d for d in (pred, ent) if d is not None]
+    if family:
+        for d, p_adj in zip(family, holm([d.p_value for d in family])):
+            d.p_adjusted = float(p_adj)
+    drifted = [d for d in measured if _drifted(d, t)]
+    for d in sorted(drifted, key=lambda d: -d.psi):
+        report.add(_feature_finding(d, t))
+    for name in shared:
+        if (f := _missing_finding(name, ref.features[name], cur.features[name], t)) is not None:
+            report.add(f)
+    if pred is not None and _drifted(pred, t):
+        report.add(_feature_finding(pred, t))
+    if ent is not None and (f := _entropy_finding(ent, t)) is not None:
+        report.add(f)
+    if ref.prediction is not None and cur.prediction is None:
+        report.add(Finding(id="info.prediction-drift-unchecked", lens="info", severity=Severity.INFO,
+                           title="prediction drift not checked: no probabilities for the current data",
+                           fix="Pass proba= for the current rows."))
+    domain = None
+    if multivariate and shared:
+        kinds = {c: ref.features[c].kind for c in shared}
+        domain = domain_auc(ref.sample.rows[shared], cur.sample.rows[shared], kinds, seed=seed)
+        if domain is not None and (f := _domain_finding(domain, t)) is not None:
+            report.add(f)
+    verdict = VERDICTS[report.worst]
+    report.metrics = {
+        "verdict": verdict, "n_reference": ref.n_rows, "n_current": cur.n_rows,
+        "drifted_features": [d.name for d in drifted], "features_compared": len(measured),
+        "missing_columns": absent, "extra_columns": extra,
+        "features": {d.name: d.as_metrics() for d in measured},
+        "prediction": None if pred is None else pred.as_metrics(),
+        "prediction_entropy": None if ent is None else ent.as_metrics(),
+        "domain_auc": None if domain is None else domain.auc,
+        "thresholds": t.__dict__,
+    }
+    report.summary = (f"Verdict: {verdict}. {len(drifted)} of {len(measured)} features drifted"
+                      + (f"; reference-vs-current classifier AUC {domain.auc:.2f}" if domain else "") + ".")
+    from mathguard.drift.plots import distribution_figure, drift_figure
+
+    if measured:
+        report.figures.append(drift_figure(measured, {d.name for d in drifted}, t))
+        worst = sorted(drifted, key=lambda d: -d.psi)[:4]
+        if worst:
+            report.figures.append(distribution_figure(worst))
+    return report
+

@@ -1,0 +1,94 @@
+"""Any tabular input as a stream of pandas DataFrame chunks, keeping categorical columns.
+
+The linear-algebra audit streams float blocks (``mathguard.data.source``); drift needs
+string and boolean columns too, so it reads frames: arrays and frames are sliced, CSV is
+read with pandas' chunked reader, Parquet batch by batch through pyarrow, and an iterable
+of chunks (say ``pd.read_csv(..., chunksize=...)``) is passed through.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mathguard.errors import InputError
+
+DEFAULT_CHUNK = 262_144
+
+
+def _as_frame(chunk: Any, names: Sequence[str] | None) -> pd.DataFrame:
+    if isinstance(chunk, pd.DataFrame):
+        frame = chunk
+    elif isinstance(chunk, pd.Series):
+        frame = chunk.to_frame()
+    else:
+        arr = np.asarray(chunk)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2:
+            raise InputError(f"data must be 2-D (rows × features); got shape {arr.shape}")
+        frame = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+    if names is not None:
+        if len(names) != frame.shape[1]:
+            raise InputError(f"feature_names has {len(names)} names but the data has {frame.shape[1]} columns")
+        frame = frame.set_axis([str(n) for n in names], axis=1)
+    else:
+        frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
+    if frame.columns.has_duplicates:
+        dup = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise InputError(f"column names repeat {dup[:5]}; names must be unique")
+    return frame
+
+
+def _file_frames(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        try:
+            yield from pd.read_csv(path, chunksize=chunk_size)
+        except pd.errors.EmptyDataError:
+            raise InputError(f"{path} is empty") from None
+        except pd.errors.ParserError as exc:
+            raise InputError(f"{path.name} is not a rectangular CSV: {str(exc).strip().splitlines()[-1]}") from None
+    elif suffix in (".parquet", ".pq"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            pfile = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{path.name} is not a readable Parquet file: {exc}") from None
+        for batch in pfile.iter_batches(batch_size=chunk_size):
+            yield batch.to_pandas()
+    else:
+        raise InputError(f"unsupported file type {suffix!r}; use .csv or .parquet")
+
+
+def iter_frames(X: Any, chunk_size: int | None = None,
+                feature_names: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+    """Yield DataFrame chunks of ``X`` (array, DataFrame, CSV/Parquet path, or an iterable of chunks)."""
+    size = DEFAULT_CHUNK if chunk_size is None else int(chunk_size)
+    if size < 1:
+        raise InputError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+    if isinstance(X, (str, os.PathLike)):
+        path = Path(X)
+        if not path.is_file():
+            raise InputError(f"no such file: {path}")
+        for frame in _file_frames(path, size):
+            yield _as_frame(frame, feature_names)
+        return
+    chunked = isinstance(X, Iterator) or (
+        isinstance(X, (list, tuple)) and len(X) > 0 and all(isinstance(c, pd.DataFrame) for c in X))
+    if not chunked:
+        try:
+            frame = _as_frame(X, feature_names)
+        except ValueError:
+            raise InputError("data is ragged: rows have different lengths") from None
+        for start in range(0, max(len(frame), 1), size):
+            yield frame.iloc[start : start + size]
+        return
+    for chunk in X:
+        yield _as_frame(chunk, feature_names)
