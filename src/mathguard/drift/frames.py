@@ -26,7 +26,10 @@ def _as_frame(chunk: Any, names: Sequence[str] | None) -> pd.DataFrame:
     elif isinstance(chunk, pd.Series):
         frame = chunk.to_frame()
     else:
-        arr = np.asarray(chunk)
+        try:
+            arr = np.asarray(chunk)
+        except ValueError:
+            raise InputError("data is ragged: rows have different lengths") from None
         if arr.ndim == 1:
             arr = arr[:, None]
         if arr.ndim != 2:
@@ -83,10 +86,7 @@ def iter_frames(X: Any, chunk_size: int | None = None,
     chunked = isinstance(X, Iterator) or (
         isinstance(X, (list, tuple)) and len(X) > 0 and all(isinstance(c, pd.DataFrame) for c in X))
     if not chunked:
-        try:
-            frame = _as_frame(X, feature_names)
-        except ValueError:
-            raise InputError("data is ragged: rows have different lengths") from None
+        frame = _as_frame(X, feature_names)
         for start in range(0, max(len(frame), 1), size):
             yield frame.iloc[start : start + size]
         return
