@@ -289,6 +289,8 @@ class Profile:
 
     @classmethod
     def load(cls, path: "str | os.PathLike[str]") -> "Profile":
+        if not os.path.isfile(path):
+            raise InputError(f"no such file: {path}")
         try:
             with open(path, encoding="utf-8") as fh:
                 doc = json.load(fh)
