@@ -149,17 +149,17 @@ def _domain_finding(res: DomainAUC, t: Thresholds) -> Finding | None:
 
 
 def _as_profile(data: Any, proba: Any, like: Profile | None, categorical: Sequence[str],
-                chunk_size: int | None) -> tuple[Profile, list[str]]:
+                chunk_size: int | None, names: Sequence[str] | None) -> tuple[Profile, list[str]]:
     """The profile of one side, and the columns left out because the reference lacks them."""
     if isinstance(data, Profile):
         if proba is not None:
             raise InputError("proba cannot be given with a profile; profile the data with its proba instead")
         return data, [] if like is None else [c for c in data.features if c not in like.features]
     if like is None:
-        return profile(data, proba, categorical=categorical, chunk_size=chunk_size), []
+        return profile(data, proba, categorical=categorical, chunk_size=chunk_size, feature_names=names), []
     from mathguard.drift.frames import iter_frames
 
-    frames = iter_frames(data, chunk_size)
+    frames = iter_frames(data, chunk_size, names)
     first = next(frames, None)
     if first is None:
         raise InputError("the current data is empty: no rows to compare")
@@ -175,18 +175,20 @@ def _as_profile(data: Any, proba: Any, like: Profile | None, categorical: Sequen
 
 
 def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba: Any = None,
-            categorical: Sequence[str] = (), thresholds: Thresholds | None = None, multivariate: bool = True,
-            chunk_size: int | None = None, seed: int = 0) -> Report:
+            categorical: Sequence[str] = (), feature_names: Sequence[str] | None = None,
+            thresholds: Thresholds | None = None, multivariate: bool = True, chunk_size: int | None = None,
+            seed: int = 0) -> Report:
     """Drift of ``current`` against ``reference``, as a Report with a verdict.
 
     Either side may be a :class:`Profile` or data (array, DataFrame, CSV/Parquet path,
     iterable of chunks); ``proba`` / ``reference_proba`` are the model's probabilities on
-    the data sides. Reference columns absent from the current data are reported, extra
-    current columns are ignored (and listed).
+    the data sides; ``feature_names`` names the columns of array inputs. Reference
+    columns absent from the current data are reported, extra current columns are
+    ignored (and listed).
     """
     t = thresholds or Thresholds()
-    ref, _ = _as_profile(reference, reference_proba, None, categorical, chunk_size)
-    cur, extra = _as_profile(current, proba, ref, categorical, chunk_size)
+    ref, _ = _as_profile(reference, reference_proba, None, categorical, chunk_size, feature_names)
+    cur, extra = _as_profile(current, proba, ref, categorical, chunk_size, feature_names)
     report = Report(title="Drift: current data against the reference")
     absent = [c for c in ref.features if c not in cur.features]
     for name in absent:

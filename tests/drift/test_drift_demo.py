@@ -1,0 +1,15 @@
+"""The drift demo section: quiet on the clean batch, loud and specific on the degraded one."""
+
+from mathguard.demo.context import DemoContext
+from mathguard.drift.demo import demo_section
+
+
+def test_drift_demo_section():
+    rep = demo_section(DemoContext(quick=True))
+    clean, worn = rep.sections
+    assert clean.metrics["verdict"] == "no drift" and not clean.findings
+    assert worn.metrics["verdict"] == "major drift"
+    ids = {f.id for f in worn.findings}
+    assert {"info.feature-drift", "info.entropy-shift", "info.multivariate-drift"} <= ids
+    assert worn.metrics["domain_auc"] > 0.9
+    assert "Drift per feature" in rep.to_html()
