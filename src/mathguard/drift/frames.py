@@ -35,12 +35,11 @@ def _as_frame(chunk: Any, names: Sequence[str] | None) -> pd.DataFrame:
         if arr.ndim != 2:
             raise InputError(f"data must be 2-D (rows × features); got shape {arr.shape}")
         frame = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
-    if names is not None:
-        if len(names) != frame.shape[1]:
-            raise InputError(f"feature_names has {len(names)} names but the data has {frame.shape[1]} columns")
-        frame = frame.set_axis([str(n) for n in names], axis=1)
-    else:
-        frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
+    if names is not None and len(names) != frame.shape[1]:
+        raise InputError(f"feature_names has {len(names)} names but the data has {frame.shape[1]} columns")
+    labels = [str(n) for n in (frame.columns if names is None else names)]
+    if labels != list(frame.columns):  # relabelling copies the frame: only when the names change
+        frame = frame.set_axis(labels, axis=1)
     if frame.columns.has_duplicates:
         dup = sorted(set(frame.columns[frame.columns.duplicated()]))
         raise InputError(f"column names repeat {dup[:5]}; names must be unique")
