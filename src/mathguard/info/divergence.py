@@ -108,11 +108,15 @@ def perplexity(p: Any, base: float = 2.0) -> np.ndarray | float:
     return np.power(base, entropy(p, base=base))
 
 
-def mutual_information(joint: Any, base: float = math.e) -> float:
-    """I(X;Y) = KL(p(x,y) ‖ p(x)p(y)) from a joint count or probability table."""
+def mutual_information(joint: Any, base: float = math.e) -> np.ndarray | float:
+    """I(X;Y) = KL(p(x,y) ‖ p(x)p(y)) from a joint count or probability table.
+
+    The table is the last two axes, so a stack of tables (…, r, c) gives one MI per table.
+    """
     table = np.asarray(joint, dtype=np.float64)
-    if table.ndim != 2:
-        raise InputError(f"the joint table must be 2-D, got shape {table.shape}")
-    pxy = _dist(table.ravel(), "joint").reshape(table.shape)
-    outer = np.outer(pxy.sum(axis=1), pxy.sum(axis=0))
-    return float(kl(pxy.ravel(), outer.ravel(), base=base))
+    if table.ndim < 2:
+        raise InputError(f"the joint table must be 2-D (or a stack of 2-D tables), got shape {table.shape}")
+    flat = _dist(table.reshape(*table.shape[:-2], -1), "joint")
+    pxy = flat.reshape(table.shape)
+    outer = pxy.sum(axis=-1, keepdims=True) * pxy.sum(axis=-2, keepdims=True)
+    return kl(flat, outer.reshape(flat.shape), base=base)
