@@ -21,6 +21,7 @@ SECTIONS: list[str] = [
     "mathguard.models.demo:demo_section",
     "mathguard.training.demo:demo_section",
     "mathguard.evaluation.demo:demo_section",
+    "mathguard.info.demo:demo_section",
     "mathguard.drift.demo:demo_section",
     "mathguard.attacks.demo:demo_section",
     "mathguard.robustness.demo:demo_section",

@@ -94,7 +94,10 @@ class ActiveLearningCurve:
         report = Report(title=f"Active learning: {self.strategy} sampling against random sampling",
                         metrics={"labels": self.labels.tolist(), "strategy_accuracy": self.strategy_accuracy.tolist(),
                                  "random_accuracy": self.random_accuracy.tolist(), "target_accuracy": target,
-                                 "labels_strategy": ours, "labels_random": rand})
+                                 "labels_strategy": ours, "labels_random": rand},
+                        summary=f"Test accuracy with {self.labels[-1]} labels: {self.strategy_accuracy[-1]:.1%} "
+                                f"({self.strategy}) against {self.random_accuracy[-1]:.1%} (random), starting from "
+                                f"the same {self.labels[0]} labels.")
         if ours is not None and rand is not None:
             saved = 1 - ours / rand
             report.add(Finding(
