@@ -51,6 +51,17 @@ def train(x: torch.Tensor, y: torch.Tensor, adversarial_eps: float = 0.0, epochs
     return net.eval()
 
 
+def digits_split(n_test: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Digits as (N, 1, 8, 8) in [0, 1]: 1200 seeded training images and ``n_test`` test images."""
+    torch.manual_seed(0)
+    d = load_digits()
+    x = torch.tensor(d.data / 16.0, dtype=torch.float32).view(-1, 1, 8, 8)
+    y = torch.tensor(d.target)
+    perm = torch.randperm(len(x))
+    tr, te = perm[:1200], perm[1200:1200 + n_test]
+    return x[tr], y[tr], x[te], y[te]
+
+
 def bare(net: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int) -> torch.Tensor:
     adv = x.clone()
     for _ in range(steps):
@@ -76,19 +87,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    torch.manual_seed(0)
-    d = load_digits()
-    x = torch.tensor(d.data / 16.0, dtype=torch.float32).view(-1, 1, 8, 8)
-    y = torch.tensor(d.target)
-    perm = torch.randperm(len(x))
-    tr, te = perm[:1200], perm[1200:1200 + args.n]
+    x_tr, y_tr, xs, ys = digits_split(args.n)
     eps, alpha, steps = 0.1, 0.01, args.steps
-    print(f"PGD Linf eps={eps} step={alpha} steps={steps}, {len(te)} points, best of {args.repeat}; "
+    print(f"PGD Linf eps={eps} step={alpha} steps={steps}, {len(xs)} points, best of {args.repeat}; "
           f"torch threads={torch.get_num_threads()} (shared machine: absolute times are noisy)")
     for label, adv_eps in (("standard CNN", 0.0), ("FGSM-trained CNN", 0.1)):
-        net = train(x[tr], y[tr], adv_eps)
+        net = train(x_tr, y_tr, adv_eps)
         clf = mg.wrap(net, input_shape=(1, 8, 8), bounds=(0.0, 1.0))
-        xs, ys = x[te], y[te]
         acc = float((clf.predict(xs) == ys).float().mean())
         rows: list[tuple[str, float, float]] = []
         t_bare, adv = timed(lambda: bare(net, xs, ys, eps, alpha, steps), args.repeat)

@@ -20,7 +20,7 @@ import torch
 import mathguard as mg
 
 _attacks_bench = runpy.run_path(str(Path(__file__).with_name("attacks.py")), run_name="bench_attacks")
-train = _attacks_bench["train"]
+train, digits_split = _attacks_bench["train"], _attacks_bench["digits_split"]
 
 
 def main() -> None:
@@ -32,19 +32,12 @@ def main() -> None:
         print("torchattacks not installed: pip install --no-deps torchattacks")
         return
     import torchattacks
-    from sklearn.datasets import load_digits
 
-    torch.manual_seed(0)
-    d = load_digits()
-    x = torch.tensor(d.data / 16.0, dtype=torch.float32).view(-1, 1, 8, 8)
-    y = torch.tensor(d.target)
-    perm = torch.randperm(len(x))
-    tr, te = perm[:1200], perm[1200:1200 + args.n]
-    print(f"evaluate_robustness vs AutoAttack (standard), Linf eps={args.eps}, {len(te)} points; "
+    x_tr, y_tr, xs, ys = digits_split(args.n)
+    print(f"evaluate_robustness vs AutoAttack (standard), Linf eps={args.eps}, {len(xs)} points; "
           f"torch threads={torch.get_num_threads()}")
     for label, adv_eps in (("standard CNN", 0.0), ("FGSM-trained CNN", 0.1)):
-        net = train(x[tr], y[tr], adv_eps)
-        xs, ys = x[te], y[te]
+        net = train(x_tr, y_tr, adv_eps)
         clf = mg.wrap(net, input_shape=(1, 8, 8), bounds=(0.0, 1.0))
         aa = torchattacks.AutoAttack(net, norm="Linf", eps=args.eps, version="standard", n_classes=10, seed=0)
         t0 = time.perf_counter()
