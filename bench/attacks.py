@@ -113,7 +113,7 @@ def main() -> None:
             est = PyTorchClassifier(net, loss=nn.CrossEntropyLoss(), input_shape=(1, 8, 8), nb_classes=10,
                                     clip_values=(0.0, 1.0))
             art_pgd = ProjectedGradientDescent(est, norm=np.inf, eps=eps, eps_step=alpha, max_iter=steps,
-                                               num_random_init=0, batch_size=len(te), verbose=False)
+                                               num_random_init=0, batch_size=len(xs), verbose=False)
             t, adv = timed(lambda: art_pgd.generate(xs.numpy()), args.repeat)
             rows.append(("ART ProjectedGradientDescent", t,
                          float((net(torch.tensor(adv)).argmax(1) != ys).float().mean())))
