@@ -2,8 +2,11 @@
 
 ``Monitor.step(loss)`` goes after ``loss.backward()`` and before ``optimizer.step()``: it
 reads per-layer gradient and weight norms, the update each layer received since the last
-call, the loss and the learning rate. History is bounded by decimation (keep every other
-record and halve the sampling rate when full), so memory is flat over any run length.
+call, the loss and the learning rate. Every ``activation_every`` steps, forward hooks on
+the ReLU / sigmoid / tanh modules also measure the share of dead and saturated units in
+that step's batch (the hooks are idle in between, and hold no tensors). History is
+bounded by decimation (keep every other record and halve the sampling rate when full),
+so memory is flat over any run length.
 """
 
 from __future__ import annotations
@@ -20,49 +23,108 @@ from mathguard.errors import InputError
 from mathguard.report import Figure, Finding, Report, Severity
 
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_SATURATION = {nn.Sigmoid: (0.01, 0.99), nn.Tanh: (-0.99, 0.99)}  # outputs beyond these are on a flat tail
 
 
 @dataclass
 class History:
-    """Decimated records: ``steps[i]`` is the step of row i of every per-layer array."""
+    """Decimated records: row i of every column was recorded at ``steps[i]``.
+
+    When more than ``capacity`` rows are held, every other row is dropped and the
+    sampling stride doubles, so memory is bounded for any run length.
+    """
 
     capacity: int
     stride: int = 1
     steps: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    grad_norm: list[list[float]] = field(default_factory=list)
-    weight_norm: list[list[float]] = field(default_factory=list)
-    update_ratio: list[list[float]] = field(default_factory=list)
+    columns: dict[str, list[Any]] = field(default_factory=dict)
 
     def append(self, step: int, **row: Any) -> None:
         if step % self.stride:
             return
         self.steps.append(step)
         for key, value in row.items():
-            getattr(self, key).append(value)
+            self.columns.setdefault(key, []).append(value)
         if len(self.steps) > self.capacity:
             self.stride *= 2
-            for key in ("steps", "loss", "lr", "grad_norm", "weight_norm", "update_ratio"):
-                values = getattr(self, key)
-                setattr(self, key, [v for s, v in zip(self.steps, values) if s % self.stride == 0])
+            keep = [i for i, s in enumerate(self.steps) if s % self.stride == 0]
+            self.steps = [self.steps[i] for i in keep]
+            self.columns = {k: [v[i] for i in keep] for k, v in self.columns.items()}
+
+    def __getattr__(self, name: str) -> list[Any]:
+        columns = self.__dict__.get("columns", {})
+        if name in columns:
+            return columns[name]
+        raise AttributeError(name)
 
     def __len__(self) -> int:
         return len(self.steps)
+
+
+class ActivationProbe:
+    """Forward hooks that, when armed, record the share of dead ReLU and saturated sigmoid/tanh units.
+
+    A ReLU unit (a feature, or a channel of a convolution) is dead in a batch when it
+    outputs 0 for every example and position; a sigmoid/tanh unit is saturated when
+    ≥ 90 % of its outputs sit on a flat tail, where its derivative is below ~0.01.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.names: list[str] = []
+        self.kinds: list[str] = []
+        self.armed = True
+        self.latest: dict[str, float] = {}
+        self._handles = []
+        for name, module in model.named_modules():
+            kind = "dead" if isinstance(module, nn.ReLU) else "saturated" if type(module) in _SATURATION else None
+            if kind is not None:
+                self.names.append(name)
+                self.kinds.append(kind)
+                self._handles.append(module.register_forward_hook(self._hook(name, kind)))
+
+    def _hook(self, name: str, kind: str) -> Any:
+        def record(module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+            if not self.armed or not module.training or output.dim() < 2:
+                return
+            with torch.no_grad():
+                units = output.detach().transpose(0, 1).reshape(output.shape[1], -1)  # (units, batch·positions)
+                if kind == "dead":
+                    share = (units <= 0).all(dim=1).float().mean()
+                else:
+                    lo, hi = _SATURATION[type(module)]
+                    share = (((units <= lo) | (units >= hi)).float().mean(dim=1) >= 0.9).float().mean()
+            self.latest[name] = float(share)
+        return record
+
+    def take(self) -> dict[str, float]:
+        out, self.latest = self.latest, {}
+        return out
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
 
 
 class Monitor:
     """Per-layer gradient health of ``model`` during training, turned into findings with fixes."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *,
-                 max_history: int = 1000) -> None:
+                 max_history: int = 1000, activation_every: int = 10) -> None:
         if max_history < 10:
             raise InputError(f"max_history must be at least 10, got {max_history}")
+        if activation_every < 0:
+            raise InputError(f"activation_every must be >= 0 (0 turns the activation hooks off), got {activation_every}")
         self.layers = [(name, m) for name, m in model.named_modules() if isinstance(m, _WEIGHTED)]
         if not self.layers:
             raise InputError("the model has no Linear or Conv layers to monitor")
         self.optimizer = optimizer
         self.history = History(max_history)
+        self.activations = History(max_history)
+        self.activation_every = activation_every
+        self.probe = ActivationProbe(model) if activation_every else None
+        linears = [m for _, m in self.layers if isinstance(m, nn.Linear)]
+        self.n_outputs = linears[-1].out_features if linears and linears[-1] is self.layers[-1][1] else None
         self.n_steps = 0
         self.non_finite: tuple[int, str] | None = None  # first step and place where NaN/Inf appeared
         self._previous: list[torch.Tensor] | None = None
@@ -95,11 +157,28 @@ class Monitor:
         lr = float(self.optimizer.param_groups[0]["lr"]) if self.optimizer is not None else math.nan
         self.history.append(self.n_steps, loss=value, lr=lr, grad_norm=g_norms, weight_norm=w_norms,
                             update_ratio=ratios)
+        if self.probe is not None:
+            seen = self.probe.take()
+            if seen:
+                self.activations.append(self.n_steps, share=[seen.get(n, math.nan) for n in self.probe.names])
+            self.probe.armed = (self.n_steps + 1) % self.activation_every == 0
         self.n_steps += 1
+
+    def close(self) -> None:
+        """Remove the forward hooks (the history and the report stay available)."""
+        if self.probe is not None:
+            self.probe.close()
+
+    def __enter__(self) -> "Monitor":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ diagnosis
     def report(self) -> Report:
-        """Findings (vanishing / exploding gradients, NaN, divergence, update size) and the gradient-flow plot."""
+        """Findings (NaN, divergence, exploding / vanishing gradients, plateau, dead or saturated units,
+        update size) and the gradient-flow, loss and learning-rate plots."""
         if len(self.history) < 2:
             raise InputError("record at least two steps before asking for a report")
         h = self.history
@@ -109,7 +188,12 @@ class Monitor:
                         metrics={"steps": self.n_steps, "layers": names,
                                  "final_loss": h.loss[-1], "lr": h.lr[-1],
                                  "median_grad_norm": dict(zip(names, np.nanmedian(grads, axis=0).tolist()))})
-        for finding in (self._non_finite(), self._divergence(), self._exploding(grads), self._vanishing(grads, names),
+        shares = self._recent_activation_shares()
+        if shares:
+            report.metrics["dead_or_saturated_share"] = shares
+        divergence = self._divergence()
+        for finding in (self._non_finite(), divergence, self._exploding(grads), self._vanishing(grads, names),
+                        None if divergence else self._plateau(), *self._unit_findings(shares),
                         self._update_size(names)):
             if finding is not None:
                 report.add(finding)
@@ -174,7 +258,9 @@ class Monitor:
             return None
         med = np.nanmedian(grads, axis=0)
         first, last = float(med[0]), float(med[-1])
-        ratio = first / max(last, 1e-30)
+        if not last > 1e-12:
+            return None  # no gradient reaches even the last layer: dead units, not depth, are the story
+        ratio = first / last
         if ratio >= 1e-3:
             return None
         return Finding(
@@ -187,12 +273,78 @@ class Monitor:
             fix="Use ReLU-family activations with He initialisation, add residual connections and normalisation "
                 "layers.")
 
+    def _plateau(self) -> Finding | None:
+        """No progress: the loss late in the run is within 2 % of where it started (over ≥ 50 steps)."""
+        loss = np.array(self.history.loss)
+        if self.n_steps < 50 or len(loss) < 10 or not np.isfinite(loss).all():
+            return None
+        k = max(1, len(loss) // 5)
+        early, late = float(np.median(loss[:k])), float(np.median(loss[-k:]))
+        if early - late > 0.02 * abs(early):
+            return None
+        chance = math.log(self.n_outputs) if self.n_outputs and self.n_outputs > 1 else None
+        at_chance = chance is not None and abs(late - chance) < 0.05 * chance
+        return Finding(
+            id="calculus.plateau", lens="calculus", severity=Severity.HIGH if at_chance else Severity.MEDIUM,
+            title=f"The loss made no progress in {self.n_steps} steps ({early:.3g} → {late:.3g})"
+                  + (f", which is chance level for {self.n_outputs} classes (ln {self.n_outputs} = {chance:.3g})"
+                     if at_chance else ""),
+            detail="The optimiser is not descending: steps too large bounce around (or kill units), steps too "
+                   "small do not move, and a target unrelated to the inputs looks exactly the same.",
+            evidence={"loss_start": early, "loss_end": late, "steps": self.n_steps, "lr": self.history.lr[-1],
+                      "chance_loss": chance},
+            fix="Run a learning-rate range test (try 10× lower and 10× higher), add a schedule with warmup, and "
+                "check that the labels match the inputs (shuffle bugs, wrong column).")
+
+    def _recent_activation_shares(self) -> dict[str, float]:
+        """Median share of dead/saturated units per activation layer over the last three samples."""
+        if self.probe is None or not self.activations.steps:
+            return {}
+        recent = np.array(self.activations.share[-3:], dtype=float)
+        return dict(zip(self.probe.names, np.nanmedian(recent, axis=0).tolist()))
+
+    def _unit_findings(self, shares: dict[str, float]) -> list[Finding]:
+        if not shares or self.probe is None:
+            return []
+        out = []
+        kinds = dict(zip(self.probe.names, self.probe.kinds))
+        for kind in ("dead", "saturated"):
+            layer_shares = {n: v for n, v in shares.items() if kinds[n] == kind and math.isfinite(v)}
+            if not layer_shares:
+                continue
+            worst = max(layer_shares, key=layer_shares.get)
+            share = layer_shares[worst]
+            if share < 0.25:
+                continue
+            # Trained ReLU nets commonly carry a quarter to a half of idle units (wasted capacity, LOW);
+            # past half the layer is crippled, and near all of it nothing can learn any more.
+            severity = Severity.HIGH if share >= 0.9 else Severity.MEDIUM if share >= 0.5 else Severity.LOW
+            if kind == "dead":
+                out.append(Finding(
+                    id="calculus.dead-units", lens="calculus", severity=severity,
+                    title=f"{share:.0%} of the ReLU units after layer {worst!r} are dead (zero for every input)",
+                    detail="A dead ReLU passes no gradient, so it never recovers; a large step that pushed its "
+                           "pre-activation negative for all inputs is the usual cause.",
+                    evidence={"layer": worst, "share": share, "shares": layer_shares, "lr": self.history.lr[-1]},
+                    fix="Lower the learning rate (start around a tenth), use LeakyReLU/GELU, He initialisation, "
+                        "or normalisation before the activation."))
+            else:
+                out.append(Finding(
+                    id="calculus.saturated-units", lens="calculus", severity=severity,
+                    title=f"{share:.0%} of the sigmoid/tanh units after layer {worst!r} are saturated",
+                    detail="On the flat tails the derivative is below 0.01, so these units learn a hundred times "
+                           "slower and starve the layers before them of gradient.",
+                    evidence={"layer": worst, "share": share, "shares": layer_shares},
+                    fix="Standardise the inputs, use Xavier initialisation and a lower learning rate, or switch "
+                        "to ReLU-family activations with normalisation."))
+        return out
+
     def _update_size(self, names: list[str]) -> Finding | None:
         ratios = np.array(self.history.update_ratio, dtype=float)[1:]
         if ratios.size == 0 or not np.isfinite(ratios).any():
             return None
         med = float(np.nanmedian(ratios))
-        if 1e-5 <= med <= 1e-1:
+        if 1e-5 <= med <= 1e-1 or med == 0:  # exactly 0: no gradient at all, reported as dead units/plateau
             return None
         return Finding(
             id="calculus.update-ratio", lens="calculus", severity=Severity.MEDIUM,
@@ -204,19 +356,23 @@ class Monitor:
     def _figure(self, grads: np.ndarray, names: list[str]) -> Figure:
         import matplotlib.pyplot as plt  # Agg backend, set by mathguard.report
 
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+        steps = self.history.steps
+        fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.6))
         for j, name in enumerate(names):
-            ax1.plot(self.history.steps, np.clip(grads[:, j], 1e-30, None), label=name, lw=1)
+            ax1.plot(steps, np.clip(grads[:, j], 1e-30, None), label=name, lw=1)
         ax1.set_yscale("log")
-        ax1.set_xlabel("step")
         ax1.set_ylabel("gradient norm")
         if len(names) <= 10:
             ax1.legend(fontsize=6)
-        ax2.plot(self.history.steps, self.history.loss, color="tab:red")
-        ax2.set_xlabel("step")
+        ax2.plot(steps, self.history.loss, color="tab:red")
         ax2.set_ylabel("loss")
-        for ax in (ax1, ax2):
+        ax3.plot(steps, self.history.lr, color="tab:green")
+        ax3.set_ylabel("learning rate")
+        for ax in (ax1, ax2, ax3):
+            ax.set_xlabel("step")
             ax.grid(True, alpha=0.3)
-        return Figure.from_matplotlib(fig, "Gradient flow and loss",
-                                      "Per-layer gradient norm over training (log scale) and the loss; lines "
-                                      "far below the others are layers that stopped learning.")
+        fig.tight_layout()
+        return Figure.from_matplotlib(fig, "Gradient flow, loss and learning rate",
+                                      "Per-layer gradient norm over training (log scale; lines far below the "
+                                      "others are layers that stopped learning), the loss, and the learning rate "
+                                      "read from the optimizer at every step.")
