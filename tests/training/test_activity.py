@@ -106,12 +106,15 @@ def test_healthy_small_cnn_on_digits_has_no_warning(digits_tensors):
 def test_activation_hooks_are_sampled_bounded_and_removable(digits_tensors):
     x, y = digits_tensors
     net = _mlp()
-    mon = _fit(net, x, y, torch.optim.Adam(net.parameters(), lr=1e-3), 45, activation_every=10, max_history=10)
+    mon = _fit(net, x, y, torch.optim.Adam(net.parameters(), lr=1e-3), 45, sample_every=10, max_history=50)
     assert mon.activations.steps == [0, 10, 20, 30, 40]
     assert all(isinstance(v, float) for row in mon.activations.share for v in row)  # no tensors kept alive
+    ratios = mon.history.update_ratio
+    sampled = [i for i, row in enumerate(ratios) if not any(v != v for v in row)]  # rows without NaN
+    assert [mon.history.steps[i] for i in sampled] == [10, 20, 30, 40]  # the update into each sampled step
     with mon:
         pass  # leaving the context removes the hooks
     assert all(not m._forward_hooks for m in net.modules())
     other = _mlp()
-    off = _fit(other, x, y, torch.optim.Adam(other.parameters(), lr=1e-3), 3, activation_every=0)
+    off = _fit(other, x, y, torch.optim.Adam(other.parameters(), lr=1e-3), 3, activations=False)
     assert off.probe is None and not off.activations.steps

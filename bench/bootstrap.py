@@ -6,7 +6,7 @@ run with: its own generic per-example path (index resampling in chunks, as used 
 and AUC), a naive Python loop, scipy.stats.bootstrap (paired, vectorised) and mlxtend's
 bootstrap. Slow contenders run fewer resamples and are extrapolated linearly; the output says so.
 
-    python bench/statistics.py [--n 1000000] [--resamples 10000]
+    python bench/bootstrap.py [--n 1000000] [--resamples 10000]
 """
 
 from __future__ import annotations

@@ -1,0 +1,126 @@
+"""Overhead of the training Monitor on one training step of the small digits CNN, from one run.
+
+Three loops train the same CNN (batch 64, Adam): bare; with ``mg.training.Monitor`` at its
+default sampling (norms every step, activation hooks every 10th); and, when it is
+installed, with Cockpit tracking the comparable quantities every step (per-parameter
+gradient norms, update size, loss). The loops alternate in blocks of steps so machine
+noise hits all of them alike; the median block time per step is reported.
+
+    python bench/training_monitor.py [--blocks 15] [--steps 40]
+    # Cockpit (optional; declares torchvision, so install without dependencies):
+    pip install --no-deps cockpit-for-pytorch backpack-for-pytorch json-tricks einops unfoldNd seaborn "setuptools<81"
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import time
+import warnings
+from typing import Callable
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+import mathguard as mg
+from mathguard.demo.context import digits_cnn
+
+Step = Callable[[torch.Tensor, torch.Tensor], None]
+
+
+def bare_loop(net: nn.Module, opt: torch.optim.Optimizer) -> Step:
+    def step(xb: torch.Tensor, yb: torch.Tensor) -> None:
+        loss = nn.functional.cross_entropy(net(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
+def monitored_loop(net: nn.Module, opt: torch.optim.Optimizer) -> Step:
+    mon = mg.training.Monitor(net, opt)
+
+    def step(xb: torch.Tensor, yb: torch.Tensor) -> None:
+        loss = nn.functional.cross_entropy(net(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        mon.step(loss)
+        opt.step()
+    return step
+
+
+def cockpit_loop(net: nn.Module, opt: torch.optim.Optimizer) -> Step | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from backpack import extend
+            from cockpit import Cockpit, quantities
+            from cockpit.utils import schedules
+    except ImportError:
+        return None
+    net = extend(net)
+    loss_fn = extend(nn.CrossEntropyLoss())
+    every = schedules.linear(1)
+    cockpit = Cockpit(net.parameters(), quantities=[quantities.GradNorm(every), quantities.UpdateSize(every),
+                                                    quantities.Loss(every)])
+    counter = [0]
+
+    def step(xb: torch.Tensor, yb: torch.Tensor) -> None:
+        out = net(xb)
+        loss = loss_fn(out, yb)
+        losses = nn.functional.cross_entropy(out, yb, reduction="none")
+        opt.zero_grad()
+        info = {"batch_size": len(xb), "individual_losses": losses, "loss": loss, "optimizer": opt}
+        with cockpit(counter[0], info=info):
+            loss.backward(create_graph=cockpit.create_graph(counter[0]))
+        opt.step()
+        counter[0] += 1
+    return step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--blocks", type=int, default=15)
+    ap.add_argument("--steps", type=int, default=40)
+    args = ap.parse_args()
+    d = load_digits()
+    x = torch.tensor(d.data / 16.0, dtype=torch.float32).view(-1, 1, 8, 8)
+    y = torch.tensor(d.target)
+    loops: dict[str, Step] = {}
+    for name, make in (("bare", bare_loop), ("mathguard Monitor", monitored_loop), ("Cockpit", cockpit_loop)):
+        torch.manual_seed(0)
+        net = digits_cnn()
+        loop = make(net, torch.optim.Adam(net.parameters(), lr=1e-3))
+        if loop is not None:
+            loops[name] = loop
+    times: dict[str, list[float]] = {name: [] for name in loops}
+    position = 0
+    for block in range(args.blocks + 1):  # block 0 warms up every loop and is not counted
+        for name, loop in loops.items():
+            t = time.perf_counter()
+            for i in range(args.steps):
+                idx = torch.arange(position + i * 64, position + (i + 1) * 64) % len(x)
+                loop(x[idx], y[idx])
+            if block:
+                times[name].append((time.perf_counter() - t) / args.steps)
+        position += args.steps * 64
+    base = np.median(times["bare"])
+    print(f"small digits CNN, batch 64, Adam; {args.blocks} alternating blocks of {args.steps} steps, "
+          f"torch threads={torch.get_num_threads()}")
+    for name, ts in times.items():
+        med = np.median(ts)
+        print(f"  {name:20s} {1000 * med:7.3f} ms/step   overhead {100 * (med / base - 1):+6.1f} %")
+    monitor = np.median(times["mathguard Monitor"]) / base - 1
+    print(f"Monitor overhead {100 * monitor:.1f} % (target <= 10 %)")
+    if "Cockpit" in times:
+        cockpit = np.median(times["Cockpit"]) / base - 1
+        print(f"Cockpit overhead {100 * cockpit:.1f} % for gradient norms + update size + loss; "
+              f"Monitor/Cockpit overhead ratio {monitor / cockpit:.2f}")
+    else:
+        print("Cockpit not installed: comparison skipped (see the install line in this file's docstring)")
+
+
+if __name__ == "__main__":
+    main()
