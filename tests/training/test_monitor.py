@@ -138,6 +138,8 @@ def test_demo_section_is_quiet_for_healthy_and_flags_the_planted_net():
     from mathguard.demo.context import DemoContext
     from mathguard.training.demo import demo_section
 
-    healthy, planted = demo_section(DemoContext(quick=True)).sections
-    assert _ids(healthy) == set()
+    healthy, weights, planted, hot = demo_section(DemoContext(quick=True)).sections
+    assert _ids(healthy) == set() and _ids(weights) == set()
+    assert "spectral_norm" in next(iter(weights.metrics["layers"].values()))
     assert "calculus.vanishing-gradients" in _ids(planted)
+    assert {"calculus.dead-units", "calculus.plateau"} <= _ids(hot)
