@@ -58,26 +58,32 @@ def inspect(model: nn.Module) -> Report:
                             f"(σ₁/σ_min = {stats[worst]['condition_number']:.3g}). The network's Lipschitz bound, "
                             "with convolutions treated as operators, is mg.certify.lipschitz(model).")
     for name, s in stats.items():
-        if s["std_over_he"] > TOO_LARGE:
-            report.add(Finding(
-                id="calculus.init-scale", lens="calculus", severity=Severity.MEDIUM,
-                title=f"layer {name!r} weights are {s['std_over_he']:.1f}× the He scale (std {s['std']:.3g}, "
-                      f"He {s['he_std']:.3g})",
-                detail="Each such layer multiplies the signal's size, so activations and gradients grow "
-                       "geometrically with depth (and saturating units saturate).",
-                evidence={"layer": name, **{k: s[k] for k in ("std", "he_std", "xavier_std", "std_over_he")}},
-                fix="Initialise with nn.init.kaiming_normal_ (ReLU) or nn.init.xavier_uniform_ (tanh/sigmoid)."))
-        elif s["std_over_xavier"] < TOO_SMALL:
-            report.add(Finding(
-                id="calculus.init-scale", lens="calculus", severity=Severity.MEDIUM,
-                title=f"layer {name!r} weights are {s['std_over_xavier']:.2g}× the Xavier scale (std {s['std']:.3g}, "
-                      f"Xavier {s['xavier_std']:.3g})",
-                detail="Each such layer shrinks the signal, so activations and gradients fade geometrically with "
-                       "depth and early layers barely learn.",
-                evidence={"layer": name, **{k: s[k] for k in ("std", "he_std", "xavier_std", "std_over_xavier")}},
-                fix="Initialise with nn.init.kaiming_normal_ (ReLU) or nn.init.xavier_uniform_ (tanh/sigmoid)."))
+        finding = _init_scale(name, s)
+        if finding is not None:
+            report.add(finding)
     report.figures.append(_spectrum_figure({name: layer_spectrum(m.weight) for name, m in layers}))
     return report
+
+
+def _init_scale(name: str, s: dict[str, float]) -> Finding | None:
+    """A finding when the weights' spread is far above He's scale or far below Xavier's."""
+    if s["std_over_he"] > TOO_LARGE:
+        ratio, scheme, effect = s["std_over_he"], "He", ("multiplies the signal's size, so activations and "
+                                                         "gradients grow geometrically with depth")
+    elif s["std_over_xavier"] < TOO_SMALL:
+        ratio, scheme, effect = s["std_over_xavier"], "Xavier", ("shrinks the signal, so activations and "
+                                                                 "gradients fade geometrically with depth")
+    else:
+        return None
+    expected = s["he_std"] if scheme == "He" else s["xavier_std"]
+    return Finding(
+        id="calculus.init-scale", lens="calculus", severity=Severity.MEDIUM,
+        title=f"layer {name!r} weights are {ratio:.2g}× the {scheme} scale (std {s['std']:.3g}, {scheme} "
+              f"{expected:.3g})",
+        detail=f"Each such layer {effect}.",
+        evidence={"layer": name, "std": s["std"], "he_std": s["he_std"], "xavier_std": s["xavier_std"],
+                  "ratio": ratio, "reference": scheme},
+        fix="Initialise with nn.init.kaiming_normal_ (ReLU) or nn.init.xavier_uniform_ (tanh/sigmoid).")
 
 
 def _spectrum_figure(spectra: dict[str, np.ndarray]) -> Figure:
