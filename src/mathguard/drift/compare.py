@@ -238,6 +238,7 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
         "verdict": verdict, "n_reference": ref.n_rows, "n_current": cur.n_rows,
         "drifted_features": [d.name for d in drifted], "features_compared": len(measured),
         "missing_columns": absent, "extra_columns": extra,
+        "psi_by_feature": {d.name: round(d.psi, 4) for d in sorted(measured, key=lambda d: -d.psi)},
         "features": {d.name: d.as_metrics() for d in measured},
         "prediction": None if pred is None else pred.as_metrics(),
         "prediction_entropy": None if ent is None else ent.as_metrics(),
