@@ -104,3 +104,17 @@ def test_high_cardinality_categories_are_folded_and_flagged():
     df = pd.DataFrame({"id": [f"u{i}" for i in range(300)] + ["u0"] * 10})
     feat = mg.drift.profile(df, max_categories=50).features["id"]
     assert feat.truncated and len(feat.counts) == 50 and feat.n == 310 and feat.counts["u0"] == 11
+
+
+def test_dask_partitions_profile_and_compare_like_pandas(frame):
+    dd = pytest.importorskip("dask.dataframe", reason="dask is a test dependency (pip install 'dask[dataframe]')")
+    df = frame(8000, 5)
+    ref = _exact_parts(mg.drift.profile(df, sample_size=200).to_dict())
+    assert _exact_parts(mg.drift.profile(dd.from_pandas(df, npartitions=6), sample_size=200).to_dict()) == ref
+    cur = frame(8000, 6, shift=0.3)
+    on_dask = mg.drift.compare(df, dd.from_pandas(cur, npartitions=3), multivariate=False)
+    on_pandas = mg.drift.compare(df, cur, multivariate=False)
+    for name, stats in on_pandas.metrics["features"].items():  # equal up to the rounding of merged moments
+        for key in ("statistic", "p_value", "psi", "kl", "js", "effect"):
+            assert on_dask.metrics["features"][name][key] == pytest.approx(stats[key], rel=1e-9)
+    assert on_dask.metrics["drifted_features"] == ["f0"]

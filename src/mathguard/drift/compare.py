@@ -159,18 +159,22 @@ def _as_profile(data: Any, proba: Any, like: Profile | None, categorical: Sequen
         return profile(data, proba, categorical=categorical, chunk_size=chunk_size, feature_names=names), []
     from mathguard.drift.frames import iter_frames
 
-    frames = iter_frames(data, chunk_size, names)
-    first = next(frames, None)
-    if first is None:
-        raise InputError("the current data is empty: no rows to compare")
-    present = [c for c in like.features if c in first.columns]
+    if type(data).__module__.startswith("dask."):  # a Dask DataFrame: columns are known without reading
+        columns, source = [str(c) for c in data.columns], data
+    else:
+        frames = iter_frames(data, chunk_size, names)
+        first = next(frames, None)
+        if first is None:
+            raise InputError("the current data is empty: no rows to compare")
+        columns, source = list(first.columns), chain([first], frames)
+    present = [c for c in like.features if c in columns]
     if not present:
         raise InputError(f"the current data shares no column with the reference ({list(like.features)[:5]} ...)")
     cats = [c for c in present if like.features[c].kind == "categorical"]
     sketch = next((f.sketch for f in like.features.values() if isinstance(f, NumericFeature)), None)
     proba_cols = set(proba) if isinstance(proba, (list, tuple)) and all(isinstance(c, str) for c in proba) else set()
-    extra = [c for c in first.columns if c not in like.features and c not in proba_cols]
-    return profile(chain([first], frames), proba, categorical=cats, columns=present,
+    extra = [c for c in columns if c not in like.features and c not in proba_cols]
+    return profile(source, proba, categorical=cats, columns=present,
                    max_buckets=sketch.max_buckets if sketch else 4096, sample_size=like.sample.size), extra
 
 
@@ -180,8 +184,8 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
             seed: int = 0) -> Report:
     """Drift of ``current`` against ``reference``, as a Report with a verdict.
 
-    Either side may be a :class:`Profile` or data (array, DataFrame, CSV/Parquet path,
-    iterable of chunks); ``proba`` / ``reference_proba`` are the model's probabilities on
+    Either side may be a :class:`Profile` or data (array, DataFrame, Dask DataFrame,
+    CSV/Parquet path, iterable of chunks); ``proba`` / ``reference_proba`` are the model's probabilities on
     the data sides; ``feature_names`` names the columns of array inputs. Reference
     columns absent from the current data are reported, extra current columns are
     ignored (and listed).

@@ -364,7 +364,8 @@ def profile(X: Any, proba: Any = None, *, categorical: Sequence[str] = (), colum
             max_categories: int = 1000, sample_size: int = 1000) -> Profile:
     """Profile ``X`` in one streaming pass.
 
-    ``X``: array, DataFrame, CSV/Parquet path, or an iterable of DataFrame chunks.
+    ``X``: array, DataFrame, CSV/Parquet path, an iterable of DataFrame chunks, or a Dask
+    DataFrame (each partition is profiled where it lives and the profiles are merged).
     ``proba``: the model's predicted probabilities (n, K) for those rows, or a list of
     column names of ``X`` that hold them (they are then not profiled as features).
     Non-numeric and boolean columns, and those named in ``categorical``, are categorical.
@@ -373,6 +374,11 @@ def profile(X: Any, proba: Any = None, *, categorical: Sequence[str] = (), colum
     from mathguard.evaluation._checks import probabilities
 
     proba_cols = list(proba) if isinstance(proba, (list, tuple)) and proba and isinstance(proba[0], str) else None
+    if type(X).__module__.startswith("dask."):
+        if proba is not None and proba_cols is None:
+            raise InputError("with a Dask DataFrame, give proba as the names of its probability columns")
+        return _profile_dask(X, proba_cols, categorical=categorical, columns=columns, max_buckets=max_buckets,
+                             max_categories=max_categories, sample_size=sample_size)
     proba_arr = None if proba is None or proba_cols else probabilities(proba, "proba")
     prof: Profile | None = None
     for frame in iter_frames(X, chunk_size, feature_names):
@@ -404,3 +410,26 @@ def profile(X: Any, proba: Any = None, *, categorical: Sequence[str] = (), colum
     if proba_arr is not None and len(proba_arr) != prof.n_rows:
         raise InputError(f"proba has {len(proba_arr)} rows but the data has {prof.n_rows}")
     return prof
+
+
+def _profile_dask(ddf: Any, proba_cols: list[str] | None, **options: Any) -> Profile:
+    """One profile per partition on the Dask workers, merged pairwise: exact, because merging is."""
+    import dask
+
+    text = [str(c) for c, t in ddf.dtypes.items() if not _is_numeric(t) and str(c) not in (proba_cols or [])]
+    options["categorical"] = sorted(set(options["categorical"]) | set(text))  # one schema for every partition
+
+    def part(frame: pd.DataFrame) -> Profile | None:
+        return profile(frame, proba_cols, **options) if len(frame) else None
+
+    def merge(a: Profile | None, b: Profile | None) -> Profile | None:
+        return b if a is None else a if b is None else a.merge(b)
+
+    level = [dask.delayed(part)(p) for p in ddf.to_delayed()]
+    while len(level) > 1:
+        level = [dask.delayed(merge)(*level[i : i + 2]) if i + 1 < len(level) else level[i]
+                 for i in range(0, len(level), 2)]
+    result = dask.compute(level[0])[0] if level else None
+    if result is None:
+        raise InputError("the data is empty: no rows to profile")
+    return result
