@@ -118,3 +118,30 @@ def test_activation_hooks_are_sampled_bounded_and_removable(digits_tensors):
     other = _mlp()
     off = _fit(other, x, y, torch.optim.Adam(other.parameters(), lr=1e-3), 3, activations=False)
     assert off.probe is None and not off.activations.steps
+
+
+def test_a_bad_initial_scale_is_reported_by_the_monitor(digits_tensors):
+    x, y = digits_tensors
+    net = _mlp(nn.Tanh, he=False)
+    nn.init.normal_(net[2].weight, std=2.0)  # 64→64: 11× He
+    report = _fit(net, x, y, torch.optim.SGD(net.parameters(), lr=0.01), 5).report()
+    (init,) = [f for f in report.findings if f.id == "calculus.init-scale"]
+    assert init.evidence["layer"] == "2" and init.evidence["reference"] == "He"
+
+
+def test_the_monitor_keeps_no_graph_alive(digits_tensors):
+    import gc
+    import weakref
+
+    x, y = digits_tensors
+    net = _mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    mon = mg.training.Monitor(net, opt, sample_every=1)
+    loss = nn.functional.cross_entropy(net(x[:64]), y[:64])
+    loss.backward()
+    mon.step(loss)
+    opt.step()
+    graph = weakref.ref(loss)
+    del loss
+    gc.collect()
+    assert graph() is None  # neither the loss nor its autograd graph is referenced by the monitor

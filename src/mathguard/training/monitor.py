@@ -23,8 +23,8 @@ from torch import nn
 
 from mathguard.errors import InputError
 from mathguard.report import Figure, Finding, Report, Severity
+from mathguard.training.weights import WEIGHTED, init_scale_finding, scale_stats
 
-_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _SATURATION = {nn.Sigmoid: (0.01, 0.99), nn.Tanh: (-0.99, 0.99)}  # outputs beyond these are on a flat tail
 
 
@@ -123,10 +123,13 @@ class Monitor:
             raise InputError(f"max_history must be at least 10, got {max_history}")
         if sample_every < 1:
             raise InputError(f"sample_every must be at least 1, got {sample_every}")
-        self.layers = [(name, m) for name, m in model.named_modules() if isinstance(m, _WEIGHTED)]
+        self.layers = [(name, m) for name, m in model.named_modules() if isinstance(m, WEIGHTED)]
         if not self.layers:
             raise InputError("the model has no Linear or Conv layers to monitor")
         self.optimizer = optimizer
+        # The starting weights' scale, checked once: a bad initialisation explains much of what follows.
+        self.init_findings = [f for name, m in self.layers
+                              if (f := init_scale_finding(name or type(m).__name__, scale_stats(m))) is not None]
         self.history = History(max_history)
         self.activations = History(max_history)
         self.sample_every = sample_every
@@ -216,7 +219,7 @@ class Monitor:
         if shares:
             report.metrics["dead_or_saturated_share"] = shares
         divergence = self._divergence()
-        for finding in (self._non_finite(), divergence, self._exploding(grads), self._vanishing(grads, names),
+        for finding in (*self.init_findings, self._non_finite(), divergence, self._exploding(grads), self._vanishing(grads, names),
                         None if divergence else self._plateau(), *self._unit_findings(shares),
                         self._update_size(names)):
             if finding is not None:

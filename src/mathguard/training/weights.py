@@ -20,7 +20,7 @@ from torch import nn
 from mathguard.errors import InputError
 from mathguard.report import Figure, Finding, Report, Severity
 
-_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)  # the layers whose weights are watched
 TOO_LARGE, TOO_SMALL = 3.0, 0.2  # std relative to He (above) and to Xavier (below) that is flagged
 
 
@@ -29,25 +29,29 @@ def layer_spectrum(weight: torch.Tensor) -> np.ndarray:
     return torch.linalg.svdvals(weight.detach().reshape(weight.shape[0], -1).double()).cpu().numpy()
 
 
-def _layer_stats(module: nn.Module) -> dict[str, float]:
+def scale_stats(module: nn.Module) -> dict[str, float]:
+    """Fans and weight spread of one layer next to the He and Xavier scales (cheap: no SVD)."""
     w = module.weight.detach()
     fan_out, fan_in = w.shape[0], int(np.prod(w.shape[1:]))
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         fan_out = w.shape[0] * int(np.prod(w.shape[2:]))  # PyTorch's convention for conv fan_out
-    sv = layer_spectrum(w)
-    frob2 = float((sv**2).sum())
-    smallest = float(sv[-1])
     std = float(w.double().std())
     he, xavier = math.sqrt(2 / fan_in), math.sqrt(2 / (fan_in + fan_out))
-    return {"shape": list(w.shape), "fan_in": fan_in, "fan_out": fan_out, "spectral_norm": float(sv[0]),
-            "smallest_singular_value": smallest, "stable_rank": frob2 / float(sv[0]) ** 2 if sv[0] > 0 else 0.0,
-            "condition_number": float(sv[0]) / smallest if smallest > 0 else math.inf,
-            "std": std, "he_std": he, "xavier_std": xavier, "std_over_he": std / he, "std_over_xavier": std / xavier}
+    return {"shape": list(w.shape), "fan_in": fan_in, "fan_out": fan_out, "std": std, "he_std": he,
+            "xavier_std": xavier, "std_over_he": std / he, "std_over_xavier": std / xavier}
+
+
+def _layer_stats(module: nn.Module) -> dict[str, float]:
+    sv = layer_spectrum(module.weight)
+    smallest = float(sv[-1])
+    return {**scale_stats(module), "spectral_norm": float(sv[0]), "smallest_singular_value": smallest,
+            "stable_rank": float((sv**2).sum()) / float(sv[0]) ** 2 if sv[0] > 0 else 0.0,
+            "condition_number": float(sv[0]) / smallest if smallest > 0 else math.inf}
 
 
 def inspect(model: nn.Module) -> Report:
     """Per-layer singular values, spectral norm, stable rank, condition number and init scale, with findings."""
-    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, _WEIGHTED)]
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, WEIGHTED)]
     if not layers:
         raise InputError("the model has no Linear or Conv layers to inspect")
     layers = [(name or type(m).__name__, m) for name, m in layers]  # a bare layer has the empty name
@@ -58,14 +62,14 @@ def inspect(model: nn.Module) -> Report:
                             f"(σ₁/σ_min = {stats[worst]['condition_number']:.3g}). The network's Lipschitz bound, "
                             "with convolutions treated as operators, is mg.certify.lipschitz(model).")
     for name, s in stats.items():
-        finding = _init_scale(name, s)
+        finding = init_scale_finding(name, s)
         if finding is not None:
             report.add(finding)
     report.figures.append(_spectrum_figure({name: layer_spectrum(m.weight) for name, m in layers}))
     return report
 
 
-def _init_scale(name: str, s: dict[str, float]) -> Finding | None:
+def init_scale_finding(name: str, s: dict[str, float]) -> Finding | None:
     """A finding when the weights' spread is far above He's scale or far below Xavier's."""
     if s["std_over_he"] > TOO_LARGE:
         ratio, scheme, effect = s["std_over_he"], "He", ("multiplies the signal's size, so activations and "
