@@ -114,6 +114,14 @@ def test_prediction_and_entropy_drift_on_digits():
     assert "info.prediction-drift-unchecked" in _ids(no_proba)
 
 
+def test_an_informational_note_alone_is_no_drift(frame):
+    df = frame(2000, 0)
+    prof = mg.drift.profile(df, np.random.default_rng(0).dirichlet([1, 1], size=len(df)))
+    report = mg.drift.compare(prof, frame(2000, 1), multivariate=False)
+    assert _ids(report) == ["info.prediction-drift-unchecked"]
+    assert report.metrics["verdict"] == "no drift" and report.gate("low") == 0
+
+
 def test_report_renders_and_serialises(frame):
     report = mg.drift.compare(frame(2000, 0), frame(2000, 1, shift=0.6, swap=True))
     assert report.metrics["verdict"] == "major drift"

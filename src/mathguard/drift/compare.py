@@ -35,7 +35,7 @@ from mathguard.errors import InputError
 from mathguard.evaluation.paired import holm
 from mathguard.report import Finding, Report, Severity
 
-VERDICTS = {None: "no drift", Severity.LOW: "minor drift", Severity.MEDIUM: "moderate drift",
+VERDICTS = {None: "no drift", Severity.INFO: "no drift", Severity.LOW: "minor drift", Severity.MEDIUM: "moderate drift",
             Severity.HIGH: "major drift", Severity.CRITICAL: "major drift"}
 
 
