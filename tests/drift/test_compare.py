@@ -128,3 +128,12 @@ def test_report_renders_and_serialises(frame):
     assert len(report.figures) == 2
     assert '"verdict": "major drift"' in report.to_json()
     assert "Drift per feature" in report.to_html()
+
+
+def test_infinities_count_as_unusable_and_an_empty_sample_skips_the_classifier(frame):
+    ref = mg.drift.profile(frame(2000, 0), sample_size=0)
+    cur = frame(2000, 1)
+    cur.loc[:199, "f4"] = np.inf
+    report = mg.drift.compare(ref, cur)
+    rate = next(f for f in report.findings if f.id == "info.missing-rate")
+    assert rate.title.startswith("missing or infinite values in f4") and report.metrics["domain_auc"] is None

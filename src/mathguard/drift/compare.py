@@ -106,14 +106,20 @@ def _feature_finding(d: FeatureDrift, t: Thresholds) -> Finding:
             "retrain on recent data and refresh the reference profile.")
 
 
+def _unusable(feature: Any) -> int:
+    """Rows without a usable value: missing, or (numeric) infinite."""
+    return feature.n_missing + getattr(feature, "n_infinite", 0)
+
+
 def _missing_finding(name: str, ref: Any, cur: Any, t: Thresholds) -> Finding | None:
-    r = ref.n_missing / max(ref.n_rows, 1)
-    c = cur.n_missing / max(cur.n_rows, 1)
+    r = _unusable(ref) / max(ref.n_rows, 1)
+    c = _unusable(cur) / max(cur.n_rows, 1)
     if abs(c - r) < t.missing_rate:
         return None
+    what = "missing or infinite values" if isinstance(ref, NumericFeature) else "missing values"
     return Finding(
         id="info.missing-rate", lens="info", severity=Severity.HIGH if c - r >= 0.1 else Severity.MEDIUM,
-        title=f"missing values in {name}: {r:.1%} → {c:.1%}",
+        title=f"{what} in {name}: {r:.1%} → {c:.1%}",
         detail="A change in how often a value is missing usually means a broken join or a new data source.",
         evidence={"feature": name, "reference_rate": r, "current_rate": c},
         fix="Trace where the column is produced; impute only once the cause is known.")
@@ -232,7 +238,7 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
                            title="prediction drift not checked: no probabilities for the current data",
                            fix="Pass proba= for the current rows."))
     domain = None
-    if multivariate and shared:
+    if multivariate and shared and len(ref.sample.rows) and len(cur.sample.rows):
         kinds = {c: ref.features[c].kind for c in shared}
         domain = domain_auc(ref.sample.rows[shared], cur.sample.rows[shared], kinds, seed=seed)
         if domain is not None and (f := _domain_finding(domain, t)) is not None:
