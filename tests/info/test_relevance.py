@@ -112,9 +112,25 @@ def test_best_threshold_matches_a_depth_one_entropy_tree(cancer, column):
     (lambda: mg.info.feature_relevance(np.ones((4, 2)), [0, 1, 0]), "one value per row"),
     (lambda: mg.info.feature_relevance(np.random.rand(5, 2), [1] * 5), "constant"),
     (lambda: mg.info.feature_relevance(np.array([["a"], ["b"]]), [0, 1]), "numeric"),
+    (lambda: mg.info.feature_relevance(pd.DataFrame({"c": ["a", None, "b"]}), [0, 1, 0]), "missing values"),
     (lambda: mg.info.redundancy(np.ones((5, 2)), threshold=0), "threshold"),
     (lambda: mg.info.information_gain([1, 2], [0]), "same non-zero length"),
 ])
 def test_bad_input_is_one_clear_error(call, message):
     with pytest.raises(InputError, match=message):
         call()
+
+
+def test_text_columns_are_nominal_and_measured_exactly():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 4000)
+    city = np.where(rng.random(4000) < 0.8, np.where(y == 1, "paris", "oslo"), rng.choice(["paris", "oslo", "rome"], 4000))
+    # 40 arbitrary labels: their code order means nothing, so they must not be quantile-binned
+    shop = np.array([f"s{i}" for i in rng.integers(0, 40, 4000)])
+    X = pd.DataFrame({"city": city, "shop": shop, "noise": rng.normal(size=4000)})
+    rel = mg.info.feature_relevance(X, y, method="binned")
+    assert rel.scores["city"] == pytest.approx(mutual_info_score(city, y), rel=1e-12)
+    assert rel.scores["shop"] == pytest.approx(mutual_info_score(shop, y), rel=1e-12)
+    assert set(rel.uninformative) == {"shop", "noise"}
+    red = mg.info.redundancy(X.assign(town=X.city.str.upper()))
+    assert red.nmi.loc["city", "town"] == pytest.approx(1.0) and ["city", "town"] in red.groups

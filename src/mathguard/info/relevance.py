@@ -4,7 +4,9 @@ Relevance is I(feature; target). Continuous features use scikit-learn's k-neares
 neighbour estimator (Kraskov et al.) up to ``knn_max_rows`` rows: it needs no binning
 and is unbiased for smooth densities, but costs O(n log n) per feature with a large
 constant. Above that (or with ``method="binned"``) MI is read from a contingency table
-of quantile bins, linear in n. Discrete features always use their exact contingency table.
+of quantile bins, linear in n. Discrete features (integer-valued with few levels, and the
+text or boolean columns of a DataFrame, which are nominal) always use their exact
+contingency table.
 
 Whether a feature's MI is distinguishable from zero is decided on the binned table with
 the G-test: under independence 2·N·I (nats) follows χ² with (r−1)(c−1) degrees of
@@ -32,36 +34,46 @@ from mathguard.report import Figure, Finding, Report, Severity
 _MAX_DISCRETE = 32  # a numeric column with at most this many distinct integer values is treated as discrete
 
 
-def _matrix(X: Any, feature_names: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
+def _matrix(X: Any, feature_names: Sequence[str] | None) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """X as float64, the column names, and which columns are nominal (text/boolean, now integer codes)."""
     if isinstance(X, pd.DataFrame):
         names = [str(c) for c in (X.columns if feature_names is None else feature_names)]
-        try:
-            arr = X.to_numpy(dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InputError("X must be numeric; encode categorical columns as integer codes first") from None
+        nominal = np.array([not pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t) for t in X.dtypes])
+        cols = []
+        for j, (_, col) in enumerate(X.items()):
+            if nominal[j]:
+                coded = pd.factorize(col, use_na_sentinel=True)[0]
+                if (coded < 0).any():
+                    raise InputError(f"column {names[j] if j < len(names) else j!r} has missing values; "
+                                     "impute or drop them first")
+                cols.append(coded.astype(np.float64))
+            else:
+                cols.append(col.to_numpy(dtype=np.float64, na_value=np.nan))
+        arr = np.column_stack(cols) if cols else np.zeros((len(X), 0))
     else:
         arr = np.asarray(X, dtype=np.float64) if np.asarray(X).dtype.kind in "biuf" else None
         if arr is None:
-            raise InputError("X must be numeric; encode categorical columns as integer codes first")
+            raise InputError("X must be numeric; pass a DataFrame to have text columns encoded")
         if arr.ndim == 1:
             arr = arr[:, None]
         names = [f"x{i}" for i in range(arr.shape[1])] if feature_names is None else [str(n) for n in feature_names]
+        nominal = np.zeros(arr.shape[1] if arr.ndim == 2 else 0, dtype=bool)
     if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] == 0:
         raise InputError(f"X must be 2-D with at least two rows and one column, got shape {arr.shape}")
     if len(names) != arr.shape[1]:
         raise InputError(f"feature_names has {len(names)} names but X has {arr.shape[1]} columns")
     if not np.isfinite(arr).all():
         raise InputError("X contains NaN or infinite values; impute or drop them first")
-    return arr, names
+    return arr, names, nominal
 
 
 def _is_discrete(col: np.ndarray) -> bool:
     return bool(np.all(col == np.round(col))) and np.unique(col).size <= _MAX_DISCRETE
 
 
-def codes(col: np.ndarray, bins: int) -> np.ndarray:
-    """Integer codes of one column: its values if discrete, else its quantile bin (ties share a bin)."""
-    if _is_discrete(col):
+def codes(col: np.ndarray, bins: int, nominal: bool = False) -> np.ndarray:
+    """Integer codes of one column: its values if discrete (or nominal), else its quantile bin (ties share one)."""
+    if nominal or _is_discrete(col):
         return np.unique(col, return_inverse=True)[1]
     edges = np.unique(np.quantile(col, np.linspace(0, 1, bins + 1)[1:-1]))
     return np.searchsorted(edges, col, side="right")
@@ -138,7 +150,7 @@ def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]
 
     from mathguard.evaluation.paired import holm
 
-    arr, names = _matrix(X, feature_names)
+    arr, names, nominal = _matrix(X, feature_names)
     target = np.asarray(y)
     if target.ndim != 1 or len(target) != len(arr):
         raise InputError(f"y must be 1-D with one value per row of X ({len(arr)}), got shape {target.shape}")
@@ -157,9 +169,9 @@ def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]
         y_codes = codes(y_num, bins)
     if np.unique(y_codes).size < 2:
         raise InputError("y is constant: there is no information to measure")
-    discrete = (np.array([_is_discrete(c) for c in arr.T]) if isinstance(discrete_features, str)
-                else np.isin(np.arange(arr.shape[1]), list(discrete_features)))
-    x_codes = [codes(c, bins) for c in arr.T]
+    discrete = nominal | (np.array([_is_discrete(c) for c in arr.T]) if isinstance(discrete_features, str)
+                          else np.isin(np.arange(arr.shape[1]), list(discrete_features)))
+    x_codes = [codes(c, bins, bool(d)) for c, d in zip(arr.T, discrete)]
     tables = [_table(c, y_codes) for c in x_codes]
     use_knn = method == "knn" or (method == "auto" and len(arr) <= knn_max_rows)
     if use_knn:
@@ -228,8 +240,8 @@ def redundancy(X: Any, *, threshold: float = 0.75, bins: int = 10,
 
     if not 0 < threshold <= 1:
         raise InputError(f"threshold must lie in (0, 1], got {threshold}")
-    arr, names = _matrix(X, feature_names)
-    c = np.column_stack([codes(col, bins) for col in arr.T])
+    arr, names, nominal = _matrix(X, feature_names)
+    c = np.column_stack([codes(col, bins, bool(n)) for col, n in zip(arr.T, nominal)])
     k = int(c.max()) + 1
     p = c.shape[1]
     h = np.array([float(entropy(np.bincount(col))) for col in c.T])
