@@ -278,7 +278,7 @@ class Monitor:
             evidence={"early_norm": float(early), "peak_norm": float(peak), "suggested_clip": clip,
                       "lr": lr, "suggested_lr": suggested},
             fix=f"Clip the gradient norm at about {clip:.3g} (the 90th percentile seen early on) and lower the "
-                f"learning rate to about {suggested:.3g}.")
+                f"learning rate to about {suggested:.3g}, or warm it up over the first few hundred steps.")
 
     def _vanishing(self, grads: np.ndarray, names: list[str]) -> Finding | None:
         if len(names) < 3:
