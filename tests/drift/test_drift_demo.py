@@ -12,4 +12,8 @@ def test_drift_demo_section():
     ids = {f.id for f in worn.findings}
     assert {"info.feature-drift", "info.entropy-shift", "info.multivariate-drift"} <= ids
     assert worn.metrics["domain_auc"] > 0.9
+    # 60 drifted pixels: the 25 worst get a finding each, the rest one summary finding
+    per_feature = [f for f in worn.findings if f.id == "info.feature-drift"]
+    assert len(worn.metrics["drifted_features"]) > 25 and len(per_feature) == 26
+    assert per_feature[-1].title.startswith(f"{len(worn.metrics['drifted_features']) - 25} more features drifted")
     assert "Drift per feature" in rep.to_html()

@@ -54,6 +54,7 @@ class Thresholds:
     entropy_ratio: float = 1.5
     min_auc: float = 0.55
     auc_z: float = 4.0
+    max_feature_findings: int = 25  # more drifted features than this are summed up in one finding
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -223,9 +224,17 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
     if family:
         for d, p_adj in zip(family, holm([d.p_value for d in family])):
             d.p_adjusted = float(p_adj)
-    drifted = [d for d in measured if _drifted(d, t)]
-    for d in sorted(drifted, key=lambda d: -d.psi):
+    drifted = sorted((d for d in measured if _drifted(d, t)), key=lambda d: -d.psi)
+    for d in drifted[: t.max_feature_findings]:
         report.add(_feature_finding(d, t))
+    if len(drifted) > t.max_feature_findings:
+        rest = drifted[t.max_feature_findings:]
+        report.add(Finding(
+            id="info.feature-drift", lens="info", severity=max(_severity(d, t) for d in rest),
+            title=f"{len(rest)} more features drifted (PSI {rest[-1].psi:.2f}–{rest[0].psi:.2f})",
+            detail="Listed in the evidence and in the report's metrics; the features above drifted most.",
+            evidence={"features": {d.name: d.psi for d in rest}},
+            fix="When many features move together, look for one upstream cause (a new source, a unit change)."))
     for name in shared:
         if (f := _missing_finding(name, ref.features[name], cur.features[name], t)) is not None:
             report.add(f)
@@ -261,8 +270,7 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
 
     if measured:
         report.figures.append(drift_figure(measured, {d.name for d in drifted}, t))
-        worst = sorted(drifted, key=lambda d: -d.psi)[:4]
-        if worst:
-            report.figures.append(distribution_figure(worst))
+        if drifted:
+            report.figures.append(distribution_figure(drifted[:4]))
     return report
 
