@@ -1,0 +1,59 @@
+"""Service settings: one frozen object, so the app, the worker and the CLI read the same limits."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mathguard.errors import InputError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str | int | float) -> int:
+    """Seconds in '90s', '5m', '1h', '30d' or a bare number of seconds (a whole, positive number)."""
+    if isinstance(text, (int, float)):
+        seconds = text
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", str(text))
+        if not match:
+            raise InputError(f"cannot read duration {text!r}; write e.g. 90s, 5m, 1h or 30d")
+        seconds = int(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds <= 0 or seconds != int(seconds):
+        raise InputError(f"a duration must be a whole, positive number of seconds, got {text!r}")
+    return int(seconds)
+
+
+def engine_url(db: str) -> str:
+    """The SQLAlchemy URL of ``db``: a plain postgresql:// URL gets the psycopg (3) driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if db.startswith(prefix):
+            return "postgresql+psycopg://" + db[len(prefix):]
+    if not (db.startswith("sqlite://") or db.startswith("postgresql+")):
+        raise InputError(f"unsupported database URL {db!r}; use sqlite:///path.db or postgresql://user@host/db")
+    return db
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Limits and intervals of one server; every number is a ``mathguard serve`` option."""
+
+    db: str = "sqlite:///mathguard.db"
+    resolution_s: int = 3600  # width of the stored window profiles; queried windows are multiples of it
+    max_body_bytes: int = 32 * 2**20  # larger request bodies get 413
+    max_batch_events: int = 100_000  # more events in one batch get 413
+    max_inflight: int = 32  # ingest requests being parsed or written at once; beyond that 429
+    max_pending_events: int = 2_000_000  # committed events not yet folded into windows; beyond that 429
+    retry_after_s: int = 1  # what 429 answers put in Retry-After
+    retention_s: int | None = 7 * 86400  # raw events older than this are deleted (window profiles stay)
+    retention_chunk: int = 500  # batches deleted per statement, so a purge never holds a long lock
+    fold_interval_s: float = 0.5  # how often committed batches are folded into window profiles
+    alert_interval_s: float = 10.0  # how often alert rules are evaluated
+    clock_skew_s: int = 300  # event timestamps further in the future are rejected
+    webhook_timeout_s: float = 5.0
+    max_models: int = 100  # bounds the `model` label of the Prometheus metrics
+
+    def __post_init__(self) -> None:
+        engine_url(self.db)
+        if self.resolution_s <= 0 or self.max_inflight <= 0 or self.max_batch_events <= 0:
+            raise InputError("resolution, max_inflight and max_batch_events must be positive")

@@ -1,0 +1,229 @@
+"""The service's database: one code path for SQLite (WAL) and PostgreSQL, schema by Alembic.
+
+SQLite allows one writer at a time, so write transactions start with ``BEGIN IMMEDIATE``
+(they wait for the lock up front instead of failing half-way) while reads use a second
+engine whose transactions never block writers (WAL). PostgreSQL uses one engine and row
+locks. A batch is written with a single INSERT ... ON CONFLICT DO NOTHING, so the answer
+to a client is given only after that row is committed, and a retried ``batch_id`` is
+recognised without a second copy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterator
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from mathguard.drift import Profile
+from mathguard.errors import InputError
+from mathguard.monitor import schema as t
+from mathguard.monitor.config import engine_url
+from mathguard.monitor.events import EventBatch, to_blob
+from mathguard.monitor.keys import hash_key, new_key, parse_scopes
+
+
+class Conflict(InputError):
+    """The request collides with what is stored (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """A registered model and its reference profile."""
+
+    id: int
+    name: str
+    n_features: int
+    n_classes: int | None
+    profile_json: str
+    created_at: float
+
+    @cached_property
+    def reference(self) -> Profile:
+        return Profile.from_dict(orjson.loads(self.profile_json))
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the driver's own BEGIN is replaced by ours below
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+            dbapi_conn.execute(f"PRAGMA {pragma}")
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Store:
+    """Everything the API, the worker and the CLI read from or write to the database."""
+
+    def __init__(self, db: str) -> None:
+        url = engine_url(db)
+        self.dialect = sa.engine.make_url(url).get_backend_name()
+        if self.dialect == "sqlite":
+            if sa.engine.make_url(url).database in (None, "", ":memory:"):
+                raise InputError("an in-memory SQLite database cannot be shared by the server; give a file")
+            self.engine = _sqlite_engine(url, immediate=True)
+            self.reader = _sqlite_engine(url, immediate=False)
+        else:
+            self.engine = self.reader = sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self._models: dict[str, Model] = {}  # registered models never change, so lookups are cached
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.reader.dispose()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    # ------------------------------------------------------------------ keys
+    def create_key(self, name: str, scopes: str | list[str]) -> str:
+        """A new key with ``scopes``; the key is returned once and only its hash is kept."""
+        if not name or len(name) > 100:
+            raise InputError("a key needs a name of 1 to 100 characters")
+        key, chosen = new_key(), parse_scopes(scopes)
+        with self.engine.begin() as conn:
+            conn.execute(t.api_keys.insert().values(name=name, prefix=key[:10], key_hash=hash_key(key),
+                                                    scopes=",".join(chosen), created_at=time.time()))
+        return key
+
+    def scopes(self, key: str) -> set[str] | None:
+        """The scopes of a valid, unrevoked key; None for anything else."""
+        with self.reader.connect() as conn:
+            row = conn.execute(sa.select(t.api_keys.c.scopes).where(
+                t.api_keys.c.key_hash == hash_key(key), t.api_keys.c.revoked_at.is_(None))).first()
+        return None if row is None else set(row.scopes.split(","))
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        with self.reader.connect() as conn:
+            rows = conn.execute(sa.select(t.api_keys.c.id, t.api_keys.c.name, t.api_keys.c.prefix,
+                                          t.api_keys.c.scopes, t.api_keys.c.created_at,
+                                          t.api_keys.c.revoked_at).order_by(t.api_keys.c.id))
+            return [dict(r._mapping) for r in rows]
+
+    def revoke_key(self, prefix: str) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(t.api_keys.update().where(t.api_keys.c.prefix == prefix,
+                                                          t.api_keys.c.revoked_at.is_(None))
+                                .values(revoked_at=time.time())).rowcount
+
+    # ---------------------------------------------------------------- models
+    def register_model(self, name: str, reference: Profile, max_models: int) -> Model:
+        """Store a model with its reference profile; a taken name is a Conflict."""
+        if reference.n_rows == 0:
+            raise InputError("the reference profile is empty")
+        kinds = {f.kind for f in reference.features.values()}
+        if kinds != {"numeric"}:
+            raise InputError("the monitor accepts reference profiles of numeric features only")
+        doc = orjson.dumps(reference.to_dict()).decode()
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(sa.func.count()).select_from(t.models)).scalar_one() >= max_models:
+                raise Conflict(f"this server holds at most {max_models} models")
+            if conn.execute(sa.select(t.models.c.id).where(t.models.c.name == name)).first():
+                raise Conflict(f"model {name!r} is already registered")
+            conn.execute(t.models.insert().values(name=name, profile=doc, n_features=len(reference.features),
+                                                  n_classes=reference.n_classes, created_at=time.time()))
+        model = self.model(name)
+        assert model is not None
+        return model
+
+    def model(self, name: str) -> Model | None:
+        if name not in self._models:
+            with self.reader.connect() as conn:
+                row = conn.execute(sa.select(t.models).where(t.models.c.name == name)).first()
+            if row is None:
+                return None
+            self._models[name] = self._model(row)
+        return self._models[name]
+
+    def models(self) -> list[Model]:
+        with self.reader.connect() as conn:
+            rows = conn.execute(sa.select(t.models).order_by(t.models.c.name)).all()
+        return [self._models.get(r.name) or self._models.setdefault(r.name, self._model(r)) for r in rows]
+
+    @staticmethod
+    def _model(row: Any) -> Model:
+        return Model(row.id, row.name, row.n_features, row.n_classes, row.profile, row.created_at)
+
+    # ---------------------------------------------------------------- events
+    def insert_batch(self, model: Model, batch: EventBatch, received_at: float) -> bool:
+        """Commit one batch; False when this ``batch_id`` was stored before (nothing is written then)."""
+        values = dict(model_id=model.id, batch_id=batch.batch_id, received_at=received_at,
+                      first_ts=float(batch.timestamps.min()), last_ts=float(batch.timestamps.max()),
+                      n_events=batch.n, features=to_blob(batch.features), proba=to_blob(batch.proba),
+                      labels=to_blob(batch.labels, "<i8"), alarms=to_blob(batch.alarms, "u1"),
+                      timestamps=to_blob(batch.timestamps))
+        insert = self._insert(t.batches).values(**values).on_conflict_do_nothing(
+            index_elements=["model_id", "batch_id"])
+        with self.engine.begin() as conn:
+            return conn.execute(insert).rowcount == 1
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        return insert(table)
+
+    def stats(self, model: Model) -> dict[str, Any]:
+        """Events and batches held for ``model`` and the time range they cover."""
+        b = t.batches.c
+        with self.reader.connect() as conn:
+            row = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(b.n_events), 0), sa.func.count(),
+                                         sa.func.min(b.first_ts), sa.func.max(b.last_ts),
+                                         sa.func.coalesce(sa.func.sum(sa.case((b.folded.is_(False), b.n_events),
+                                                                              else_=0)), 0))
+                               .where(b.model_id == model.id)).one()
+            w = t.windows.c
+            windows = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(w.n_events), 0))
+                                   .where(w.model_id == model.id)).one()
+        return {"events": int(row[0]), "batches": int(row[1]), "first": row[2], "last": row[3],
+                "pending_events": int(row[4]), "windows": int(windows[0]), "profiled_events": int(windows[1])}
+
+    def pending_events(self) -> int:
+        """Committed events not yet folded into window profiles (the back-pressure queue)."""
+        b = t.batches.c
+        with self.reader.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(b.n_events), 0))
+                                    .where(b.folded.is_(False))).scalar_one())
+
+    def pending_batches(self, max_events: int) -> Iterator[Any]:
+        """Unfolded batch rows, oldest first, up to about ``max_events`` events."""
+        b = t.batches.c
+        total = 0
+        with self.reader.connect() as conn:
+            for row in conn.execute(sa.select(t.batches).where(b.folded.is_(False)).order_by(b.id)):
+                yield row
+                total += row.n_events
+                if total >= max_events:
+                    return
+
+    def purge(self, older_than: float, chunk: int) -> int:
+        """Delete folded raw batches received before ``older_than``, ``chunk`` rows per statement."""
+        b = t.batches.c
+        deleted = 0
+        while True:
+            ids = sa.select(b.id).where(b.folded.is_(True), b.received_at < older_than).limit(chunk)
+            with self.engine.begin() as conn:
+                n = conn.execute(t.batches.delete().where(b.id.in_(ids.scalar_subquery()))).rowcount
+            deleted += n
+            if n < chunk:
+                return deleted

@@ -1,0 +1,214 @@
+"""Window statistics: committed batches folded into one mergeable drift profile per window.
+
+The worker reads each committed batch once, profiles its events per window of
+``resolution`` seconds (by event time) and merges that into the stored window profile in
+the same transaction that marks the batch folded, so every event is counted exactly
+once even across crashes. Queries read only window rows: a wider window is the merge of
+its stored windows (``Profile + Profile``), never a re-read of events. Each stored
+window caches its drift summary against the reference until more events arrive.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+import orjson
+import pandas as pd
+import sqlalchemy as sa
+
+from mathguard.drift import Profile, compare, profile
+from mathguard.errors import InputError
+from mathguard.monitor import schema as t
+from mathguard.monitor.events import from_blob
+from mathguard.monitor.store import Model, Store
+
+WINDOW_BUCKETS = 1024  # sketch size of a window profile: 10 quantile bins need far less, and rows stay small
+MAX_WINDOWS = 5000  # per drift query
+
+
+@dataclass
+class Counts:
+    """What a window knows besides its profile: labelled events, correct predictions, guard alarms."""
+
+    n_events: int = 0
+    n_labeled: int = 0
+    n_correct: int = 0
+    n_alarm_reported: int = 0
+    n_alarms: int = 0
+
+    def __add__(self, other: "Counts") -> "Counts":
+        return Counts(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple())))
+
+    def as_tuple(self) -> tuple[int, ...]:
+        return (self.n_events, self.n_labeled, self.n_correct, self.n_alarm_reported, self.n_alarms)
+
+    @classmethod
+    def of(cls, row: Any) -> "Counts":
+        return cls(row.n_events, row.n_labeled, row.n_correct, row.n_alarm_reported, row.n_alarms)
+
+
+def _columns(model: Model, rows: list[Any]) -> dict[str, np.ndarray]:
+    """The events of ``rows`` concatenated; -1 marks a missing label, 255 an unreported alarm."""
+    def cat(blobs: Iterable[np.ndarray]) -> np.ndarray:
+        return np.concatenate(list(blobs))
+
+    out = {"features": cat(from_blob(r.features, width=model.n_features) for r in rows),
+           "timestamps": cat(from_blob(r.timestamps) for r in rows),
+           "labels": cat(from_blob(r.labels, "<i8") if r.labels is not None else np.full(r.n_events, -1)
+                         for r in rows),
+           "alarms": cat(from_blob(r.alarms, "u1") if r.alarms is not None else np.full(r.n_events, 255, np.uint8)
+                         for r in rows)}
+    if model.n_classes is not None:
+        out["proba"] = cat(from_blob(r.proba, width=model.n_classes) for r in rows)
+    return out
+
+
+def partial_windows(model: Model, rows: list[Any], resolution: int) -> dict[int, tuple[Profile, Counts]]:
+    """Profile and counts of each window the events of ``rows`` fall in, keyed by window start."""
+    cols = _columns(model, rows)
+    starts = (cols["timestamps"] // resolution).astype(np.int64) * resolution
+    names = list(model.reference.features)
+    out = {}
+    for start in np.unique(starts):
+        mask = starts == start
+        proba = cols["proba"][mask] if "proba" in cols else None
+        prof = profile(pd.DataFrame(cols["features"][mask], columns=names), proba,
+                       max_buckets=WINDOW_BUCKETS, sample_size=0)
+        labels, alarms = cols["labels"][mask], cols["alarms"][mask]
+        known = labels >= 0
+        correct = int((proba[known].argmax(axis=1) == labels[known]).sum()) if proba is not None else 0
+        reported = alarms != 255
+        out[int(start)] = (prof, Counts(int(mask.sum()), int(known.sum()), correct, int(reported.sum()),
+                                        int((alarms[reported] == 1).sum())))
+    return out
+
+
+def _load(doc: str) -> Profile:
+    return Profile.from_dict(orjson.loads(doc))
+
+
+def fold_pending(store: Store, resolution: int, max_events: int = 200_000) -> int:
+    """Fold committed, unfolded batches into window profiles; the number of events folded."""
+    rows = list(store.pending_batches(max_events))
+    if not rows:
+        return 0
+    models = {m.id: m for m in store.models()}
+    by_model: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_model[row.model_id].append(row)
+    # Profiling happens before the write transaction, so ingest is never blocked by it.
+    partials = {(mid, start): part for mid, group in by_model.items()
+                for start, part in partial_windows(models[mid], group, resolution).items()}
+    w, b = t.windows.c, t.batches.c
+    ids = [r.id for r in rows]
+    with store.engine.begin() as conn:
+        marked = conn.execute(t.batches.update().where(b.id.in_(ids), b.folded.is_(False))
+                              .values(folded=True)).rowcount
+        if marked != len(ids):  # another process folded some of them first: leave it all to it
+            conn.rollback()
+            return 0
+        for (mid, start), (prof, counts) in partials.items():
+            row = conn.execute(sa.select(t.windows).where(w.model_id == mid, w.resolution == resolution,
+                                                          w.start == start).with_for_update()).first()
+            if row is not None:
+                prof, counts = _load(row.profile) + prof, Counts.of(row) + counts
+            values = dict(zip(("n_events", "n_labeled", "n_correct", "n_alarm_reported", "n_alarms"),
+                              counts.as_tuple()), profile=orjson.dumps(prof.to_dict()).decode())
+            if row is None:
+                conn.execute(t.windows.insert().values(model_id=mid, resolution=resolution, start=start, **values))
+            else:
+                conn.execute(t.windows.update().where(w.id == row.id).values(**values))
+    return sum(r.n_events for r in rows)
+
+
+def summarize(reference: Profile, current: Profile, counts: Counts) -> dict[str, Any]:
+    """One window's drift against the reference: verdict, per-feature PSI/KL/JS, entropy, accuracy, alarms."""
+    report = compare(reference, current, multivariate=False)
+    m = report.metrics
+    features = {name: {k: round(float(f[k]), 6) for k in ("psi", "kl", "js")} for name, f in m["features"].items()}
+    def top(key: str) -> float | None:
+        return max((f[key] for f in features.values()), default=None)
+
+    return {"events": counts.n_events, "verdict": m["verdict"],
+            "severity": None if report.worst is None else str(report.worst),
+            "psi_max": top("psi"), "kl_max": top("kl"), "js_max": top("js"),
+            "drifted_features": m["drifted_features"], "features": features,
+            "prediction_psi": None if m["prediction"] is None else round(float(m["prediction"]["psi"]), 6),
+            "entropy_mean": None if current.entropy is None or current.entropy.n == 0 else current.entropy.mean,
+            "accuracy": counts.n_correct / counts.n_labeled if counts.n_labeled else None,
+            "labeled": counts.n_labeled,
+            "alarm_rate": counts.n_alarms / counts.n_alarm_reported if counts.n_alarm_reported else None,
+            "findings": [{"id": f.id, "severity": str(f.severity), "title": f.title} for f in report.findings[:10]]}
+
+
+def _stored_summary(store: Store, model: Model, row: Any) -> dict[str, Any]:
+    """The cached summary of one stored window, computed (and cached) when events arrived since."""
+    if row.drift is not None and row.drift_events == row.n_events:
+        return orjson.loads(row.drift)
+    summary = summarize(model.reference, _load(row.profile), Counts.of(row))
+    w = t.windows.c
+    with store.engine.begin() as conn:
+        conn.execute(t.windows.update().where(w.id == row.id, w.n_events == row.n_events)
+                     .values(drift=orjson.dumps(summary).decode(), drift_events=row.n_events))
+    return summary
+
+
+_MERGED: OrderedDict[tuple[int, int, int, int], dict[str, Any]] = OrderedDict()  # bounded LRU of merged summaries
+
+
+def _merged_summary(model: Model, group_start: int, window: int, rows: list[Any]) -> dict[str, Any]:
+    """Summary of several stored windows merged; cached until one of them gains events."""
+    total = sum((Counts.of(r) for r in rows), Counts())
+    key = (model.id, group_start, window, total.n_events)
+    if key not in _MERGED:
+        merged = _load(rows[0].profile)
+        for row in rows[1:]:
+            merged = merged + _load(row.profile)
+        _MERGED[key] = summarize(model.reference, merged, total)
+        while len(_MERGED) > 2048:
+            _MERGED.popitem(last=False)
+    _MERGED.move_to_end(key)
+    return _MERGED[key]
+
+
+def drift_series(store: Store, model: Model, *, window: int, resolution: int, start: float,
+                 end: float) -> list[dict[str, Any]]:
+    """Per-window summaries over [start, end); windows without events are left out."""
+    if window % resolution:
+        raise InputError(f"window must be a multiple of the server's resolution ({resolution} s)")
+    if end <= start:
+        raise InputError("end must come after start")
+    first = int(start // window) * window
+    if (end - first) / window > MAX_WINDOWS:
+        raise InputError(f"at most {MAX_WINDOWS} windows per query; widen the window or narrow the range")
+    w = t.windows.c
+    with store.reader.connect() as conn:
+        rows = conn.execute(sa.select(t.windows).where(w.model_id == model.id, w.resolution == resolution,
+                                                       w.start >= first, w.start < end).order_by(w.start)).all()
+    groups: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        groups[row.start // window * window].append(row)
+    out = []
+    for group_start, group in groups.items():
+        if len(group) == 1 and window == resolution:
+            summary = _stored_summary(store, model, group[0])
+        else:
+            summary = _merged_summary(model, group_start, window, group)
+        out.append({"start": group_start, "end": group_start + window, **summary})
+    return out
+
+
+def refresh_stale(store: Store, models: dict[int, Model], resolution: int, limit: int = 8) -> int:
+    """Compute the cached summaries of up to ``limit`` windows that gained events (the worker calls this)."""
+    w = t.windows.c
+    with store.reader.connect() as conn:
+        rows = conn.execute(sa.select(t.windows).where(
+            w.resolution == resolution, sa.or_(w.drift_events.is_(None), w.drift_events != w.n_events))
+            .order_by(w.start.desc()).limit(limit)).all()
+    for row in rows:
+        if row.model_id in models:
+            _stored_summary(store, models[row.model_id], row)
+    return len(rows)
