@@ -10,7 +10,7 @@ from mathguard.errors import InputError
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str | int | float) -> int:
+def parse_duration(text: str | int | float, *, allow_zero: bool = False) -> int:
     """Seconds in '90s', '5m', '1h', '30d' or a bare number of seconds (a whole, positive number)."""
     if isinstance(text, (int, float)):
         seconds = text
@@ -19,7 +19,7 @@ def parse_duration(text: str | int | float) -> int:
         if not match:
             raise InputError(f"cannot read duration {text!r}; write e.g. 90s, 5m, 1h or 30d")
         seconds = int(match.group(1)) * _UNITS[match.group(2) or "s"]
-    if seconds <= 0 or seconds != int(seconds):
+    if seconds < 0 or (seconds == 0 and not allow_zero) or seconds != int(seconds):
         raise InputError(f"a duration must be a whole, positive number of seconds, got {text!r}")
     return int(seconds)
 

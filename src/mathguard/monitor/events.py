@@ -87,7 +87,8 @@ def _alarms(values: Any, n: int) -> np.ndarray:
     return np.array(values, dtype=np.uint8)
 
 
-def _timestamp(value: Any) -> float:
+def parse_time(value: Any) -> float:
+    """Seconds since the epoch of an ISO 8601 time (UTC when no zone is given) or of a number."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     if isinstance(value, str):
@@ -105,7 +106,7 @@ def _timestamps(values: Any, n: int, now: float, skew: float) -> np.ndarray:
         return np.full(n, now)
     if not isinstance(values, list) or len(values) != n:
         raise InputError(f"timestamps must be a list of {n} ISO 8601 times")
-    arr = np.array([_timestamp(v) for v in values], dtype=np.float64)
+    arr = np.array([parse_time(v) for v in values], dtype=np.float64)
     if arr.max() > now + skew or arr.min() < 0:
         raise InputError(f"timestamps must lie between 1970 and {skew:.0f} s from now")
     return arr

@@ -1,0 +1,54 @@
+"""`mathguard serve`: the monitoring service (HTTP API, dashboard, /metrics) on one ASGI process."""
+
+from __future__ import annotations
+
+import click
+
+from mathguard.cli.app import main
+from mathguard.errors import MathguardError
+
+
+def monitor_module(name: str):  # noqa: ANN201 (returns a module)
+    """Import ``mathguard.monitor.<name>``, or say which extra to install."""
+    from importlib import import_module
+
+    try:
+        return import_module(f"mathguard.monitor.{name}")
+    except ModuleNotFoundError as exc:
+        raise MathguardError(f"the monitor needs {exc.name!r}: pip install 'mathguard[monitor]'") from None
+
+
+@main.command("serve")
+@click.option("--db", default="sqlite:///mathguard.db", show_default=True,
+              help="sqlite:///path.db (WAL) or postgresql://user@host/db.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8800, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--resolution", default="1h", show_default=True,
+              help="Width of the stored window profiles; drift queries use multiples of it.")
+@click.option("--retention", default="7d", show_default=True,
+              help="Raw events older than this are deleted ('none' keeps them); window profiles stay.")
+@click.option("--max-body-mb", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Larger request bodies are answered 413.")
+@click.option("--max-batch-events", default=100_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-inflight", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Concurrent ingest requests; beyond that 429 with Retry-After.")
+@click.option("--max-pending-events", default=2_000_000, show_default=True, type=click.IntRange(min=1),
+              help="Committed events waiting to be profiled; beyond that 429 with Retry-After.")
+@click.option("--alert-interval", default="10s", show_default=True, help="How often alert rules are evaluated.")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve_cmd(db: str, host: str, port: int, resolution: str, retention: str, max_body_mb: int,
+              max_batch_events: int, max_inflight: int, max_pending_events: int, alert_interval: str,
+              log_level: str) -> None:
+    """Run the monitoring service: ingest prediction logs, watch drift, alert, show a dashboard."""
+    config = monitor_module("config")
+    app = monitor_module("app")
+    import uvicorn
+
+    settings = config.Settings(
+        db=db, resolution_s=config.parse_duration(resolution),
+        retention_s=None if retention.lower() == "none" else config.parse_duration(retention),
+        max_body_bytes=max_body_mb * 2**20, max_batch_events=max_batch_events, max_inflight=max_inflight,
+        max_pending_events=max_pending_events, alert_interval_s=float(config.parse_duration(alert_interval)))
+    click.echo(f"mathguard monitor on http://{host}:{port}/ ({db})", err=True)
+    uvicorn.run(app.create_app(settings), host=host, port=port, log_level=log_level)

@@ -1,0 +1,56 @@
+"""The server's background thread: fold committed batches into windows, refresh drift, alert, purge.
+
+Folding runs apart from the requests, so an ingest answer waits only for its own INSERT;
+``backlog`` (events committed but not folded) is what back-pressure watches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from mathguard.monitor import alerts
+from mathguard.monitor.config import Settings
+from mathguard.monitor.metrics import Metrics
+from mathguard.monitor.store import Store
+from mathguard.monitor.windows import fold_pending, refresh_stale
+
+log = logging.getLogger("mathguard.monitor")
+
+
+class Worker(threading.Thread):
+    """One per server process; ``stop()`` ends it after the current step."""
+
+    def __init__(self, store: Store, settings: Settings, metrics: Metrics) -> None:
+        super().__init__(name="mathguard-monitor-worker", daemon=True)
+        self.store, self.settings, self.metrics = store, settings, metrics
+        self.backlog = store.pending_events()
+        self._halt = threading.Event()
+        self._last_alerts = self._last_purge = 0.0
+
+    def run(self) -> None:
+        while not self._halt.wait(self.settings.fold_interval_s):
+            try:
+                self.step()
+            except Exception:  # a failing step is logged and retried next time; the thread must live on
+                log.exception("monitor worker step failed")
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=30)
+
+    def step(self, now: float | None = None) -> None:
+        """Fold everything pending, then the periodic duties that are due."""
+        now = time.time() if now is None else now
+        while (n := fold_pending(self.store, self.settings.resolution_s)):
+            self.metrics.folded.inc(n)
+        self.backlog = self.store.pending_events()
+        refresh_stale(self.store, {m.id: m for m in self.store.models()}, self.settings.resolution_s)
+        if now - self._last_alerts >= self.settings.alert_interval_s:
+            self._last_alerts = now
+            alerts.evaluate(self.store, resolution=self.settings.resolution_s, now=now,
+                            timeout=self.settings.webhook_timeout_s)
+        if self.settings.retention_s is not None and now - self._last_purge >= 60:
+            self._last_purge = now
+            self.store.purge(now - self.settings.retention_s, self.settings.retention_chunk)
