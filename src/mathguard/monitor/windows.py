@@ -212,3 +212,17 @@ def refresh_stale(store: Store, models: dict[int, Model], resolution: int, limit
         if row.model_id in models:
             _stored_summary(store, models[row.model_id], row)
     return len(rows)
+
+
+def recent_summary(store: Store, model: Model, *, resolution: int, span: int, now: float) -> dict[str, Any] | None:
+    """Summary of the stored windows that start within the last ``span`` seconds (None without events)."""
+    w = t.windows.c
+    since = int((now - span) // resolution + 1) * resolution
+    with store.reader.connect() as conn:
+        rows = conn.execute(sa.select(t.windows).where(w.model_id == model.id, w.resolution == resolution,
+                                                       w.start >= since).order_by(w.start)).all()
+    if not rows:
+        return None
+    if len(rows) == 1:
+        return _stored_summary(store, model, rows[0])
+    return _merged_summary(model, since, span, rows)
