@@ -130,8 +130,22 @@ def test_misuse_is_named():
         mon.step(nn.functional.cross_entropy(net(torch.randn(3, 2)), torch.tensor([0, 1, 0])))
     with pytest.raises(InputError, match="scalar"):
         mon.step(torch.ones(3))
-    with pytest.raises(InputError, match="no Linear"):
+    with pytest.raises(InputError, match="no trainable Linear"):
         mg.training.Monitor(nn.ReLU())
+
+
+def test_frozen_layers_are_skipped_and_unused_ones_read_zero():
+    net = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 3))
+    spare = nn.Linear(4, 4)  # registered but never called
+    net.add_module("spare", spare)
+    net[0].weight.requires_grad_(False)
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.1)
+    mon = mg.training.Monitor(net, opt)
+    assert [n for n, _ in mon.layers] == ["2", "spare"]
+    loss = nn.functional.cross_entropy(net[2](net[1](net[0](torch.randn(8, 4)))), torch.randint(0, 3, (8,)))
+    loss.backward()
+    mon.step(loss)
+    assert mon.history.grad_norm[0][0] > 0 and mon.history.grad_norm[0][1] == 0.0
 
 
 def test_demo_section_is_quiet_for_healthy_and_flags_the_planted_net():

@@ -123,9 +123,11 @@ class Monitor:
             raise InputError(f"max_history must be at least 10, got {max_history}")
         if sample_every < 1:
             raise InputError(f"sample_every must be at least 1, got {sample_every}")
-        self.layers = [(name, m) for name, m in model.named_modules() if isinstance(m, WEIGHTED)]
+        # Frozen layers (fine-tuning) have no gradient to watch.
+        self.layers = [(name, m) for name, m in model.named_modules()
+                       if isinstance(m, WEIGHTED) and m.weight.requires_grad]
         if not self.layers:
-            raise InputError("the model has no Linear or Conv layers to monitor")
+            raise InputError("the model has no trainable Linear or Conv layers to monitor")
         self.optimizer = optimizer
         # The starting weights' scale, checked once: a bad initialisation explains much of what follows.
         self.init_findings = [f for name, m in self.layers
@@ -148,10 +150,11 @@ class Monitor:
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             raise InputError("step() needs the scalar loss tensor of this batch")
         grads = [m.weight.grad for _, m in self.layers]
-        if any(g is None for g in grads):
-            missing = next(n for (n, _), g in zip(self.layers, grads) if g is None)
-            raise InputError(f"layer {missing!r} has no gradient: call step(loss) after loss.backward()")
+        if all(g is None for g in grads):
+            raise InputError("no layer has a gradient yet: call step(loss) after loss.backward()")
         weights = [m.weight.detach() for _, m in self.layers]
+        # A layer this batch did not reach (a branch not taken) received no gradient: norm 0.
+        grads = [torch.zeros(1, device=w.device, dtype=w.dtype) if g is None else g for g, w in zip(grads, weights)]
         value = float(loss.detach())
         # Fused multi-tensor kernels and one conversion to Python: the per-step cost is a few
         # kernel launches, not a few per layer (the bench keeps this under 10 % of a small CNN's step).
