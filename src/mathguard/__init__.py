@@ -24,7 +24,7 @@ _LAZY: dict[str, str] = {
     "evaluate_robustness": "mathguard.robustness.evaluate:evaluate_robustness",
 }
 _SUBPACKAGES = {"models", "data", "training", "evaluation", "info", "drift", "attacks",
-                "robustness", "certify", "defend", "report", "demo"}
+                "robustness", "certify", "defend", "detect", "report", "demo"}
 
 
 def __getattr__(name: str) -> Any:
