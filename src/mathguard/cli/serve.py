@@ -35,11 +35,13 @@ def monitor_module(name: str):  # noqa: ANN201 (returns a module)
 @click.option("--max-pending-events", default=2_000_000, show_default=True, type=click.IntRange(min=1),
               help="Committed events waiting to be profiled; beyond that 429 with Retry-After.")
 @click.option("--alert-interval", default="10s", show_default=True, help="How often alert rules are evaluated.")
+@click.option("--fold-interval", default=0.5, show_default=True, type=click.FloatRange(min=0.01),
+              help="Seconds between folding committed batches into window profiles.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve_cmd(db: str, host: str, port: int, resolution: str, retention: str, max_body_mb: int,
               max_batch_events: int, max_inflight: int, max_pending_events: int, alert_interval: str,
-              log_level: str) -> None:
+              fold_interval: float, log_level: str) -> None:
     """Run the monitoring service: ingest prediction logs, watch drift, alert, show a dashboard."""
     config = monitor_module("config")
     app = monitor_module("app")
@@ -49,6 +51,7 @@ def serve_cmd(db: str, host: str, port: int, resolution: str, retention: str, ma
         db=db, resolution_s=config.parse_duration(resolution),
         retention_s=None if retention.lower() == "none" else config.parse_duration(retention),
         max_body_bytes=max_body_mb * 2**20, max_batch_events=max_batch_events, max_inflight=max_inflight,
-        max_pending_events=max_pending_events, alert_interval_s=float(config.parse_duration(alert_interval)))
+        max_pending_events=max_pending_events, alert_interval_s=float(config.parse_duration(alert_interval)),
+        fold_interval_s=fold_interval)
     click.echo(f"mathguard monitor on http://{host}:{port}/ ({db})", err=True)
     uvicorn.run(app.create_app(settings), host=host, port=port, log_level=log_level)

@@ -172,9 +172,9 @@ class Store:
                       labels=to_blob(batch.labels, "<i8"), alarms=to_blob(batch.alarms, "u1"),
                       timestamps=to_blob(batch.timestamps))
         insert = self._insert(t.batches).values(**values).on_conflict_do_nothing(
-            index_elements=["model_id", "batch_id"])
+            index_elements=["model_id", "batch_id"]).returning(t.batches.c.id)
         with self.engine.begin() as conn:
-            return conn.execute(insert).rowcount == 1
+            return conn.execute(insert).first() is not None
 
     def _insert(self, table: sa.Table) -> Any:
         if self.dialect == "sqlite":

@@ -1,0 +1,142 @@
+"""``mg.monitor.Client``: log predictions to the service without losing them or storing them twice.
+
+Events are buffered and sent in batches. Each batch gets its id when it is cut and is
+written to the spool directory (atomically) before the first send; it leaves the spool
+only once the server acknowledged it (2xx, which the server sends after its commit). A
+send that fails is retried with exponential backoff (honouring Retry-After); a batch
+still unsent stays in the spool and goes out first on the next flush, also from a new
+process. Because the id never changes, a retry of a batch that did land is
+acknowledged as a duplicate and not stored again.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+from mathguard.errors import InputError
+
+
+def default_spool(model: str) -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mathguard" / "spool" / model
+
+
+class Client:
+    """Buffered, retried, spooled logging of one model's predictions to a ``mathguard serve`` server."""
+
+    def __init__(self, url: str, token: str, model: str, *, batch_size: int = 1000, spool_dir: str | os.PathLike[str]
+                 | None = None, retries: int = 5, backoff: float = 0.2, max_backoff: float = 10.0,
+                 timeout: float = 10.0) -> None:
+        if batch_size < 1:
+            raise InputError("batch_size must be at least 1")
+        self.model, self.batch_size, self.retries = model, batch_size, retries
+        self.backoff, self.max_backoff = backoff, max_backoff
+        self.spool = Path(spool_dir) if spool_dir is not None else default_spool(model)
+        self.spool.mkdir(parents=True, exist_ok=True)
+        self._http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout,
+                                  headers={"Authorization": f"Bearer {token}", "content-type": "application/json"})
+        self._rows: dict[str, list[np.ndarray]] = {"features": [], "proba": [], "labels": [], "alarms": [],
+                                                   "timestamps": []}
+        self._buffered = 0
+
+    # ---------------------------------------------------------------- logging
+    def log(self, features: Any, proba: Any = None, labels: Any = None, alarms: Any = None) -> None:
+        """Buffer events (one row each, stamped now); full batches are sent at once."""
+        x = np.atleast_2d(np.asarray(features, dtype=np.float64))
+        n = len(x)
+        parts = {"features": x, "timestamps": np.full(n, time.time()),
+                 "proba": None if proba is None else np.atleast_2d(np.asarray(proba, dtype=np.float64)),
+                 "labels": None if labels is None else np.asarray(labels, dtype=np.int64).reshape(n),
+                 "alarms": None if alarms is None else np.asarray(alarms, dtype=bool).reshape(n)}
+        for key, value in parts.items():
+            if (value is None) != (not self._rows[key]) and self._buffered:
+                self.flush()  # a change in which fields are given starts a new batch
+                break
+        for key, value in parts.items():
+            if value is not None:
+                self._rows[key].append(value)
+        self._buffered += n
+        if self._buffered >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> int:
+        """Cut the buffer into batches, spool them and send everything spooled; the number still unsent."""
+        self._cut()
+        unsent = 0
+        for path in sorted(self.spool.glob("*.json")):
+            if not self._send(path):
+                unsent += 1
+        return unsent
+
+    def close(self) -> int:
+        """Flush and close the connection; the number of batches left in the spool."""
+        try:
+            return self.flush()
+        finally:
+            self._http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- internals
+    def _cut(self) -> None:
+        if not self._buffered:
+            return
+        cols = {k: np.concatenate(v) for k, v in self._rows.items() if v}
+        for k in self._rows:
+            self._rows[k] = []
+        self._buffered = 0
+        for lo in range(0, len(cols["features"]), self.batch_size):
+            # time-ordered file names keep the spool in logging order
+            batch_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+            doc: dict[str, Any] = {"batch_id": batch_id}
+            for key, arr in cols.items():
+                doc[key] = arr[lo : lo + self.batch_size]
+            doc["timestamps"] = doc["timestamps"].tolist()
+            if "alarms" in doc:
+                doc["alarms"] = doc["alarms"].tolist()
+            self._write(batch_id, orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
+
+    def _write(self, batch_id: str, body: bytes) -> None:
+        tmp = self.spool / f".{batch_id}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.spool / f"{batch_id}.json")
+
+    def _send(self, path: Path) -> bool:
+        """Send one spooled batch; True once acknowledged (then the file is gone)."""
+        body = path.read_bytes()
+        for attempt in range(self.retries + 1):
+            wait = min(self.max_backoff, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
+            try:
+                response = self._http.post(f"/v1/models/{self.model}/events", content=body)
+            except httpx.TransportError:
+                response = None
+            if response is not None and response.status_code < 300:
+                path.unlink()
+                return True
+            if response is not None and response.status_code not in (408, 429, 500, 502, 503, 504):
+                rejected = self.spool / "rejected"
+                rejected.mkdir(exist_ok=True)
+                os.replace(path, rejected / path.name)
+                detail = response.json().get("detail", response.text) if response.content else response.reason_phrase
+                raise InputError(f"the monitor rejected batch {path.stem} ({response.status_code}): {detail}")
+            if response is not None and response.headers.get("retry-after", "").isdigit():
+                wait = max(wait, float(response.headers["retry-after"]))
+            if attempt < self.retries:
+                time.sleep(wait)
+        return False
