@@ -16,11 +16,13 @@ import math
 from abc import ABC
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from mathguard.attacks.result import AttackResult
 from mathguard.errors import InputError, MathguardError, UnsupportedError
 from mathguard.models.base import Classifier
+from mathguard.models.torch_model import eval_mode
 
 Progress = Callable[[int, int], "bool | None"]
 NORMS = ("linf", "l2")
@@ -68,10 +70,10 @@ def parse_eps(eps: Any) -> tuple[float, ...] | None:
     """None, one budget or a list of budgets → tuple of finite non-negative floats."""
     if eps is None:
         return None
-    values = [eps] if isinstance(eps, (int, float)) else list(eps)
     try:
+        values = [eps] if np.ndim(eps) == 0 else list(eps)  # a numpy or torch scalar is one budget too
         out = tuple(float(e) for e in values)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):
         raise InputError(f"eps must be a number or a list of numbers, got {eps!r}") from None
     if not out:
         raise InputError("eps list is empty")
@@ -126,19 +128,12 @@ class Attack(ABC):
         if clf.bounds is not None and ((xt < clf.bounds[0]).any() or (xt > clf.bounds[1]).any()):
             raise InputError(f"inputs lie outside the model bounds {clf.bounds}")
         budgets = parse_eps(eps)
-        module = clf.module
-        was_training = module.training if module is not None else False
-        if module is not None:
-            module.eval()
-        try:
+        with eval_mode(clf.module):
             if self.minimal_norm:
                 return self._minimal(clf, xt, yt, budgets)
             if budgets is None:
                 raise InputError(f"{self.name} is a fixed-budget attack: give eps")
             return self._fixed(clf, xt, yt, budgets)
-        finally:
-            if module is not None and was_training:
-                module.train()
 
     def _fixed(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor,
                budgets: tuple[float, ...]) -> AttackResult:

@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mathguard.errors import InputError, UnsupportedError
-from mathguard.models.base import Classifier
-from mathguard.models.torch_model import Normalize
+from mathguard.errors import InputError, ModelError, UnsupportedError
+from mathguard.models.base import Classifier, as_tensor, check_bounds
+from mathguard.models.torch_model import Normalize, device_and_dtype, eval_mode
+from mathguard.validate import finite
 
 Box = tuple[torch.Tensor, torch.Tensor]
 
@@ -43,8 +44,7 @@ def _conv(layer: nn.Conv2d, box: Box) -> Box:
 
 
 def _batchnorm(layer: nn.modules.batchnorm._BatchNorm, box: Box) -> Box:
-    if layer.training:
-        raise UnsupportedError("IBP needs BatchNorm in eval mode (call model.eval())")
+    # ibp() runs in eval mode: the running statistics make batch norm a fixed affine map.
     scale = (layer.weight if layer.affine else 1.0) / torch.sqrt(layer.running_var + layer.eps)
     shift = (layer.bias if layer.affine else 0.0) - layer.running_mean * scale
     shape = (1, -1) + (1,) * (box[0].ndim - 2)
@@ -57,8 +57,26 @@ def _normalize(layer: Normalize, box: Box) -> Box:
     return layer(box[0]), layer(box[1])
 
 
-_MONOTONE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.Softplus, nn.MaxPool2d, nn.MaxPool1d,
-             nn.Flatten, nn.Identity, nn.Dropout, nn.Hardtanh, nn.ReLU6)
+# Dropout is the identity in eval mode, which ibp() switches to.
+_MONOTONE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.MaxPool2d, nn.MaxPool1d, nn.Flatten, nn.Identity,
+             nn.modules.dropout._DropoutNd, nn.Hardtanh, nn.ReLU6)
+
+
+def _negative_slope(layer: nn.Module) -> float:
+    """Slope parameter on x < 0 (LeakyReLU's slope, ELU's α): the sign decides monotonicity."""
+    return float(layer.negative_slope if isinstance(layer, nn.LeakyReLU) else layer.alpha)
+
+
+def _valley(layer: nn.Module, box: Box) -> Box:
+    """LeakyReLU / ELU: increasing for a slope ≥ 0; for a negative one, decreasing below 0 and increasing above.
+
+    A negative slope makes the map a valley: the maximum over [l, u] is at an end point, the
+    minimum at the point of [l, u] closest to 0. Mapping the end points would be unsound there.
+    """
+    lower, upper = box
+    if _negative_slope(layer) >= 0:
+        return layer(lower), layer(upper)
+    return layer(torch.clamp(torch.zeros_like(lower), lower, upper)), torch.maximum(layer(lower), layer(upper))
 
 
 def _propagate(module: nn.Module, box: Box) -> Box:
@@ -77,6 +95,8 @@ def _propagate(module: nn.Module, box: Box) -> Box:
         return _affine(*box, module, module)
     if isinstance(module, Normalize):
         return _normalize(module, box)
+    if isinstance(module, (nn.LeakyReLU, nn.ELU)):
+        return _valley(module, box)
     if isinstance(module, _MONOTONE):
         # Elementwise non-decreasing (or a reshape / max, which is monotone in each input).
         return module(box[0]), module(box[1])
@@ -89,9 +109,14 @@ def _propagate(module: nn.Module, box: Box) -> Box:
 
 
 def _split_last_linear(module: nn.Module) -> tuple[nn.Module, nn.Linear | None]:
-    if isinstance(module, nn.Sequential) and len(module) and isinstance(module[-1], nn.Linear):
-        return module[:-1], module[-1]
-    return module, None
+    """(everything before the final Linear, that Linear), looking into nested Sequentials (Normalize, net)."""
+    if not (isinstance(module, nn.Sequential) and len(module)):
+        return module, None
+    last = module[-1]
+    if isinstance(last, nn.Linear):
+        return module[:-1], last
+    body, head = _split_last_linear(last)
+    return (nn.Sequential(*module[:-1], body), head) if head is not None else (module, None)
 
 
 @dataclass
@@ -117,6 +142,13 @@ class IntervalBounds:
     def verified_accuracy(self) -> float:
         return float(self.verified.float().mean())
 
+    def to_cpu(self) -> "IntervalBounds":
+        """The same bounds on the CPU, whatever device the network ran on."""
+        def cpu(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.cpu()
+
+        return IntervalBounds(self.lower.cpu(), self.upper.cpu(), self.eps, cpu(self.margin_lower), cpu(self.labels))
+
 
 def input_box(x: torch.Tensor, eps: float, bounds: tuple[float, float] | None) -> Box:
     lower, upper = x - eps, x + eps
@@ -131,29 +163,43 @@ def ibp(model: Any, x: Any, eps: float, y: Any = None, *, bounds: tuple[float, f
     ``model`` is a Classifier with a torch module or an ``nn.Module``; for a Classifier its
     normalisation and bounds are used.
     """
-    if eps < 0:
-        raise InputError(f"eps must be non-negative, got {eps}")
+    eps = finite(eps, "eps", low=0.0)
     if isinstance(model, Classifier):
         if model.module is None:
             raise UnsupportedError("IBP needs the model's layers; a black-box classifier has none")
         net, bounds = model.module, bounds if bounds is not None else model.bounds
         xt = model.as_input(x)
     elif isinstance(model, nn.Module):
-        net, xt = model, torch.as_tensor(x, dtype=torch.float32)
+        net, xt = model, as_tensor(x).to(torch.float32)
     else:
         raise UnsupportedError(f"IBP needs a torch module or a Classifier, got {type(model).__name__}")
     if not torch.isfinite(xt).all():
         raise InputError("input contains NaN or Inf values")
+    bounds = check_bounds(bounds)
+    device, _ = device_and_dtype(net)
+    with eval_mode(net):
+        result = _bounds(net, xt.to(device), eps, y, bounds)
+    return result.to_cpu()
+
+
+def _bounds(net: nn.Module, xt: torch.Tensor, eps: float, y: Any, bounds: tuple[float, float] | None
+            ) -> IntervalBounds:
     body, head = _split_last_linear(net)
     lower, upper = _propagate(body, input_box(xt, eps, bounds))
+    if lower.shape != upper.shape or not (torch.isfinite(lower).all() and torch.isfinite(upper).all()):
+        raise ModelError("interval bounds are not finite: the network's weights or activations overflow")
     labels = margin = None
     if head is not None:
         lower, upper = lower.to(head.weight.dtype), upper.to(head.weight.dtype)
     out_l, out_u = _linear(head, (lower, upper)) if head is not None else (lower, upper)
+    if out_l.ndim != 2 or out_l.shape[0] != len(xt):
+        raise ModelError(f"the network maps {len(xt)} inputs to shape {tuple(out_l.shape)}, expected (N, classes)")
     if y is not None:
-        labels = torch.as_tensor(y).long().reshape(-1)
-        if len(labels) != len(xt) or labels.min() < 0 or labels.max() >= out_l.shape[1]:
+        labels = as_tensor(y).to(xt.device).reshape(-1)
+        if (len(labels) != len(xt) or torch.is_floating_point(labels) and not torch.equal(labels, labels.round())
+                or len(labels) and (labels.min() < 0 or labels.max() >= out_l.shape[1])):
             raise InputError(f"labels must be {len(xt)} integers in [0, {out_l.shape[1]})")
+        labels = labels.long()
         if head is not None:
             # (W_y − W_j)·h + (b_y − b_j) bounded over the box of h: exact for this last affine map.
             w_diff = head.weight[labels].unsqueeze(1) - head.weight.unsqueeze(0)  # (N, C, H)
@@ -163,4 +209,4 @@ def ibp(model: Any, x: Any, eps: float, y: Any = None, *, bounds: tuple[float, f
                       + b_diff)
         else:
             margin = out_l.gather(1, labels.unsqueeze(1)) - out_u
-    return IntervalBounds(out_l, out_u, float(eps), margin, labels)
+    return IntervalBounds(out_l, out_u, eps, margin, labels)

@@ -8,7 +8,8 @@ bound on the top-class probability. The certificate is about g, not the base mod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+import math
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -16,18 +17,30 @@ from scipy.stats import beta, binomtest, norm
 
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
+from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import wrap
+from mathguard.validate import finite, integer
 
 ABSTAIN = -1
 
 
-def _check(sigma: float, n: int, alpha: float, n0: int = 1) -> None:
-    if not sigma > 0:
-        raise InputError(f"sigma must be positive, got {sigma}")
-    if n < 1 or n0 < 1:
-        raise InputError(f"sample counts must be positive, got n0={n0}, n={n}")
-    if not 0 < alpha < 1:
-        raise InputError(f"alpha must be in (0, 1), got {alpha}")
+#: Most Gaussian draws per input: counts are streamed, but 10⁹ draws already take hours on any model.
+MAX_DRAWS = 10**9
+#: Most bytes one noise batch may take (batch_size × input size × 4): larger batches are refused, not swapped.
+MAX_BATCH_BYTES = 2 * 1024**3
+
+
+def _check(sigma: float, n: int, alpha: float, n0: int = 1, batch_size: int = 1,
+           input_size: int = 1) -> None:
+    """Refuse what cannot give an honest certificate (σ = ∞ certifies everything) or cannot be afforded."""
+    finite(sigma, "sigma", low=0.0, open_low=True)
+    finite(alpha, "alpha", low=0.0, high=1.0, open_low=True, open_high=True)
+    integer(n, "the sample count n", high=MAX_DRAWS)
+    integer(n0, "the selection sample count n0", high=MAX_DRAWS)
+    integer(batch_size, "batch_size")
+    if batch_size * input_size * 4 > MAX_BATCH_BYTES:
+        raise InputError(f"batch_size={batch_size} of inputs with {input_size} values needs "
+                         f"{batch_size * input_size * 4 / 1024**3:.1f} GiB of noise; lower batch_size")
 
 
 def lower_confidence_bound(k: "np.ndarray | int", n: int, alpha: float) -> np.ndarray:
@@ -45,24 +58,34 @@ def max_certifiable_radius(sigma: float, n: int, alpha: float) -> float:
 
 
 @torch.inference_mode()
-def sample_predictions(clf: Classifier, x: torch.Tensor, sigma: float, num: int, batch_size: int,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-    """Base-classifier labels of `num` fresh Gaussian draws around one input, in full batches."""
-    preds = torch.empty(num, dtype=torch.long)
+def _labels_in_batches(clf: Classifier, x: torch.Tensor, sigma: float, num: int, batch_size: int,
+                       generator: torch.Generator | None) -> Iterator[torch.Tensor]:
+    """Base-classifier labels of `num` fresh Gaussian draws around one input, one full batch at a time."""
     # One buffer reused for every batch: noise is drawn, scaled and shifted in place.
     buf = torch.empty((min(batch_size, num), *x.shape), dtype=x.dtype)
     for start in range(0, num, batch_size):
         noisy = buf[: min(batch_size, num - start)]
         torch.randn(noisy.shape, generator=generator, out=noisy)
         noisy.mul_(sigma).add_(x)
-        preds[start:start + len(noisy)] = clf.logits(noisy).argmax(dim=-1)
-    return preds
+        yield clf.logits(noisy).argmax(dim=-1).cpu()
 
 
 def sample_counts(clf: Classifier, x: torch.Tensor, sigma: float, num: int, batch_size: int,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """Class counts of the base classifier under `num` fresh Gaussian draws around one input."""
-    return torch.bincount(sample_predictions(clf, x, sigma, num, batch_size, generator), minlength=clf.n_classes)
+                  generator: torch.Generator | None = None, *, split: int = 0) -> torch.Tensor:
+    """Class counts of the base classifier under `num` fresh Gaussian draws around one input.
+
+    With ``split`` > 0 it returns two rows: counts of the first ``split`` draws and of the rest
+    (independent noise, so CERTIFY's selection and estimation samples share forward batches).
+    Memory stays one batch whatever `num` is.
+    """
+    counts = torch.zeros(2, clf.n_classes, dtype=torch.long)
+    seen = 0
+    for labels in _labels_in_batches(clf, x, sigma, num, batch_size, generator):
+        head = labels[: max(0, split - seen)]
+        counts[0] += torch.bincount(head, minlength=clf.n_classes)
+        counts[1] += torch.bincount(labels[len(head):], minlength=clf.n_classes)
+        seen += len(labels)
+    return counts if split else counts[1]
 
 
 @dataclass
@@ -102,23 +125,22 @@ def smoothing(clf: Any, x: Any, y: Any = None, *, sigma: float = 0.25, n0: int =
     Abstains (prediction -1, radius 0) when the lower bound p̲_A is not above ½.
     """
     clf = wrap(clf)
-    _check(sigma, n, alpha, n0)
+    _check(sigma, n, alpha, n0, batch_size, math.prod(clf.input_shape))
     xt = clf.as_input(x)
     labels = None if y is None else clf.as_labels(y, len(xt)).numpy()
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     preds = np.full(len(xt), ABSTAIN)
     radius = np.zeros(len(xt))
     p_low = np.zeros(len(xt))
-    for i in range(len(xt)):
-        # The n0 selection draws and the n estimation draws are independent noise; sharing forward
-        # batches between them changes nothing statistically and saves a partial batch per input.
-        drawn = sample_predictions(clf, xt[i], sigma, n0 + n, batch_size, gen)
-        c_a = int(torch.bincount(drawn[:n0], minlength=clf.n_classes).argmax())
-        n_a = int((drawn[n0:] == c_a).sum())
-        p_low[i] = lower_confidence_bound(n_a, n, alpha)
-        if p_low[i] > 0.5:
-            preds[i] = c_a
-            radius[i] = sigma * norm.ppf(p_low[i])
+    # Eval mode: a train-mode batch norm would couple the draws of a batch and void Clopper–Pearson.
+    with eval_mode(clf.module):
+        for i in range(len(xt)):
+            select, estimate = sample_counts(clf, xt[i], sigma, n0 + n, batch_size, gen, split=n0)
+            c_a = int(select.argmax())
+            p_low[i] = lower_confidence_bound(int(estimate[c_a]), n, alpha)
+            if p_low[i] > 0.5:
+                preds[i] = c_a
+                radius[i] = sigma * norm.ppf(p_low[i])
     return SmoothingCertificate(preds, radius, p_low, labels, sigma, n0, n, alpha)
 
 
@@ -126,15 +148,18 @@ def smoothed_predict(clf: Any, x: Any, *, sigma: float = 0.25, n: int = 1000, al
                      batch_size: int = 1000, seed: int | None = 0) -> np.ndarray:
     """PREDICT: the top class if a two-sided binomial test separates it from the runner-up at level α, else -1."""
     clf = wrap(clf)
-    _check(sigma, n, alpha)
+    _check(sigma, n, alpha, 1, batch_size, math.prod(clf.input_shape))
     xt = clf.as_input(x)
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     out = np.full(len(xt), ABSTAIN)
-    for i in range(len(xt)):
-        counts = sample_counts(clf, xt[i], sigma, n, batch_size, gen)
-        top2 = torch.topk(counts, 2) if clf.n_classes > 1 else torch.topk(counts, 1)
-        n_a = int(top2.values[0])
-        n_b = int(top2.values[1]) if len(top2.values) > 1 else 0
-        if binomtest(n_a, n_a + n_b, 0.5).pvalue <= alpha:
-            out[i] = int(top2.indices[0])
+    with eval_mode(clf.module):
+        out[:] = [_predict_one(clf, xt[i], sigma, n, alpha, batch_size, gen) for i in range(len(xt))]
     return out
+
+
+def _predict_one(clf: Classifier, x: torch.Tensor, sigma: float, n: int, alpha: float, batch_size: int,
+                 gen: torch.Generator | None) -> int:
+    """The top class when a binomial test separates it from the runner-up at level α, else ABSTAIN."""
+    top2 = torch.topk(sample_counts(clf, x, sigma, n, batch_size, gen), 2)  # every classifier has ≥ 2 classes
+    n_a, n_b = int(top2.values[0]), int(top2.values[1])
+    return int(top2.indices[0]) if binomtest(n_a, n_a + n_b, 0.5).pvalue <= alpha else ABSTAIN

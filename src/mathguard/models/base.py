@@ -7,13 +7,79 @@ classes, input shape and bounds, and whether gradients exist.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
 import torch
 
-from mathguard.errors import InputError
+from mathguard.errors import InputError, ModelError
+
+
+def check_input_shape(input_shape: Any) -> tuple[int, ...]:
+    """A non-empty tuple of positive integers: the shape of one input."""
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise ModelError(f"input_shape must be a tuple of positive integers, got {input_shape!r}") from None
+    if not shape or min(shape) < 1:
+        raise ModelError(f"input_shape must be a non-empty tuple of positive sizes, got {input_shape!r}")
+    return shape
+
+
+def check_bounds(bounds: Any) -> tuple[float, float] | None:
+    """``None`` or two finite numbers low < high: a wrong range would clip every attack and certificate."""
+    if bounds is None:
+        return None
+    try:
+        low, high = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ModelError(f"bounds must be two numbers (low, high), got {bounds!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ModelError(f"bounds must be finite with low < high, got {bounds!r}")
+    return low, high
+
+
+def check_normalisation(mean: Any, std: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both or neither; finite; std > 0 (a NaN std would turn every input into NaN)."""
+    if (mean is None) != (std is None):
+        raise ModelError("give both mean and std for input normalisation, or neither")
+    if mean is None:
+        return None
+    try:
+        m, s = (np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v, dtype=np.float64)
+                for v in (mean, std))
+    except (TypeError, ValueError):
+        raise ModelError(f"normalisation mean and std must be numbers, got {mean!r}, {std!r}") from None
+    if not np.isfinite(m).all():
+        raise ModelError("normalisation mean must be finite")
+    if not (np.isfinite(s).all() and (s > 0).all()):
+        raise ModelError("normalisation std must be positive and finite")
+    return m, s
+
+
+def as_tensor(x: Any) -> torch.Tensor:
+    """A tensor view of ``x`` (numpy arrays and nested lists included), so logits() accepts what users pass."""
+    if isinstance(x, torch.Tensor):
+        return x
+    try:
+        return torch.as_tensor(np.asarray(x))
+    except (TypeError, ValueError, RuntimeError):
+        raise InputError(f"inputs must be a numeric array, got {type(x).__name__}") from None
+
+
+def check_output(shape: tuple[int, ...], bad_rows: int, n: int, n_classes: int | None, name: str) -> None:
+    """One row of C finite numbers per input, or a ModelError naming what is wrong.
+
+    Shared by every classifier: a transposed, broadcast or NaN answer would otherwise flow
+    silently into accuracies, attacks and certificates.
+    """
+    expected = f"({n}, {n_classes if n_classes is not None else 'classes'})"
+    if len(shape) != 2 or shape[0] != n or (n_classes is not None and shape[1] != n_classes):
+        raise ModelError(f"{name} returned shape {tuple(shape)} for {n} inputs, expected {expected}")
+    if bad_rows:
+        raise ModelError(f"{name} returned NaN or Inf in {bad_rows} of {n} rows")
 
 
 class Classifier(ABC):
@@ -66,7 +132,9 @@ class Classifier(ABC):
 
     def as_input(self, x: Any) -> torch.Tensor:
         """Validate and convert user data to a float32 tensor of shape (N, *input_shape)."""
-        xt = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+        xt = as_tensor(x)
+        if xt.is_complex():
+            raise InputError(f"inputs must be real numbers, got dtype {xt.dtype}")
         if not torch.is_floating_point(xt):
             xt = xt.float()
         xt = xt.to(torch.float32)
@@ -82,7 +150,7 @@ class Classifier(ABC):
 
     def as_labels(self, y: Any, n: int) -> torch.Tensor:
         """Validate labels: integers in [0, n_classes), one per input."""
-        yt = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+        yt = as_tensor(y)
         if yt.ndim != 1 or len(yt) != n:
             raise InputError(f"labels must be a 1-D array of length {n}, got shape {tuple(yt.shape)}")
         if torch.is_floating_point(yt):

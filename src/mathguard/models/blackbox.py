@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from mathguard.errors import ModelError
-from mathguard.models.base import Classifier
+from mathguard.models.base import (Classifier, as_tensor, check_bounds, check_input_shape, check_normalisation,
+                                   check_output)
 
 #: Row sums of a probability output may differ from 1 by this much (float32 softmax over many classes).
 PROBA_SUM_TOL = 1e-4
@@ -33,12 +34,8 @@ def validate_output(out: Any, n: int, n_classes: int | None, output: Output, nam
         arr = np.asarray(out, dtype=np.float64)
     except (TypeError, ValueError):
         raise ModelError(f"{name} returned {type(out).__name__}, not a numeric array") from None
-    expected = f"({n}, {n_classes if n_classes is not None else 'classes'})"
-    if arr.ndim != 2 or arr.shape[0] != n or (n_classes is not None and arr.shape[1] != n_classes):
-        raise ModelError(f"{name} returned shape {arr.shape} for {n} inputs, expected {expected}")
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
-        raise ModelError(f"{name} returned NaN or Inf in {int(bad.sum())} of {n} rows")
+    bad = int((~np.isfinite(arr).all(axis=1)).sum()) if arr.ndim == 2 else 0
+    check_output(arr.shape, bad, n, n_classes, name)
     if output == "proba" and arr.size:
         if arr.min() < 0:
             raise ModelError(f"{name} returned negative values (min {arr.min():.4g}): these are scores or "
@@ -77,23 +74,14 @@ class BlackBoxClassifier(Classifier):
     ) -> None:
         if output not in ("proba", "logits"):
             raise ModelError(f"output must be 'proba' or 'logits', got {output!r}")
-        if (mean is None) != (std is None):
-            raise ModelError("give both mean and std for input normalisation, or neither")
         self.fn = fn
         self.output = output
         self.kind = kind
         self.name = name
         self.input_dtype = np.dtype(input_dtype)
-        self.input_shape = tuple(int(d) for d in input_shape)
-        if not self.input_shape or min(self.input_shape) < 1:
-            raise ModelError(f"input_shape must be a non-empty tuple of positive sizes, got {input_shape!r}")
-        self.bounds = None if bounds is None else (float(bounds[0]), float(bounds[1]))
-        if self.bounds is not None and not self.bounds[0] < self.bounds[1]:
-            raise ModelError(f"bounds must satisfy low < high, got {bounds}")
-        self._mean = None if mean is None else np.asarray(mean, dtype=np.float64)
-        self._std = None if std is None else np.asarray(std, dtype=np.float64)
-        if self._std is not None and (self._std <= 0).any():
-            raise ModelError("normalisation std must be positive")
+        self.input_shape = check_input_shape(input_shape)
+        self.bounds = check_bounds(bounds)
+        self._mean, self._std = check_normalisation(mean, std) or (None, None)
         if n_classes is None:
             n_classes = self._query(np.zeros((1, *self.input_shape)), None).shape[1]
         if int(n_classes) < 2:
@@ -111,6 +99,7 @@ class BlackBoxClassifier(Classifier):
         return validate_output(out, len(x), n_classes, self.output, self.name)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        x = as_tensor(x)
         arr = self._query(x.detach().cpu().numpy().astype(np.float64), self.n_classes)
         if self.output == "proba":
             arr = np.log(np.clip(arr, PROBA_FLOOR, None))

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from mathguard.errors import ModelError
+from mathguard.models.base import check_normalisation
 from mathguard.models.torch_model import TorchClassifier
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -210,6 +211,7 @@ class SklearnTwin(TorchClassifier):
         if parts is None:
             raise ModelError(f"{type(estimator).__name__} has no exact torch twin")
         _check_fitted(estimator)
+        check_normalisation(mean, std)
         scalers, final = parts
         builder = twin_builder(final)
         net, n_classes = builder(final)

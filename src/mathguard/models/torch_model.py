@@ -2,13 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
 
-from mathguard.errors import ModelError
-from mathguard.models.base import Classifier
+from mathguard.errors import InputError, MathguardError, ModelError
+from mathguard.models.base import (Classifier, as_tensor, check_bounds, check_input_shape, check_normalisation,
+                                   check_output)
+
+
+def device_and_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Where the module's weights live and their float dtype: inputs must follow them (CUDA models)."""
+    for t in (*module.parameters(), *module.buffers()):
+        if torch.is_floating_point(t):
+            return t.device, t.dtype
+    return torch.device("cpu"), torch.float32
+
+
+@contextmanager
+def eval_mode(module: nn.Module | None) -> Iterator[None]:
+    """Run with dropout off and batch norm on running statistics, then restore each layer's own mode.
+
+    Attacks, smoothing and bounds are statements about the deployed (eval-mode) model; a
+    train-mode forward is random and couples the samples of a batch.
+    """
+    modes = [] if module is None else [(m, m.training) for m in module.modules()]
+    if module is not None:
+        module.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)``, with the user's model failing (a shape mismatch, say) reported as a one-line ModelError."""
+    try:
+        out = module(x)
+    except MathguardError:
+        raise
+    except Exception as exc:  # any failure inside the user's forward is a model problem, not ours
+        raise ModelError(f"the torch model failed on a batch of shape {tuple(x.shape)}: "
+                         f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
+    if not isinstance(out, torch.Tensor):
+        raise ModelError(f"the torch model returned {type(out).__name__}, not a tensor of logits")
+    return out
 
 
 class Normalize(nn.Module):
@@ -17,10 +58,9 @@ class Normalize(nn.Module):
     def __init__(self, mean: "float | Sequence[float] | torch.Tensor", std: "float | Sequence[float] | torch.Tensor",
                  input_shape: tuple[int, ...]) -> None:
         super().__init__()
-        m = torch.as_tensor(mean, dtype=torch.float32)
-        s = torch.as_tensor(std, dtype=torch.float32)
-        if (s <= 0).any():
-            raise ModelError("normalisation std must be positive")
+        checked = check_normalisation(mean, std)
+        assert checked is not None  # both given: the constructor's contract
+        m, s = (torch.as_tensor(v, dtype=torch.float32) for v in checked)
         # A per-channel vector broadcasts over (C, H, W) images; a full-shape tensor is used as is.
         if m.ndim == 1 and len(input_shape) > 1 and m.numel() == input_shape[0]:
             m = m.view(-1, *([1] * (len(input_shape) - 1)))
@@ -49,13 +89,12 @@ class TorchClassifier(Classifier):
         std: "float | Sequence[float] | torch.Tensor | None" = None,
     ) -> None:
         self.net = net
-        self.input_shape = tuple(int(d) for d in input_shape)
+        self.input_shape = check_input_shape(input_shape)
         self.n_classes = int(n_classes)
-        self.bounds = None if bounds is None else (float(bounds[0]), float(bounds[1]))
-        if self.bounds is not None and not self.bounds[0] < self.bounds[1]:
-            raise ModelError(f"bounds must satisfy low < high, got {bounds}")
-        if (mean is None) != (std is None):
-            raise ModelError("give both mean and std for input normalisation, or neither")
+        if self.n_classes < 2:
+            raise ModelError(f"a classifier needs at least 2 classes, got {n_classes}")
+        self.bounds = check_bounds(bounds)
+        check_normalisation(mean, std)
         self.normalize = None if mean is None else Normalize(mean, std, self.input_shape)
         self._module = net if self.normalize is None else nn.Sequential(self.normalize, net)
 
@@ -63,5 +102,15 @@ class TorchClassifier(Classifier):
     def module(self) -> nn.Module:
         return self._module
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self._module(x)
+    def logits(self, x: Any) -> torch.Tensor:
+        """Inputs go to the weights' device and dtype; logits come back validated, on the input's device."""
+        xt = as_tensor(x)
+        if xt.ndim == 0:
+            raise InputError("logits() needs a batch of inputs, got a scalar")
+        device, dtype = device_and_dtype(self._module)
+        if self.normalize is not None and device != self.normalize.mean.device:
+            self.normalize.to(device)  # the user moved the net after wrapping it
+        out = forward(self._module, xt.to(device=device, dtype=dtype))
+        bad = int((~torch.isfinite(out).all(dim=1)).sum()) if out.ndim == 2 else 0
+        check_output(tuple(out.shape), bad, len(xt), self.n_classes, "the torch model")
+        return out.to(xt.device)

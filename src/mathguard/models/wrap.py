@@ -9,16 +9,14 @@ import torch
 from torch import nn
 
 from mathguard.errors import ModelError
-from mathguard.models.base import Classifier
-from mathguard.models.torch_model import TorchClassifier
+from mathguard.models.base import Classifier, check_input_shape
+from mathguard.models.torch_model import TorchClassifier, device_and_dtype, eval_mode, forward
 
 
 def _infer_n_classes(net: nn.Module, input_shape: tuple[int, ...]) -> int:
-    was_training = net.training
-    net.eval()
-    with torch.no_grad():
-        out = net(torch.zeros(1, *input_shape))
-    net.train(was_training)
+    device, dtype = device_and_dtype(net)
+    with eval_mode(net), torch.no_grad():
+        out = forward(net, torch.zeros(1, *input_shape, device=device, dtype=dtype))
     if out.ndim != 2:
         raise ModelError(f"model output has shape {tuple(out.shape)}; a classifier must return (N, classes)")
     return int(out.shape[1])
@@ -51,7 +49,7 @@ def wrap(
     if isinstance(obj, nn.Module):
         if input_shape is None:
             raise ModelError("wrap(torch module) needs input_shape=(...) for one input, e.g. (1, 28, 28)")
-        shape = tuple(int(d) for d in input_shape)
+        shape = check_input_shape(input_shape)
         k = n_classes if n_classes is not None else _infer_n_classes(obj, shape)
         return TorchClassifier(obj, shape, k, bounds=bounds, mean=mean, std=std)
     if _is_sklearn(obj):

@@ -1,0 +1,116 @@
+"""Certificates that used to over-claim (issue #11): each case failed before the fix."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+import mathguard as mg
+from mathguard.cli import main
+from mathguard.errors import InputError, ModelError
+
+
+def _net_with_dropout_and_bn(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
+    bn = net[1]
+    bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2.0)
+    return net.train()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ibp_on_a_train_mode_net_bounds_the_eval_mode_net_and_restores_the_mode(seed):
+    net = _net_with_dropout_and_bn(seed)
+    x = torch.rand(4, 6)
+    b = mg.certify.ibp(net, x, 0.0)
+    assert (b.lower <= b.upper + 1e-6).all()
+    assert net.training and all(m.training for m in net.modules())  # mode restored
+    with torch.no_grad():
+        torch.testing.assert_close(b.lower, net.eval()(x), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("act", [nn.LeakyReLU(-0.5), nn.LeakyReLU(0.1), nn.ELU(3.0), nn.ELU(-2.0)])
+def test_ibp_is_sound_for_leaky_relu_and_elu_of_any_slope(act):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 12), act, nn.Linear(12, 3)).eval()
+    x, eps = torch.randn(1, 5), 0.3
+    b = mg.certify.ibp(net, x, eps)
+    pts = x + (torch.rand(5000, 5) * 2 - 1) * eps
+    with torch.no_grad():
+        out = net(pts)
+    assert (out >= b.lower - 1e-5).all() and (out <= b.upper + 1e-5).all()
+
+
+def test_ibp_folds_the_last_layer_inside_a_normalised_model():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4)).eval()
+    x = torch.rand(64, 8)
+    y = net(x).argmax(1)
+    plain = mg.certify.ibp(net, x, 0.05, y=y)
+    wrapped = mg.certify.ibp(mg.wrap(net, input_shape=(8,), mean=0.0, std=1.0), x, 0.05, y=y)
+    torch.testing.assert_close(wrapped.margin_lower, plain.margin_lower, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("eps", [float("nan"), float("inf"), -0.1, "0.1"])
+def test_ibp_rejects_bad_eps(eps):
+    with pytest.raises(InputError, match="eps"):
+        mg.certify.ibp(nn.Linear(3, 2), torch.zeros(1, 3), eps)
+
+
+def _linear_clf():
+    torch.manual_seed(0)
+    return mg.wrap(nn.Linear(4, 2), input_shape=(4,))
+
+
+@pytest.mark.parametrize("kwargs, what", [
+    ({"sigma": math.inf}, "sigma"), ({"sigma": math.nan}, "sigma"), ({"n": 200.5}, "n"),
+    ({"n": 10**12}, "n"), ({"n0": 2.0}, "n0"), ({"alpha": math.nan}, "alpha"), ({"batch_size": 0}, "batch_size"),
+    ({"batch_size": 10**9}, "batch_size"),
+])
+def test_smoothing_refuses_what_it_cannot_certify_or_afford(kwargs, what):
+    with pytest.raises(InputError, match=what):
+        mg.certify.smoothing(_linear_clf(), np.zeros((2, 4)), **{"n": 100, **kwargs})
+
+
+class _NaNNet(nn.Linear):
+    def forward(self, x):
+        return super().forward(x) * float("nan")
+
+
+class _OneRow(nn.Linear):
+    def forward(self, x):
+        return super().forward(x)[:1]
+
+
+@pytest.mark.parametrize("net", [_NaNNet(4, 2), _OneRow(4, 2)])
+def test_smoothing_never_certifies_a_broken_model(net):
+    clf = mg.wrap(net, input_shape=(4,), n_classes=2)
+    with pytest.raises(ModelError):
+        mg.certify.smoothing(clf, np.zeros((2, 4)), n=100, n0=10)
+
+
+def test_smoothing_samples_in_eval_mode_and_restores_train_mode():
+    modes = []
+
+    class Spy(nn.Linear):
+        def forward(self, x):
+            modes.append(self.training)
+            return super().forward(x)
+
+    net = nn.Sequential(Spy(4, 2)).train()
+    mg.certify.smoothing(mg.wrap(net, input_shape=(4,), n_classes=2), np.zeros((1, 4)), n=50, n0=10)
+    mg.certify.smoothed_predict(mg.wrap(net, input_shape=(4,), n_classes=2), np.zeros((1, 4)), n=50)
+    assert modes and not any(modes)
+    assert net.training and net[0].training
+
+
+def test_certify_cli_refuses_infinite_sigma(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((3, 4), dtype=np.float32), y=np.zeros(3, dtype=int))
+    (tmp_path / "m.py").write_text("from torch import nn\ndef build():\n    return nn.Linear(4, 2)\n")
+    for sigma in ("inf", "nan"):
+        res = CliRunner().invoke(main, ["certify", "--model", f"{tmp_path / 'm.py'}:build", "--data",
+                                        str(tmp_path / "d.npz"), "--sigma", sigma, "--n", "100"])
+        assert res.exit_code == 2 and "sigma" in res.output, res.output
