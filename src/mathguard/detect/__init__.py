@@ -17,8 +17,10 @@ from mathguard.detect.feature import KNN, ActivationEntropy, Mahalanobis
 from mathguard.detect.input import FeatureSqueezing, GaussianMixture, Reconstruction
 from mathguard.detect.logit import ODIN, Energy, Entropy, MaxSoftmax
 from mathguard.detect.metrics import DetectionScores, detection_scores
+from mathguard.detect.pipeline import DETECTORS, detect_report, make_detector
 from mathguard.detect.uncertainty import DeepEnsemble, MCDropout
 
-__all__ = ["KNN", "ODIN", "ActivationEntropy", "Combined", "DeepEnsemble", "DetectionScores", "Detector",
-           "Energy", "Entropy", "FeatureSqueezing", "GaussianMixture", "MCDropout", "Mahalanobis", "MaxSoftmax",
-           "Reconstruction", "adaptive_attack", "detection_scores", "evaluate", "score_many"]
+__all__ = ["DETECTORS", "KNN", "ODIN", "ActivationEntropy", "Combined", "DeepEnsemble", "DetectionScores",
+           "Detector", "Energy", "Entropy", "FeatureSqueezing", "GaussianMixture", "MCDropout", "Mahalanobis",
+           "MaxSoftmax", "Reconstruction", "adaptive_attack", "detect_report", "detection_scores", "evaluate",
+           "make_detector", "score_many"]

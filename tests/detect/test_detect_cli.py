@@ -1,0 +1,76 @@
+"""`mathguard detect` end to end: report written, gate, one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mathguard.cli import main
+
+FACTORY = """
+import torch
+from torch import nn
+
+
+def build():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    net.load_state_dict(torch.load(__file__.replace("model.py", "weights.pt")))
+    return net.eval()
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, digits_tensors):
+    import torch
+    from torch import nn
+
+    import mathguard as mg
+
+    tmp = tmp_path_factory.mktemp("detect")
+    x, y = digits_tensors
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    mg.defend.train(net, mg.defend.batches(x[:1000], y[:1000]),
+                    lambda m, xb, yb, _: nn.functional.cross_entropy(m(xb), yb), epochs=10, lr=3e-3)
+    torch.save(net.state_dict(), tmp / "weights.pt")
+    (tmp / "model.py").write_text(FACTORY)
+    xn, yn = x.numpy(), y.numpy()
+    np.savez(tmp / "train.npz", x=xn[:1000], y=yn[:1000])
+    np.savez(tmp / "val.npz", x=xn[1000:1400])
+    np.savez(tmp / "test.npz", x=xn[1400:], y=yn[1400:])
+    np.savez(tmp / "noise.npz", x=np.random.default_rng(0).random((200, 64)).astype(np.float32))
+    return tmp
+
+
+def _run(files, *extra):
+    return CliRunner().invoke(main, ["detect", "--model", f"{files / 'model.py'}:build", "--bounds", "0,1",
+                                     "--train", str(files / "train.npz"), "--val", str(files / "val.npz"),
+                                     "--test", str(files / "test.npz"), *extra])
+
+
+def test_detect_writes_the_report_and_gates(files):
+    out = files / "d.json"
+    res = _run(files, "--ood", str(files / "noise.npz"), "--detectors", "energy,mahalanobis", "--layer", "input",
+               "--attacks", "pgd:0.1", "--fpr", "0.05", "--json", str(out), "--html", str(files / "d.html"),
+               "--fail-on", "never")
+    assert res.exit_code == 0, res.output
+    rep = json.loads(out.read_text())["report"]
+    assert rep["metrics"]["detectors"] == ["energy", "mahalanobis"]
+    assert rep["metrics"]["results"]["noise"]["mahalanobis"]["auroc"] > 0.95
+    assert "pgd eps=0.1" in rep["metrics"]["results"]
+    assert "energy eps=0.1" in rep["metrics"]["adaptive"]
+    assert (files / "d.html").read_text().startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--detectors", "magic"], "unknown detector 'magic'"),
+    (["--fpr", "0.001"], "calibration inputs"),
+    (["--layer", "features.9", "--detectors", "knn"], "no layer 'features.9'"),
+    (["--attacks", "pgd"], "name:eps"),
+])
+def test_bad_options_are_one_line_errors(files, extra, message):
+    res = _run(files, *extra)
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "Traceback" not in res.output
