@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -18,47 +14,11 @@ import numpy as np
 import pytest
 
 import mathguard as mg
+from mathguard.monitor.pgtemp import PostgresCluster, free_port
 
 pytest.importorskip("fastapi")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 N_FEATURES, N_CLASSES = 6, 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PostgresCluster:
-    """initdb + pg_ctl in a temp dir; as root, the cluster runs as ``nobody`` (initdb refuses root)."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="mg-pg-"))
-        self.port = free_port()
-        self.prefix: list[str] = []
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "nobody")
-            self.prefix = ["runuser", "-u", "nobody", "--"]
-        data = self.dir / "data"
-        self._run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "mg", "--auth=trust", "-E", "UTF8")
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w", "-o",
-                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start")
-
-    def _run(self, *cmd: str) -> None:
-        subprocess.run([*self.prefix, *cmd], check=True, capture_output=True, cwd=self.dir)
-
-    def new_database(self) -> str:
-        import psycopg
-
-        name = "mg_" + uuid.uuid4().hex[:10]
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=mg dbname=postgres", autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return f"postgresql://mg@127.0.0.1:{self.port}/{name}"
-
-    def stop(self) -> None:
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +31,7 @@ def kit():  # noqa: ANN201
 def pg_cluster() -> Iterator[PostgresCluster]:
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL 15 binaries are not installed")
-    cluster = PostgresCluster()
+    cluster = PostgresCluster(PG_BIN)
     yield cluster
     cluster.stop()
 

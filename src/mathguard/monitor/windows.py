@@ -201,17 +201,21 @@ def drift_series(store: Store, model: Model, *, window: int, resolution: int, st
     return out
 
 
-def refresh_stale(store: Store, models: dict[int, Model], resolution: int, limit: int = 8) -> int:
-    """Compute the cached summaries of up to ``limit`` windows that gained events (the worker calls this)."""
+def refresh_stale(store: Store, models: dict[int, Model], resolution: int, *, limit: int,
+                  skip: set[int]) -> list[int]:
+    """Compute the cached summaries of up to ``limit`` windows that gained events (newest first,
+    ``skip`` left out); the ids refreshed. The worker calls this so queries find summaries ready."""
     w = t.windows.c
     with store.reader.connect() as conn:
         rows = conn.execute(sa.select(t.windows).where(
             w.resolution == resolution, sa.or_(w.drift_events.is_(None), w.drift_events != w.n_events))
-            .order_by(w.start.desc()).limit(limit)).all()
+            .order_by(w.start.desc()).limit(limit + len(skip))).all()
+    done = []
     for row in rows:
-        if row.model_id in models:
+        if row.model_id in models and row.id not in skip and len(done) < limit:
             _stored_summary(store, models[row.model_id], row)
-    return len(rows)
+            done.append(row.id)
+    return done
 
 
 def recent_summary(store: Store, model: Model, *, resolution: int, span: int, now: float) -> dict[str, Any] | None:

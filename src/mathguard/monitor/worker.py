@@ -17,6 +17,7 @@ from mathguard.monitor.store import Store
 from mathguard.monitor.windows import fold_pending, refresh_stale
 
 log = logging.getLogger("mathguard.monitor")
+REFRESH_S = 10.0
 
 
 class Worker(threading.Thread):
@@ -28,6 +29,7 @@ class Worker(threading.Thread):
         self.backlog = store.pending_events()
         self._halt = threading.Event()
         self._last_alerts = self._last_purge = 0.0
+        self._refreshed: dict[int, float] = {}  # window id → when its summary was last computed
 
     def run(self) -> None:
         while not self._halt.wait(self.settings.fold_interval_s):
@@ -46,7 +48,13 @@ class Worker(threading.Thread):
         while (n := fold_pending(self.store, self.settings.resolution_s)):
             self.metrics.folded.inc(n)
         self.backlog = self.store.pending_events()
-        refresh_stale(self.store, {m.id: m for m in self.store.models()}, self.settings.resolution_s)
+        # A summary costs ~0.2 s (20 features): a window that keeps gaining events is re-summarised
+        # at most every REFRESH_S, so the worker never starves ingest; queries compute what is missing.
+        recent = {wid for wid, at in self._refreshed.items() if now - at < REFRESH_S}
+        self._refreshed = {wid: self._refreshed[wid] for wid in recent}
+        for wid in refresh_stale(self.store, {m.id: m for m in self.store.models()}, self.settings.resolution_s,
+                                 limit=2, skip=recent):
+            self._refreshed[wid] = now
         if now - self._last_alerts >= self.settings.alert_interval_s:
             self._last_alerts = now
             alerts.evaluate(self.store, resolution=self.settings.resolution_s, now=now,
