@@ -26,6 +26,7 @@ SECTIONS: list[str] = [
     "mathguard.attacks.demo:demo_section",
     "mathguard.robustness.demo:demo_section",
     "mathguard.certify.demo:demo_section",
+    "mathguard.demo.detect:demo_section",
 ]
 
 

@@ -45,7 +45,9 @@ class Reconstruction(Detector):
         if len(x) < 2:
             raise InputError("fitting the default autoencoder needs at least 2 training inputs")
         flat = x.flatten(1)
-        self._mean, self._std = flat.mean(0), flat.std(0).clamp_min(1e-6)
+        std = flat.std(0)
+        # A feature constant in training (a blank border pixel) gets a floor, not a 1/0 weight.
+        self._mean, self._std = flat.mean(0), std.clamp_min(0.1 * float(std.mean()) + 1e-12)
         z = (flat - self._mean) / self._std
         gen = torch.Generator().manual_seed(self.random_state)
         with torch.random.fork_rng(devices=[]):
