@@ -114,3 +114,47 @@ def test_certify_cli_refuses_infinite_sigma(tmp_path):
         res = CliRunner().invoke(main, ["certify", "--model", f"{tmp_path / 'm.py'}:build", "--data",
                                         str(tmp_path / "d.npz"), "--sigma", sigma, "--n", "100"])
         assert res.exit_code == 2 and "sigma" in res.output, res.output
+
+
+def _observed_ratio(net: nn.Module, shape: tuple[int, ...], n: int = 2000, scale: float = 1.0) -> float:
+    torch.manual_seed(0)
+    x = torch.randn(n, *shape) * scale
+    x2 = x + 1e-3 * torch.randn_like(x)
+    with torch.no_grad():
+        return float(((net(x) - net(x2)).flatten(1).norm(dim=1) / (x - x2).flatten(1).norm(dim=1)).max())
+
+
+@pytest.mark.parametrize("act, lipschitz", [(nn.ELU(3.0), 3.0), (nn.LeakyReLU(-2.0), 2.0), (nn.LeakyReLU(0.1), 1.0)])
+def test_lipschitz_of_elu_and_leaky_relu_is_their_largest_slope(act, lipschitz):
+    net = nn.Sequential(act)
+    bound = mg.certify.lipschitz(net, input_shape=(4,)).bound
+    assert bound == pytest.approx(lipschitz, rel=1e-6)
+    assert _observed_ratio(net, (4,), scale=3.0) <= bound
+
+
+def test_dilated_max_pool_counts_the_windows_an_input_falls_in():
+    net = nn.Sequential(nn.MaxPool2d(2, stride=2, dilation=2))
+    # Windows {0, 2}, {2, 4} per axis: input (2, 2) sits in 4 of them, so ‖Δout‖ = 2‖Δin‖ on a one-hot change.
+    x = torch.zeros(1, 1, 6, 6)
+    x2 = x.clone()
+    x2[0, 0, 2, 2] = 1.0
+    with torch.no_grad():
+        ratio = float((net(x2) - net(x)).norm())
+    bound = mg.certify.lipschitz(net, input_shape=(1, 6, 6)).bound
+    assert ratio == pytest.approx(2.0) and bound >= ratio
+
+
+@pytest.mark.parametrize("stride, dilation, groups", [(1, 1, 1), (2, 1, 2), (1, 2, 1)])
+def test_large_conv_bound_is_rigorous_and_close_to_the_power_iteration_estimate(stride, dilation, groups):
+    """Past the dense limit the bound is spectral (circular convolution); it must sit above σ_max, never below."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 8, 3, stride=stride, padding=1, dilation=dilation, groups=groups, bias=False).double()
+    shape = (8, 32, 32)
+    bound = mg.certify.lipschitz(nn.Sequential(conv), input_shape=shape).bound
+    v = torch.randn(1, *shape, dtype=torch.float64)
+    for _ in range(300):  # power iteration: a lower bound on σ_max
+        w = torch.autograd.functional.vjp(conv, torch.zeros_like(v), conv(v))[1]
+        v = w / w.norm()
+    with torch.no_grad():
+        estimate = float(conv(v).norm())
+    assert estimate <= bound <= 2.5 * estimate
