@@ -8,7 +8,8 @@ merged with Chan, Golub & LeVeque's pairwise update
 so nothing of the form Σxxᵀ − n·m mᵀ is ever subtracted at the scale of the raw data
 (that naive formula loses every digit once |mean| ≫ sd). Dense chunks are further shifted
 by one fixed vector K (the first chunk's mean) before anything is summed, so chunk means
-are accumulated at the scale of the spread, not of the offset. Memory is O(p²).
+are accumulated at the scale of the spread, not of the offset. Sparse chunks are shifted by
+the same K without densifying them (see :func:`_shifted_sparse_gram`). Memory is O(p²).
 """
 
 from __future__ import annotations
@@ -75,10 +76,10 @@ class Moments:
         n = chunk.shape[0]
         if n == 0:
             return
-        # Within a sparse chunk centring would densify it, so the chunk's own Gram is
-        # corrected by its own mean; the chunk is small, the merge across chunks stays Chan's.
-        mean = np.asarray(chunk.sum(axis=0)).ravel() / n - self.shift  # shift stays 0 for sparse input
-        gram = (chunk.T @ chunk).toarray()
+        if self.n == 0:
+            self.shift = np.asarray(chunk.sum(axis=0)).ravel() / n
+        total, gram = _shifted_sparse_gram(chunk, self.shift)
+        mean = total / n
         self.merge(n, mean, gram - n * np.outer(mean, mean))
 
     def merge(self, n_b: int, mean_b: np.ndarray, m2_b: np.ndarray) -> None:
@@ -94,3 +95,26 @@ class Moments:
     def mean(self) -> np.ndarray:
         """Mean of the complete rows, in the data's own units."""
         return self.shift + self.mean_shifted
+
+
+def _shifted_sparse_gram(chunk: sp.csr_matrix, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Σ (x − K) and Σ (x − K)(x − K)ᵀ over the rows of a CSR chunk, without densifying it.
+
+    Stored values are shifted in place of the raw ones (D = x − K on the stored pattern B); an
+    implicit zero is −K_j. With C = 1 − B, z = D − C·diag(K), and zᵀz expands into sparse Grams
+    of D and B plus exact integer counts, so no raw-scale Σxxᵀ is ever formed and subtracted.
+    """
+    chunk = chunk.copy()
+    chunk.sum_duplicates()
+    n = chunk.shape[0]
+    pattern = chunk.copy()
+    pattern.data = np.ones_like(pattern.data)
+    shifted = chunk
+    shifted.data = chunk.data - shift[chunk.indices]
+    stored = np.asarray(pattern.sum(axis=0)).ravel()
+    d_sum = np.asarray(shifted.sum(axis=0)).ravel()
+    dc = d_sum[:, None] - (shifted.T @ pattern).toarray()                      # Σᵢ D_ij (1 − B_ik)
+    cc = n - stored[:, None] - stored[None, :] + (pattern.T @ pattern).toarray()  # Σᵢ (1 − B_ij)(1 − B_ik)
+    cross = dc * shift[None, :]
+    gram = (shifted.T @ shifted).toarray() - cross - cross.T + cc * np.outer(shift, shift)
+    return d_sum - shift * (n - stored), gram
