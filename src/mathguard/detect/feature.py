@@ -45,7 +45,8 @@ class ClassMoments:
             norm2 = np.einsum("ij,ij->i", y, y)
             self.count[c] += len(y)
             self.s1[c] += y.sum(axis=0)
-            self.s2[c] += y.T @ y
+            yt = torch.from_numpy(y)
+            self.s2[c] += (yt.T @ yt).numpy()  # torch's float64 GEMM: about twice numpy's here
             self.sq[c] += float(norm2.sum())
             self.sq_y[c] += norm2 @ y
             self.quartic[c] += float(norm2 @ norm2)
