@@ -74,7 +74,8 @@ def _stream_moments(src: Source) -> Moments:
     for chunk in src.chunks():
         if mom is None:
             mom = Moments(chunk.shape[1])
-        mom.update(chunk)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflowing squares are refused by _validate
+            mom.update(chunk)
     if mom is None or mom.n_seen == 0:
         raise InputError("X is empty: it has no rows")
     return mom
@@ -88,6 +89,10 @@ def _validate(mom: Moments, names: list[str]) -> None:
         raise InputError(f"column(s) {all_nan[:5]} are entirely NaN; drop them before auditing")
     if mom.n < 2:
         raise InputError(f"only {mom.n} of {mom.n_seen} rows are free of NaN/Inf; need at least 2")
+    huge = [names[j] for j in np.flatnonzero(~np.isfinite(np.diag(mom.m2))[: len(names)])]
+    if huge or not np.isfinite(mom.m2).all():
+        raise InputError(f"column(s) {huge[:5]} are too large for float64 cross-products (squares overflow "
+                         "beyond ~1e308); rescale the data")
 
 
 def _constant_and_duplicates(mean: np.ndarray, m2: np.ndarray) -> tuple[list[int], list[tuple[int, int]]]:
@@ -177,6 +182,9 @@ def analyse(src: Source) -> Analysis:
     constant, duplicates = _constant_and_duplicates(mean, m2)
     dropped = set(constant) | {j for _, j in duplicates}
     active = [j for j in range(p) if j not in dropped]
+    if not active:
+        raise InputError(f"all {p} columns are constant (or so small that their squares underflow float64): "
+                         "nothing to audit")
 
     gram = np.zeros((p + 1, p + 1))
     gram[0, 0], gram[1:, 1:] = n, m2
