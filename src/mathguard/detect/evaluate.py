@@ -139,7 +139,19 @@ def evaluate(detectors: Sequence[Detector], x_clean: Any, *, shifts: Mapping[str
                 report.add(Finding(id="detect.attack-found-nothing", lens="adversarial", severity=Severity.INFO,
                                    title=f"{name} at eps={eps} fooled no input: no adversarial positives to score"))
                 continue
-            record(f"{name} eps={eps:g}", _score_all(detectors, res.adversarial[0][fooled]))
+            scenario = f"{name} eps={eps:g}"
+            record(scenario, _score_all(detectors, res.adversarial[0][fooled]))
+            for label, d in zip(labels, detectors):
+                tpr = results[scenario][label]["tpr"]
+                if tpr < 2 * d.fpr:
+                    report.add(Finding(
+                        id="detect.misses-attack", lens="adversarial", severity=Severity.MEDIUM,
+                        title=f"{label} flags only {tpr:.0%} of {scenario} adversarial inputs "
+                              f"(false-alarm rate {d.fpr:.0%})",
+                        detail="Against this attack the detector does little better than flagging inputs at random.",
+                        evidence={"tpr": tpr, "fpr": d.fpr, "scenario": scenario,
+                                  "auroc": results[scenario][label]["auroc"]},
+                        fix="Do not count on this detector against this attack; pick one that separates it."))
         if adaptive:
             budgets = sorted({float(e) for n, e in attacks.items() if n != "square"})
             for label, d in zip(labels, detectors):
