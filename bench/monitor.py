@@ -127,6 +127,8 @@ def run(backend: str, db: str, args: argparse.Namespace) -> None:
         p50, p99 = np.percentile(lat, [50, 99]) * 1000
         print(f"{backend:<10} ingest: {n / wall:>9,.0f} events/s ({n:,} events, {args.clients} clients), "
               f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms per {EVENTS}-event batch")
+        if args.no_drift:
+            return
         register(url, admin, "month", rng)
         hour, now = 3600, time.time()
         first = (now // hour - 30 * 24) * hour
@@ -152,6 +154,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--month-events", type=int, default=100, help="events in each of the 720 hourly batches")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--no-drift", action="store_true", help="time ingest only")
     args = parser.parse_args()
     for backend in args.backends.split(","):
         if backend == "sqlite":
