@@ -55,6 +55,7 @@ class Thresholds:
     min_auc: float = 0.55
     auc_z: float = 4.0
     max_feature_findings: int = 25  # more drifted features than this are summed up in one finding
+    min_rows: int = 30  # fewer rows on either side: quantile bins and tests mean nothing, the verdict says so
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -63,6 +64,8 @@ class Thresholds:
             raise InputError("need 0 <= psi_moderate <= psi_major")
         if self.bins < 2 or self.top_categories < 1:
             raise InputError("bins must be at least 2 and top_categories at least 1")
+        if self.min_rows < 2:
+            raise InputError(f"min_rows must be at least 2, got {self.min_rows}")
 
 
 def _drifted(d: FeatureDrift, t: Thresholds) -> bool:
@@ -141,6 +144,30 @@ def _entropy_finding(d: FeatureDrift, t: Thresholds) -> Finding | None:
         fix="Inspect the most uncertain current inputs (mg.info.select_uncertain) and label some for retraining.")
 
 
+def _insufficient_finding(ref: Profile, cur: Profile, t: Thresholds) -> Finding | None:
+    """HIGH when either side is too small to judge: silence there is not evidence of no drift."""
+    if min(ref.n_rows, cur.n_rows) >= t.min_rows:
+        return None
+    return Finding(
+        id="info.insufficient-data", lens="info", severity=Severity.HIGH,
+        title=f"too few rows to judge drift ({ref.n_rows} reference, {cur.n_rows} current; need {t.min_rows})",
+        detail=f"With fewer than {t.min_rows} rows on a side, {t.bins} quantile bins are mostly empty, PSI is "
+               "dominated by smoothing and the tests have no power: neither 'drift' nor 'no drift' can be concluded.",
+        evidence={"n_reference": ref.n_rows, "n_current": cur.n_rows, "min_rows": t.min_rows},
+        fix="Compare a larger window of current data (or a larger reference); lower Thresholds.min_rows only "
+            "if you accept a verdict on that little data.")
+
+
+def _check_predictions(ref: Profile, cur: Profile) -> None:
+    """Probabilities on the current side need a reference with predictions of the same number of classes."""
+    if cur.n_classes is not None and ref.n_classes is None:
+        raise InputError("probabilities were given for the current data, but the reference has no predictions; "
+                         "profile the reference with its probabilities (reference_proba / --proba)")
+    if cur.n_classes is not None and cur.n_classes != ref.n_classes:
+        raise InputError(f"the current probabilities have {cur.n_classes} classes but the reference has "
+                         f"{ref.n_classes}")
+
+
 def _domain_finding(res: DomainAUC, t: Thresholds) -> Finding | None:
     if res.auc < t.min_auc or res.z < t.auc_z:
         return None
@@ -200,7 +227,9 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
     t = thresholds or Thresholds()
     ref, _ = _as_profile(reference, reference_proba, None, categorical, chunk_size, feature_names)
     cur, extra = _as_profile(current, proba, ref, categorical, chunk_size, feature_names)
+    _check_predictions(ref, cur)
     report = Report(title="Drift: current data against the reference")
+    insufficient = _insufficient_finding(ref, cur, t)
     absent = [c for c in ref.features if c not in cur.features]
     for name in absent:
         report.add(Finding(id="info.missing-column", lens="info", severity=Severity.HIGH,
@@ -253,6 +282,9 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
         if domain is not None and (f := _domain_finding(domain, t)) is not None:
             report.add(f)
     verdict = VERDICTS[report.worst]
+    if insufficient is not None:
+        verdict = "insufficient data" if verdict == "no drift" else verdict
+        report.add(insufficient)
     report.metrics = {
         "verdict": verdict, "n_reference": ref.n_rows, "n_current": cur.n_rows,
         "drifted_features": [d.name for d in drifted], "features_compared": len(measured),

@@ -57,8 +57,19 @@ def _divergences(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float, float]
     return float(psi(ref, cur)), float(kl(cur, ref, smoothing=1e-4)), float(js(ref, cur))
 
 
+def _constant_bins(ref: LogSketch, cur: LogSketch) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A constant reference has one quantile bin; below / at / above its value keeps the current spread visible."""
+    key = ref.keys[0]
+    cur_bins = np.array([cur.counts[cur.keys < key].sum(), cur.counts[cur.keys == key].sum(),
+                         cur.counts[cur.keys > key].sum()], dtype=np.float64)
+    value = f"{ref.midpoints()[0]:.3g}"
+    return np.array([0.0, float(ref.n), 0.0]), cur_bins, [f"<{value}", f"={value}", f">{value}"]
+
+
 def _quantile_bins(ref: LogSketch, cur: LogSketch, bins: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Counts of both sketches in the reference's quantile bins, built from whole buckets."""
+    if len(ref.keys) == 1:
+        return _constant_bins(ref, cur)
     before = np.cumsum(ref.counts) - ref.counts
     group = np.minimum((bins * before) // max(ref.n, 1), bins - 1)
     starts = np.flatnonzero(np.diff(group, prepend=-1))  # first bucket of each non-empty bin
