@@ -161,3 +161,17 @@ def test_metrics_parse_with_prometheus_client(served, kit, model) -> None:  # no
     assert samples[("mathguard_stored_events", (("model", m),))] == 120
     assert ("mathguard_window_psi_max", (("model", m),)) in samples
     assert families["mathguard_ingest_seconds"].type == "histogram"
+
+
+def test_backlog_over_limit_answers_429_with_retry_after(served, kit, model) -> None:  # noqa: ANN001
+    server, keys = served
+    m = model
+    busy = kit.Server(server.db, "--max-pending-events", "100", "--fold-interval", "60").start()  # folds only after 60 s
+    try:
+        url, h = f"{busy.url}/v1/models/{m}/events", kit.auth(keys["ingest"])
+        assert httpx.post(url, json=_batch(kit, "q1"), headers=h).status_code == 201  # backlog 0 → 200
+        r = httpx.post(url, json=_batch(kit, "q2"), headers=h)
+        assert r.status_code == 429 and r.headers["Retry-After"].isdigit() and "busy" in r.json()["detail"]
+    finally:
+        busy.stop()
+    assert _stats(server, keys, m)["batches"] == 1

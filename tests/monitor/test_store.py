@@ -47,3 +47,28 @@ def test_keys_create_prints_the_key_once_and_stores_only_its_hash(db_url) -> Non
         store.close()
     bad = CliRunner().invoke(main, ["keys", "create", "--db", db_url, "--scope", "root", "--name", "x"])
     assert bad.exit_code == 2 and "unknown or empty scopes" in bad.output
+
+
+def test_retention_deletes_old_folded_batches_in_chunks_and_keeps_windows(tmp_path) -> None:  # noqa: ANN001
+    import numpy as np
+
+    import mathguard as mg
+    from mathguard.monitor.events import parse_batch
+    from mathguard.monitor.windows import fold_pending
+
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+        store.migrate()
+        rng = np.random.default_rng(0)
+        model = store.register_model("r", mg.drift.profile(rng.normal(size=(500, 3))), 10)
+        for i in range(7):
+            batch = parse_batch({"batch_id": f"b{i}", "features": rng.normal(size=(10, 3)).tolist()}, n_features=3,
+                                n_classes=None, now=1000.0 * (i + 1), max_events=100, clock_skew=0)
+            assert store.insert_batch(model, batch, received_at=1000.0 * (i + 1))
+        assert store.purge(older_than=10_000, chunk=2) == 0  # nothing folded yet: nothing may go
+        assert fold_pending(store, 3600) == 70
+        assert store.purge(older_than=5500, chunk=2) == 5  # received at 1000..5000, deleted 2 + 2 + 1
+        stats = store.stats(model)
+        assert stats["events"] == 20 and stats["profiled_events"] == 70
+    finally:
+        store.close()
