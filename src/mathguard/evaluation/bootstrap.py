@@ -96,7 +96,7 @@ def paired_bootstrap(y_true: Any, pred_a: Any, pred_b: Any, metric: "str | Paire
     theta = float(point[1] - point[0])
     reps = replicates(m, atoms, n_resamples, np.random.default_rng(seed))
     alphas = np.array([(1 - level) / 2, (1 + level) / 2])
-    if method == "bca":
+    if method == "bca" and len(atoms.counts) > 1:  # one distinct atom: every resample is equal, BCa is 0/0
         jack = m.jackknife(atoms)
         alphas = _bca_levels(theta, reps, jack[:, 1] - jack[:, 0], atoms.counts, alphas)
     lo, hi = np.quantile(reps, alphas)

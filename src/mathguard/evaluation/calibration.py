@@ -101,6 +101,11 @@ def fit_temperature(logits_val: Any, y_val: Any, bounds: tuple[float, float] = (
     lo, hi = bounds
     if not 0 < lo < hi:
         raise InputError(f"temperature bounds must satisfy 0 < low < high, got {bounds}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        sharpest = _scaled_nll(z, y, np.log(lo))
+    if not np.isfinite(sharpest):
+        raise InputError(f"logits up to {np.abs(z).max():.3g} overflow float64 once divided by T = {lo:g}; "
+                         "no temperature can be fitted on them (are these logits, or scores scaled by 1e300?)")
     res = minimize_scalar(lambda lt: _scaled_nll(z, y, lt), bounds=(np.log(lo), np.log(hi)), method="bounded",
                           options={"xatol": 1e-7})
     return Temperature(float(np.exp(res.x)), _scaled_nll(z, y, 0.0), float(res.fun))

@@ -20,6 +20,8 @@ from mathguard.evaluation.metrics import get_metric
 from mathguard.report import Finding, Report, Severity
 
 MCNEMAR_TESTS = ("exact", "mid-p", "chi2", "auto")
+#: Fewer paired examples than this: a bootstrap CI collapses (1 row: "100 pp, CI 100–100"), so no verdict is given.
+MIN_EXAMPLES = 30
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,13 @@ class Comparison:
         return self.effect if self.higher_is_better else -self.effect
 
     @property
+    def insufficient(self) -> bool:
+        """Too few examples for the bootstrap interval to mean anything (see MIN_EXAMPLES)."""
+        return self.n < MIN_EXAMPLES
+
+    @property
     def significant(self) -> bool:
-        return self.p_value < self.alpha
+        return not self.insufficient and self.p_value < self.alpha
 
     @property
     def practical(self) -> bool:
@@ -107,19 +114,21 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
+        """One sentence; the numbers quoted are ``effect`` and ``ci`` themselves (B − A), so signs always agree."""
         a, b = self.names
         unit = 100.0 if self.metric in ("accuracy", "f1", "auc") else 1.0
-        fmt = (lambda v: f"{v * unit:.1f} pp") if unit == 100.0 else (lambda v: f"{v:.4f}")
-        lo, hi = sorted(self.ci if self.higher_is_better else (-self.ci[0], -self.ci[1]))
-        pct = f"{round(100 * self.level_of_ci())} % CI"
+        fmt = (lambda v: f"{v * unit:+.1f} pp") if unit == 100.0 else (lambda v: f"{v:+.4f}")
+        direction = "higher" if self.higher_is_better else "lower"
+        numbers = (f"{b} − {a} = {fmt(self.effect)} ({round(100 * self.level_of_ci())} % CI {fmt(self.ci[0])} to "
+                   f"{fmt(self.ci[1])}; {direction} is better), p = {self.p_value:.3g} ({self.test})")
+        if self.insufficient:
+            return f"insufficient data: {self.n} examples (need {MIN_EXAMPLES}) to compare {b} with {a}; {numbers}"
         if not self.significant:
-            return (f"no significant difference between {b} and {a} in {self.metric}: gain of {b} over {a} = "
-                    f"{fmt(self.improvement)} ({pct} {fmt(lo)} to {fmt(hi)}), p = {self.p_value:.3g} ({self.test})")
+            return f"no significant difference between {b} and {a} in {self.metric}: {numbers}"
         better, worse = (b, a) if self.improvement > 0 else (a, b)
-        text = (f"{better} is better than {worse} by {fmt(abs(self.improvement))} in {self.metric} "
-                f"({pct} of the gain of {b} over {a}: {fmt(lo)} to {fmt(hi)}), p = {self.p_value:.3g} ({self.test})")
+        text = f"{better} is better than {worse} by {fmt(abs(self.improvement)).lstrip('+')} in {self.metric}: {numbers}"
         if self.min_effect > 0 and not self.practical:
-            text += f"; but the CI does not clear the practical threshold {fmt(self.min_effect)}"
+            text += f"; but the CI does not clear the practical threshold {fmt(self.min_effect).lstrip('+')}"
         return text
 
     def level_of_ci(self) -> float:
@@ -131,6 +140,11 @@ class Comparison:
         ev = {"metric": self.metric, "value_a": self.value_a, "value_b": self.value_b, "effect": self.effect,
               "ci_low": self.ci[0], "ci_high": self.ci[1], "p_value": self.p_value, "test": self.test,
               "alpha": self.alpha, "min_effect": self.min_effect, "n": self.n, **self.evidence}
+        if self.insufficient:
+            return [Finding("stats.insufficient-data", "stats", Severity.HIGH,
+                            f"{b} vs {a}: too few examples ({self.n}) to compare", self.verdict,
+                            {**ev, "min_examples": MIN_EXAMPLES},
+                            f"Evaluate both models on at least {MIN_EXAMPLES} (better: hundreds of) shared examples.")]
         if not self.significant:
             return [Finding("stats.improvement-not-significant", "stats", Severity.MEDIUM,
                             f"{b} vs {a}: the {self.metric} difference is not significant", self.verdict, ev,
@@ -193,18 +207,32 @@ def compare(y_true: Any, pred_a: Any, pred_b: Any, metric: str = "accuracy", *, 
 
 def compare_many(y_true: Any, baseline: Any, candidates: Mapping[str, Any], metric: str = "accuracy",
                  baseline_name: str = "baseline", **kwargs: Any) -> Report:
-    """Compare several candidates against one baseline, with Holm-adjusted p-values."""
+    """Compare several candidates against one baseline, with Holm-adjusted p-values.
+
+    Each interval is computed at the level Holm's step tests that comparison at
+    (1 − α/(m − r + 1) for the r-th smallest p-value), so an interval and its verdict
+    never contradict each other.
+    """
     if not candidates:
         raise InputError("candidates is empty; pass at least one model's predictions")
-    comps = [compare(y_true, baseline, pred, metric, names=(baseline_name, name), **kwargs)
+    alpha = kwargs.pop("alpha", 0.05)
+    comps = [compare(y_true, baseline, pred, metric, names=(baseline_name, name), alpha=alpha, **kwargs)
              for name, pred in candidates.items()]
     adjusted = holm([c.p_value for c in comps])
+    m = len(comps)
+    for rank, i in enumerate(np.argsort([c.p_value for c in comps], kind="stable")):
+        step_alpha = alpha / (m - rank)
+        if step_alpha < alpha:  # rerun the bootstrap at the Holm step's level for this interval
+            wider = compare(y_true, baseline, candidates[comps[i].names[1]], metric, names=comps[i].names,
+                            alpha=step_alpha, **kwargs)
+            comps[i].ci, comps[i].evidence["ci_level"] = wider.ci, 1 - step_alpha
     report = Report(title=f"{len(comps)} models vs {baseline_name} (Holm-adjusted)",
-                    summary="p-values are Holm-adjusted so the chance of any false claim stays below alpha.")
+                    summary="p-values are Holm-adjusted so the chance of any false claim stays below alpha; each "
+                            "interval is at the level of its Holm step.")
     for comp, p_adj in zip(comps, adjusted):
         comp.evidence["p_unadjusted"] = comp.p_value
         comp.p_value = float(p_adj)
         comp.test += " + Holm"
         report.add_section(comp.report())
-        report.metrics[comp.names[1]] = {"effect": comp.effect, "p_holm": float(p_adj)}
+        report.metrics[comp.names[1]] = {"effect": comp.effect, "ci": list(comp.ci), "p_holm": float(p_adj)}
     return report
