@@ -91,3 +91,11 @@ def test_string_and_complex_inputs_are_input_errors():
         clf.as_input(np.ones((2, 4), dtype=complex))
     with pytest.raises(InputError):
         clf.as_labels(np.array(["a", "b"]), 2)
+
+
+def test_output_findings_on_a_nan_model_name_the_nans_not_nondeterminism():
+    from mathguard.models.diagnose import output_findings
+
+    clf = mg.wrap(_Const(torch.full((5, 3), float("nan"))), input_shape=(4,), n_classes=3)
+    with pytest.raises(ModelError, match="NaN"):
+        output_findings(clf, torch.zeros(5, 4))

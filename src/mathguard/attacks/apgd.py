@@ -1,8 +1,9 @@
 """APGD (Croce & Hein, 2020): PGD with momentum and a step size that halves itself.
 
 The step starts at 2·eps and is halved at checkpoints where the loss stopped improving
-(fewer than 75 % of the steps since the last checkpoint increased it, or the best loss
-and the step did not change), restarting from the best point. Losses: cross-entropy,
+(fewer than 75 % of the steps since the last checkpoint increased it, or the step was not
+halved at the last checkpoint and the best loss has not improved since: Croce & Hein §3.2,
+the reference ``reduced_last_check``), restarting from the best point. Losses: cross-entropy,
 DLR (scale-invariant, robust to saturated logits) and targeted DLR against the top
 ``n_target_classes`` other classes (one pass per target class).
 """
@@ -39,6 +40,17 @@ def checkpoints(steps: int) -> list[int]:
     while p[-1] < 1:
         p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
     return sorted({math.ceil(q * steps - 1e-9) for q in p[1:] if q < 1})  # 1e-9: float noise in p
+
+
+def halve_step(increases: torch.Tensor, span: int, reduced_last: torch.Tensor, best_at_ck: torch.Tensor,
+               best_loss: torch.Tensor) -> torch.Tensor:
+    """Which samples halve their step at a checkpoint (Croce & Hein 2020, conditions 1 and 2).
+
+    1. fewer than ρ·span of the steps since the last checkpoint increased the loss;
+    2. the step was not halved at the last checkpoint and the best loss did not improve since.
+    Condition 2 reads the step *before* the last halving, so it can never fire twice in a row.
+    """
+    return (increases < RHO * span) | (~reduced_last & (best_loss <= best_at_ck))
 
 
 class APGD(Attack):
@@ -117,7 +129,7 @@ class APGD(Attack):
         found = fooled.clone()
         adv = torch.where(_per_sample(fooled, x), cur, x)
         increases = torch.zeros(n)
-        last_ck, eta_at_ck, best_at_ck = 0, eta.clone(), best_loss.clone()
+        last_ck, reduced_last, best_at_ck = 0, torch.zeros(n, dtype=torch.bool), best_loss.clone()
         cks = set(checkpoints(self.steps))
         loss_prev = loss.clone()
         for k in range(self.steps):
@@ -143,14 +155,13 @@ class APGD(Attack):
             best_grad[rows[improved]] = g_new[improved]
             if k + 1 in cks:
                 span = k + 1 - last_ck
-                halve = (increases < RHO * span) | ((eta_at_ck == eta) & (best_at_ck == best_loss))
-                halve &= ~found
+                halve = halve_step(increases, span, reduced_last, best_at_ck, best_loss) & ~found
                 eta = torch.where(halve, eta / 2, eta)
                 cur[halve] = best_x[halve]
                 prev[halve] = best_x[halve]
                 grad[halve] = best_grad[halve]
                 increases.zero_()
-                last_ck, eta_at_ck, best_at_ck = k + 1, eta.clone(), best_loss.clone()
+                last_ck, reduced_last, best_at_ck = k + 1, halve, best_loss.clone()
             if not self._tick(offset * self.steps + k + 1, n_passes * self.steps):
                 return adv, found, True
         return adv, found, False
