@@ -22,9 +22,10 @@ _LAZY: dict[str, str] = {
     "audit_data": "mathguard.data:audit_data",
     "robustness_bracket": "mathguard.robustness.bracket:robustness_bracket",
     "evaluate_robustness": "mathguard.robustness.evaluate:evaluate_robustness",
+    "Guard": "mathguard.guard:Guard",
 }
 _SUBPACKAGES = {"models", "data", "training", "evaluation", "info", "drift", "attacks",
-                "robustness", "certify", "defend", "detect", "report", "demo"}
+                "robustness", "certify", "defend", "detect", "guard", "report", "demo", "monitor"}
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,7 @@ Every reported evasion is re-checked with the detector's true decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -48,10 +48,26 @@ class AdaptiveResult:
         return float(self.flagged[self.misclassified].mean()) if self.misclassified.any() else float("nan")
 
 
-def adaptive_attack(detector: Detector, x: Any, y: Any, *, eps: float, norm: str = "linf", steps: int = 50,
-                    step_size: float | None = None, random_state: int = 0) -> AdaptiveResult:
-    """Selective PGD against ``detector`` and its model within an eps-ball (raw input space)."""
-    clf = detector.clf
+def joint_surrogate(detectors: Sequence[Detector], out: Any) -> torch.Tensor:
+    """Smooth maximum of several detectors' surrogates: ≤ 0 only where (nearly) every one passes."""
+    if len(detectors) == 1:
+        return detectors[0].surrogate(out)
+    return torch.logsumexp(torch.stack([d.surrogate(out) for d in detectors]), dim=0)
+
+
+def adaptive_attack(detector: "Detector | Sequence[Detector]", x: Any, y: Any, *, eps: float, norm: str = "linf",
+                    steps: int = 50, step_size: float | None = None, random_state: int = 0) -> AdaptiveResult:
+    """Selective PGD against a detector (or several at once: evade all) and their model, in an eps-ball.
+
+    Several detectors must watch the same classifier; an input counts as flagged when any
+    of them flags it, as a guard would treat it.
+    """
+    detectors = [detector] if isinstance(detector, Detector) else list(detector)
+    if not detectors or not all(isinstance(d, Detector) for d in detectors):
+        raise InputError("adaptive_attack needs a detector or a list of detectors")
+    clf = detectors[0].clf
+    if any(d.clf is not clf for d in detectors):
+        raise InputError("detectors attacked together must watch the same classifier")
     if not clf.has_gradients:
         raise UnsupportedError(f"the adaptive attack needs gradients; this {clf.kind} model has none")
     if norm not in NORMS:
@@ -61,8 +77,10 @@ def adaptive_attack(detector: Detector, x: Any, y: Any, *, eps: float, norm: str
     (budget,) = parse_eps(eps)
     if not (isinstance(steps, int) and steps >= 1):
         raise InputError(f"steps must be an integer >= 1, got {steps!r}")
-    detector._check_calibrated()
-    xt = detector._input(x)
+    for d in detectors:
+        d._check_calibrated()
+    layers = frozenset().union(*(d.layers for d in detectors))
+    xt = detectors[0]._input(x)
     yt = clf.as_labels(y, len(xt))
     e = torch.full((len(xt),), budget, dtype=xt.dtype)
     alpha = _per_sample(torch.full_like(e, step_size if step_size is not None else 2.5 * budget / steps), xt)
@@ -75,8 +93,8 @@ def adaptive_attack(detector: Detector, x: Any, y: Any, *, eps: float, norm: str
             if len(todo) == 0:
                 break
             xg = adv[todo].detach().requires_grad_(True)
-            out = forward(clf, xg, detector.layers)
-            s = detector.surrogate(out)
+            out = forward(clf, xg, layers)
+            s = joint_surrogate(detectors, out)
             correct = out.logits.argmax(1) == yt[todo]
             hit = (~correct & (s <= 0)).detach()
             best[todo[hit]], found[todo[hit]] = adv[todo[hit]], True
@@ -88,5 +106,7 @@ def adaptive_attack(detector: Detector, x: Any, y: Any, *, eps: float, norm: str
         best[~found] = adv[~found]
         with torch.no_grad():
             wrong = (clf.predict(best) != yt).numpy()
-    flagged = detector.flag(score_many([detector], best)[0])
-    return AdaptiveResult(detector.name, budget, norm, best.cpu().numpy(), wrong, flagged, wrong & ~flagged)
+    flags = [d.flag(s) for d, s in zip(detectors, score_many(detectors, best))]
+    flagged = np.logical_or.reduce(flags)
+    name = "+".join(d.name for d in detectors)
+    return AdaptiveResult(name, budget, norm, best.cpu().numpy(), wrong, flagged, wrong & ~flagged)

@@ -149,6 +149,16 @@ class Detector(ABC):
         return f"{type(self).__name__}({state})"
 
 
+def unique_names(detectors: Sequence[Detector]) -> list[str]:
+    """Display names that tell detectors apart: a second Energy detector becomes 'energy#2'."""
+    seen: dict[str, int] = {}
+    out = []
+    for d in detectors:
+        seen[d.name] = seen.get(d.name, 0) + 1
+        out.append(d.name if seen[d.name] == 1 else f"{d.name}#{seen[d.name]}")
+    return out
+
+
 def batches(n: int, size: int = BATCH) -> Iterable[slice]:
     return (slice(i, min(i + size, n)) for i in range(0, n, size))
 

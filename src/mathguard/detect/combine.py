@@ -12,6 +12,7 @@ from typing import Sequence
 
 import torch
 
+from mathguard.detect.adaptive import joint_surrogate
 from mathguard.detect.base import Detector
 from mathguard.detect.forward import Forward
 from mathguard.errors import InputError
@@ -46,4 +47,4 @@ class Combined(Detector):
 
     def surrogate(self, out: Forward) -> torch.Tensor:
         """Smooth maximum of the members' surrogates: passing means passing every member."""
-        return torch.logsumexp(torch.stack([d.surrogate(out) for d in self.detectors]), dim=0)
+        return joint_surrogate(self.detectors, out)

@@ -18,7 +18,7 @@ import torch
 from scipy.stats import betabinom
 
 from mathguard.detect.adaptive import adaptive_attack
-from mathguard.detect.base import Detector, score_many
+from mathguard.detect.base import Detector, score_many, unique_names
 from mathguard.detect.metrics import detection_scores, roc_points
 from mathguard.errors import InputError
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
@@ -34,16 +34,6 @@ def _attack(name: str, norm: str, random_state: int) -> Any:
     if name not in makers:
         raise InputError(f"unknown attack {name!r}; choose from {sorted(makers)}")
     return makers[name]()
-
-
-def _labels(detectors: Sequence[Detector]) -> list[str]:
-    """Unique display names: a second Energy detector becomes 'energy#2'."""
-    seen: dict[str, int] = {}
-    out = []
-    for d in detectors:
-        seen[d.name] = seen.get(d.name, 0) + 1
-        out.append(d.name if seen[d.name] == 1 else f"{d.name}#{seen[d.name]}")
-    return out
 
 
 def _score_all(detectors: Sequence[Detector], x: Any) -> list[np.ndarray]:
@@ -93,7 +83,7 @@ def evaluate(detectors: Sequence[Detector], x_clean: Any, *, shifts: Mapping[str
         d._check_calibrated()
     if not 0 < alpha < 1:
         raise InputError(f"alpha must lie in (0, 1), got {alpha}")
-    labels = _labels(detectors)
+    labels = unique_names(detectors)
     clean = _score_all(detectors, x_clean)
     report = Report(title="Detectors", summary=f"{len(detectors)} calibrated detectors on {len(clean[0])} held-out "
                     "clean inputs" + (f", {len(shifts)} shifts" if shifts else "")
