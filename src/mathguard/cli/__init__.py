@@ -7,6 +7,7 @@ from mathguard.cli import compare as _compare  # noqa: F401  (registers the comm
 from mathguard.cli import demo as _demo  # noqa: F401  (registers the command)
 from mathguard.cli import detect as _detect  # noqa: F401  (registers the command)
 from mathguard.cli import drift as _drift  # noqa: F401  (registers the commands)
+from mathguard.cli import guard as _guard  # noqa: F401  (registers the command)
 from mathguard.cli import keys as _keys  # noqa: F401  (registers the commands)
 from mathguard.cli import robustness as _robustness  # noqa: F401  (registers the command)
 from mathguard.cli import serve as _serve  # noqa: F401  (registers the command)

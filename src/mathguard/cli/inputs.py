@@ -46,6 +46,12 @@ def load_inputs(path: str) -> np.ndarray:
     return _read_npz(path, ("x",))["x"]
 
 
+def has_labels(path: str) -> bool:
+    """Whether an .npz file (already readable) holds an array ``y`` too."""
+    with np.load(path, allow_pickle=False) as data:
+        return "y" in data.files
+
+
 def load_labeled(path: str, max_samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Inputs and labels from an .npz file holding arrays ``x`` and ``y`` (never unpickled)."""
     data = _read_npz(path, ("x", "y"))

@@ -1,0 +1,69 @@
+"""`mathguard guard`: put a model behind the guard and decide a batch, writing per-row decisions and a report."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import click
+
+from mathguard.cli.app import finish, main, severity_option
+from mathguard.cli.inputs import classifier_options, has_labels, load_classifier, load_inputs, load_labeled
+from mathguard.errors import InputError
+
+
+def decisions_csv(decision: object) -> str:
+    """One line per row: label (−1 = abstained), where the answer came from, the refusing layer and why."""
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow(["row", "label", "source", "layer", "reasons"])
+    for i, (label, source, layer, why) in enumerate(zip(decision.labels, decision.source, decision.layer,
+                                                        decision.reasons)):
+        out.writerow([i, int(label), source, layer, "; ".join(why)])
+    return buf.getvalue()
+
+
+@main.command()
+@classifier_options
+@click.option("--data", required=True, help=".npz with x (and optionally y, for accepted-accuracy figures).")
+@click.option("--profile", "profile_path", default=None, help="Training profile (mathguard profile -o ref.json).")
+@click.option("--detectors", default="", help="Comma-separated detector names, e.g. energy,mahalanobis.")
+@click.option("--train", default=None, help="Clean training .npz (x, y) the detectors learn from.")
+@click.option("--val", default=None, help="Clean held-out .npz (x) that sets the detectors' thresholds.")
+@click.option("--fpr", type=float, default=0.05, show_default=True, help="False-alarm rate of each detector.")
+@click.option("--tolerance", type=float, default=0.1, show_default=True,
+              help="Slack beyond the training range, as a share of that range.")
+@click.option("--decisions", default=None, help="Write per-row decisions as CSV.")
+@click.option("--html", default=None, help="Write the report as self-contained HTML.")
+@click.option("--json", "json_path", default=None, help="Write the report as JSON.")
+@severity_option("high")
+def guard(model_spec: str, input_shape: str | None, bounds: str | None, trust_pickle: bool, data: str,
+          profile_path: str | None, detectors: str, train: str | None, val: str | None, fpr: float, tolerance: float,
+          decisions: str | None, html: str | None, json_path: str | None, fail_on: str) -> None:
+    """Validate, detect, abstain: decide every row of --data behind the guard."""
+    from mathguard.detect.pipeline import make_detector
+    from mathguard.drift import Profile
+    from mathguard.guard import Guard
+    from mathguard.report.report import write_atomic
+
+    inputs = [p for p in (data, profile_path, train, val) if p]
+    if decisions and any(Path(decisions).resolve() == Path(p).resolve() for p in inputs):
+        raise InputError(f"--decisions {decisions} would overwrite an input")
+    names = [d.strip() for d in detectors.split(",") if d.strip()]
+    if names and not (train and val):
+        raise InputError("detectors need --train (to fit) and --val (to calibrate)")
+    x = load_inputs(data)
+    y = load_labeled(data)[1] if has_labels(data) else None
+    clf = load_classifier(model_spec, input_shape, bounds, trust_pickle, tuple(x.shape[1:]))
+    built = []
+    if names:
+        x_train, y_train = load_labeled(train)
+        x_val = load_inputs(val)
+        built = [make_detector(n, clf).fit(x_train, y_train).calibrate(x_val, fpr=fpr) for n in names]
+    g = Guard(clf, profile=Profile.load(profile_path) if profile_path else None, detectors=built,
+              tolerance=tolerance)
+    decision = g.predict(x, y=y)
+    if decisions:
+        write_atomic(decisions, decisions_csv(decision))
+    finish(g.report(), html, json_path, fail_on)

@@ -1,0 +1,76 @@
+"""`mathguard guard` end to end: decisions CSV, report, refusals."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import mathguard as mg
+from mathguard.cli import main
+
+FACTORY = """
+import torch
+from torch import nn
+
+
+def build():
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    net.load_state_dict(torch.load(__file__.replace("model.py", "weights.pt")))
+    return net.eval()
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, digits_tensors):
+    import torch
+    from torch import nn
+
+    tmp = tmp_path_factory.mktemp("guard")
+    x, y = digits_tensors
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    mg.defend.train(net, mg.defend.batches(x[:1000], y[:1000]),
+                    lambda m, xb, yb, _: nn.functional.cross_entropy(m(xb), yb), epochs=10, lr=3e-3)
+    torch.save(net.state_dict(), tmp / "weights.pt")
+    (tmp / "model.py").write_text(FACTORY)
+    xn, yn = x.numpy(), y.numpy()
+    np.savez(tmp / "train.npz", x=xn[:1000], y=yn[:1000])
+    np.savez(tmp / "val.npz", x=xn[1000:1400])
+    batch = xn[1400:1500].copy()
+    batch[0, 3] = np.nan
+    batch[1] = np.random.default_rng(0).random(64)
+    np.savez(tmp / "batch.npz", x=batch, y=yn[1400:1500])
+    mg.drift.profile(xn[:1000]).save(tmp / "ref.json")
+    return tmp
+
+
+def _run(files, *extra):
+    return CliRunner().invoke(main, ["guard", "--model", f"{files / 'model.py'}:build", "--bounds", "0,1",
+                                     "--data", str(files / "batch.npz"), *extra])
+
+
+def test_guard_writes_decisions_and_the_report(files):
+    res = _run(files, "--profile", str(files / "ref.json"), "--detectors", "energy,mahalanobis",
+               "--train", str(files / "train.npz"), "--val", str(files / "val.npz"), "--fpr", "0.01",
+               "--decisions", str(files / "d.csv"), "--json", str(files / "g.json"), "--fail-on", "never")
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((files / "d.csv").open()))
+    assert len(rows) == 100
+    assert rows[0]["label"] == "-1" and rows[0]["layer"] == "validation" and "= NaN" in rows[0]["reasons"]
+    assert rows[1]["label"] == "-1"
+    rep = json.loads((files / "g.json").read_text())["report"]
+    assert rep["metrics"]["rows"] == 100 and rep["metrics"]["accepted_accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--detectors", "energy"], "need --train"),
+    (["--decisions", "BATCH"], "would overwrite an input"),
+    (["--profile", "missing.json"], "missing.json"),
+])
+def test_refusals_are_one_line(files, extra, message):
+    extra = [str(files / "batch.npz") if e == "BATCH" else e for e in extra]
+    res = _run(files, *extra)
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "Traceback" not in res.output
