@@ -115,7 +115,8 @@ def _deliver(urls: list[str], payload: bytes, timeout: float) -> list[dict[str, 
                     outcome.pop("error", None)
                     if status < 500:
                         break
-                time.sleep(0.2 * 2**attempt)
+                if attempt < 2:
+                    time.sleep(0.2 * 2**attempt)
             results.append(outcome)
     return results
 
