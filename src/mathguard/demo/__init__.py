@@ -27,6 +27,7 @@ SECTIONS: list[str] = [
     "mathguard.robustness.demo:demo_section",
     "mathguard.certify.demo:demo_section",
     "mathguard.demo.detect:demo_section",
+    "mathguard.demo.guard:demo_section",
 ]
 
 

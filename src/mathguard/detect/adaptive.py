@@ -48,6 +48,26 @@ class AdaptiveResult:
         return float(self.flagged[self.misclassified].mean()) if self.misclassified.any() else float("nan")
 
 
+def _box(box: "tuple[Any, Any] | None", x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    if box is None:
+        return None, None
+    lo64, hi64 = (np.asarray(b, dtype=np.float64).reshape(x.shape[1:]) for b in box)
+    # Rounded inward to the input dtype, so no clipped value lies outside the float64 box.
+    dt = np.dtype(str(x.dtype).removeprefix("torch."))
+    lo, hi = lo64.astype(dt), hi64.astype(dt)
+    lo = np.where(lo < lo64, np.nextafter(lo, np.inf, dtype=dt), lo)
+    hi = np.where(hi > hi64, np.nextafter(hi, -np.inf, dtype=dt), hi)
+    lo, hi = torch.from_numpy(lo), torch.from_numpy(hi)
+    if ((x < lo) | (x > hi)).any():
+        raise InputError("the clean inputs lie outside the box given to the adaptive attack")
+    return lo, hi
+
+
+def _clip(x: torch.Tensor, lo: torch.Tensor | None, hi: torch.Tensor | None) -> torch.Tensor:
+    """Clipping to a box containing the clean input keeps an L∞ or L2 step inside its ball."""
+    return x if lo is None else torch.max(torch.min(x, hi), lo)
+
+
 def joint_surrogate(detectors: Sequence[Detector], out: Any) -> torch.Tensor:
     """Smooth maximum of several detectors' surrogates: ≤ 0 only where (nearly) every one passes."""
     if len(detectors) == 1:
@@ -56,11 +76,14 @@ def joint_surrogate(detectors: Sequence[Detector], out: Any) -> torch.Tensor:
 
 
 def adaptive_attack(detector: "Detector | Sequence[Detector]", x: Any, y: Any, *, eps: float, norm: str = "linf",
-                    steps: int = 50, step_size: float | None = None, random_state: int = 0) -> AdaptiveResult:
+                    steps: int = 50, step_size: float | None = None, box: "tuple[Any, Any] | None" = None,
+                    random_state: int = 0) -> AdaptiveResult:
     """Selective PGD against a detector (or several at once: evade all) and their model, in an eps-ball.
 
     Several detectors must watch the same classifier; an input counts as flagged when any
-    of them flags it, as a guard would treat it.
+    of them flags it, as a guard would treat it. ``box`` = (low, high) per input value
+    keeps every iterate inside a validation range too (a guard's range check), on top of
+    the model's bounds.
     """
     detectors = [detector] if isinstance(detector, Detector) else list(detector)
     if not detectors or not all(isinstance(d, Detector) for d in detectors):
@@ -85,7 +108,8 @@ def adaptive_attack(detector: "Detector | Sequence[Detector]", x: Any, y: Any, *
     e = torch.full((len(xt),), budget, dtype=xt.dtype)
     alpha = _per_sample(torch.full_like(e, step_size if step_size is not None else 2.5 * budget / steps), xt)
     gen = torch.Generator().manual_seed(random_state)
-    adv = clip_bounds(xt + random_start(xt, e, norm, gen), clf.bounds)
+    lo, hi = _box(box, xt)
+    adv = _clip(clip_bounds(xt + random_start(xt, e, norm, gen), clf.bounds), lo, hi)
     best, found = xt.clone(), torch.zeros(len(xt), dtype=torch.bool)
     with eval_mode(clf):
         for _ in range(steps):
@@ -101,7 +125,8 @@ def adaptive_attack(detector: "Detector | Sequence[Detector]", x: Any, y: Any, *
             objective = torch.where(correct, F.cross_entropy(out.logits, yt[todo], reduction="none"), -s)
             (grad,) = torch.autograd.grad(objective.sum(), xg)
             step = adv[todo] + alpha[todo] * normalized_step(grad, norm)
-            adv[todo] = clip_bounds(xt[todo] + project(step - xt[todo], e[todo], norm), clf.bounds).detach()
+            inside = clip_bounds(xt[todo] + project(step - xt[todo], e[todo], norm), clf.bounds)
+            adv[todo] = _clip(inside, lo, hi).detach()
         # The last iterate may evade too; then every claim is re-checked with the real decision.
         best[~found] = adv[~found]
         with torch.no_grad():
