@@ -1,33 +1,48 @@
 """The `mathguard` command group and its error policy.
 
-User mistakes (MathguardError, missing files, bad options) become one line on stderr and
-exit code 2; a failing gate is exit code 1; anything else is a bug and keeps its traceback.
+Exit codes mean one thing each, so a CI gate can tell them apart: 0 clean, 1 findings at or
+above the gate, 2 a user mistake (MathguardError, unreadable or missing files, bad options:
+one line on stderr), 3 a bug in mathguard (one line asking for a report; never a finding).
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterable, Mapping, NoReturn
 
 import click
 
-from mathguard.errors import MathguardError
-from mathguard.report import Report, Severity
+from mathguard.errors import InputError, MathguardError
+from mathguard.report import Report, Severity, write_all
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+ISSUES_HINT = "please report it with the command you ran"
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"mathguard: {message}", err=True)
+    sys.exit(code)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (MathguardError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            click.echo(f"mathguard: error: {msg}", err=True)
-            sys.exit(EXIT_USAGE)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own usage errors (exit 2) and exits
+        except (MathguardError, OSError) as exc:
+            _fail(f"error: {_first_line(exc)}", EXIT_USAGE)
         except KeyboardInterrupt:
-            click.echo("mathguard: cancelled", err=True)
-            sys.exit(130)
+            _fail("cancelled", 130)
+        except Exception as exc:  # anything else is our bug: exit 3, never the "findings" code 1
+            _fail(f"internal error: {type(exc).__name__}: {_first_line(exc)} ({ISSUES_HINT})", EXIT_INTERNAL)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,12 +62,55 @@ def severity_option(default: str = "high") -> Any:
     )
 
 
+def model_file(spec: str) -> str:
+    """The file behind a --model spec ('net.py:build' → 'net.py')."""
+    head, _, tail = spec.rpartition(":")
+    return head if head and tail.isidentifier() else spec
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def check_outputs(outputs: Mapping[str, str | None], inputs: Iterable[str | None] = ()) -> None:
+    """Refuse bad output paths before any work starts.
+
+    Each output must be a file name (not a directory) in an existing, writable directory;
+    no two outputs may be the same file, and none may be one of the inputs (it would be
+    overwritten by its own report).
+    """
+    seen: dict[str, Path] = {}
+    for option, text in outputs.items():
+        if not text:
+            continue
+        path = Path(text)
+        if path.is_dir():
+            raise InputError(f"{option} {text} is a directory; give a file name")
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise InputError(f"{option}: directory {parent} does not exist (mathguard does not create it)")
+        if not os.access(parent, os.W_OK):
+            raise InputError(f"{option}: cannot write in {parent}")
+        for other, other_path in seen.items():
+            if _same_file(path, other_path):
+                raise InputError(f"{other} and {option} both name {text}; give two different files")
+        for source in inputs:
+            if source and _same_file(path, Path(source)):
+                raise InputError(f"{option} {text} is also an input; writing the report would overwrite it")
+        seen[option] = path
+
+
 def finish(report: Report, html: str | None, json_path: str | None, fail_on: str, quiet: bool = False) -> None:
-    """Write the requested outputs, print the summary and exit with the gate's code."""
+    """Write the requested outputs (all or nothing), print the summary and exit with the gate's code."""
+    check_outputs({"--json": json_path, "--html": html})
+    texts = {}
     if json_path:
-        report.to_json(json_path)
+        texts[json_path] = report.to_json()
     if html:
-        report.to_html(html)
+        texts[html] = report.to_html()
+    write_all(texts)
     if not quiet:
         report.show()
     code = EXIT_OK if fail_on == "never" else report.gate(fail_on)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mathguard.cli.app import finish, main, severity_option
+from mathguard.cli.app import check_outputs, finish, main, severity_option
 
 
 @main.command("audit-data")
@@ -24,5 +24,6 @@ def audit_data(path: str, target: str | None, html: str | None, json_path: str |
     """
     from mathguard.data import audit_data as run
 
+    check_outputs({"--json": json_path, "--html": html}, [path])
     report = run(path, y=target, chunk_size=chunk_size, figures=not no_figures and bool(html))
     finish(report, html, json_path, fail_on.lower(), quiet=quiet)

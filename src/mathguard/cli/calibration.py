@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mathguard.cli.app import finish, main, severity_option
+from mathguard.cli.app import check_outputs, finish, main, severity_option
 
 
 @main.command("calibration")
@@ -36,6 +36,7 @@ def calibration(path: str, truth: str, proba: str | None, logits: str | None, bi
 
     if (proba is None) == (logits is None):
         raise InputError("give exactly one of --proba or --logits")
+    check_outputs({"--json": json_path, "--html": html}, [path])
     df = read_table(path)
     y = columns(df, truth, "--truth")
     if logits is not None:

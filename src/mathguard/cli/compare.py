@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mathguard.cli.app import finish, main, severity_option
+from mathguard.cli.app import check_outputs, finish, main, severity_option
 
 
 @main.command("compare")
@@ -38,6 +38,7 @@ def compare(path: str, truth: str, col_a: str, col_b: str, metric: str, test: st
     from mathguard.evaluation import compare as run
     from mathguard.evaluation.table import columns, read_table
 
+    check_outputs({"--json": json_path, "--html": html}, [path])
     df = read_table(path)
     result = run(columns(df, truth, "--truth"), columns(df, col_a, "--a"), columns(df, col_b, "--b"), metric,
                  test=test, alpha=alpha, min_effect=min_effect, n_resamples=resamples, seed=seed,

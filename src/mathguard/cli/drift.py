@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from mathguard.cli.app import finish, main, severity_option
+from mathguard.cli.app import check_outputs, finish, main, severity_option
 
 
 def _names(text: str | None) -> list[str]:
@@ -41,6 +41,7 @@ def profile_cmd(data: str, out: str, sample_size: int, categorical: str | None, 
     """Profile DATA (.csv or .parquet) in one streaming pass and save it as the drift reference."""
     from mathguard.drift import profile
 
+    check_outputs({"--out": out}, [data])
     prof = profile(data, _names(proba_cols) or None, categorical=_names(categorical), chunk_size=chunk_size,
                    sample_size=sample_size)
     prof.save(out)
@@ -73,6 +74,7 @@ def drift_cmd(reference: str, current: str, html: str | None, json_path: str | N
     """
     from mathguard.drift import Profile, Thresholds, compare
 
+    check_outputs({"--json": json_path, "--html": html}, [reference, current])
     proba = _names(proba_cols) or None
     ref: Any = Profile.load(reference) if _is_profile(reference) else reference
     cur: Any = Profile.load(current) if _is_profile(current) else current

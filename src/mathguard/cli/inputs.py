@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,12 +31,19 @@ def _read_npz(path: str, arrays: tuple[str, ...]) -> dict[str, np.ndarray]:
         raise InputError(f"data must be an .npz file with array(s) {', '.join(arrays)}, got {p.name}")
     try:
         with np.load(p, allow_pickle=False) as data:
-            missing = set(arrays) - set(data.files)
-            if missing:
-                raise InputError(f"{p.name} lacks array(s) {sorted(missing)}; it has {sorted(data.files)}")
-            out = {name: data[name] for name in arrays}
+            files = set(data.files)
+            out = {name: data[name] for name in arrays if name in files}
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:  # truncated or not a zip archive at all
+        raise InputError(f"{p.name} is not a readable .npz file ({type(exc).__name__}: {exc})") from None
     except ValueError as exc:  # object arrays would need pickle
         raise InputError(f"cannot read {p.name} without unpickling: {exc}") from None
+    missing = set(arrays) - set(out)
+    if missing:
+        raise InputError(f"{p.name} lacks array(s) {sorted(missing)}; it has {sorted(files)}")
+    for name, arr in out.items():
+        if arr.ndim == 0 or arr.dtype.kind not in "biuf":
+            raise InputError(f"{p.name}: array {name!r} must be a numeric array with one row per sample, "
+                             f"got dtype {arr.dtype} and shape {arr.shape}")
     if len(out[arrays[0]]) == 0:
         raise InputError(f"{p.name} holds no samples")
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mathguard.cli.app import finish, main, severity_option
+from mathguard.cli.app import check_outputs, finish, main, model_file, severity_option
 from mathguard.cli.inputs import load_model_and_data, model_options, parse_floats
 from mathguard.errors import InputError
 
@@ -25,6 +25,7 @@ def robustness(model_spec: str, data: str, input_shape: str | None, bounds: str 
     """Evaluate robust accuracy per eps with an attack ensemble and flag evaluation pitfalls."""
     from mathguard.robustness import evaluate_robustness, robustness_bracket
 
+    check_outputs({"--json": json_path, "--html": html}, [model_file(model_spec), data])
     eps = parse_floats(eps_text, "--eps")
     if not eps:
         raise InputError("--eps needs at least one budget")

@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from mathguard.errors import InputError
+from mathguard.validate import readable_csv
 
 @dataclass
 class Source:
@@ -161,12 +162,8 @@ def _from_frame(df: pd.DataFrame, y: Any, names: Sequence[Any] | None, size: int
 
 
 def _from_csv(path: Path, y: Any, names: Sequence[Any] | None, size: int | None) -> Source:
-    try:
+    with readable_csv(path):
         head = pd.read_csv(path, nrows=1000)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path} is empty") from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path} is not a rectangular CSV: {str(exc).strip().splitlines()[-1]}") from None
     cols = _check_names(names, head.shape[1]) if names is not None else [str(c) for c in head.columns]
     if y is not None and not isinstance(y, str):
         raise InputError("for a file, give the target as a column name (y='label')")
@@ -182,13 +179,10 @@ def _from_csv(path: Path, y: Any, names: Sequence[Any] | None, size: int | None)
 
     def gen() -> Iterator[np.ndarray]:
         rows = 0
-        try:
-            reader = pd.read_csv(path, chunksize=chunk, header=0, names=cols)
-            for df in reader:
+        with readable_csv(path):
+            for df in pd.read_csv(path, chunksize=chunk, header=0, names=cols):
                 yield _frame_block(df, use, f"after row {rows}")
                 rows += len(df)
-        except pd.errors.ParserError as exc:
-            raise InputError(f"{path.name} is not a rectangular CSV: {str(exc).strip().splitlines()[-1]}") from None
 
     return Source(names=numeric, chunks=gen, non_numeric=other, target=y,
                   target_numeric=target_numeric, kind="csv")

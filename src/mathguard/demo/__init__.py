@@ -51,6 +51,7 @@ def run_demo(out_dir: "str | Path | None" = None, quick: bool = False, seed: int
             report.add_section(_load(spec)(ctx))
     if out_dir is not None:
         out = Path(out_dir)
+        out.mkdir(exist_ok=True)  # the folder the caller named, never its parents
         report.to_html(out / "report.html")
         report.to_json(out / "report.json")
     return report

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mathguard.errors import InputError
+from mathguard.validate import readable_csv
 
 DEFAULT_CHUNK = 262_144
 
@@ -49,12 +50,8 @@ def _as_frame(chunk: Any, names: Sequence[str] | None) -> pd.DataFrame:
 def _file_frames(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
-        try:
+        with readable_csv(path):
             yield from pd.read_csv(path, chunksize=chunk_size)
-        except pd.errors.EmptyDataError:
-            raise InputError(f"{path} is empty") from None
-        except pd.errors.ParserError as exc:
-            raise InputError(f"{path.name} is not a rectangular CSV: {str(exc).strip().splitlines()[-1]}") from None
     elif suffix in (".parquet", ".pq"):
         import pyarrow as pa
         import pyarrow.parquet as pq

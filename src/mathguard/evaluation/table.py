@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mathguard.errors import InputError
+from mathguard.validate import readable_csv
 
 
 def read_table(path: str) -> pd.DataFrame:
@@ -19,8 +20,11 @@ def read_table(path: str) -> pd.DataFrame:
         if p.suffix.lower() == ".parquet":
             return pd.read_parquet(p)
         if p.suffix.lower() in (".csv", ".txt"):
-            return pd.read_csv(p)
-    except (ValueError, OSError) as exc:
+            with readable_csv(p):
+                return pd.read_csv(p)
+    except (ValueError, OSError) as exc:  # pyarrow's errors on a corrupt Parquet file
+        if isinstance(exc, InputError):
+            raise
         raise InputError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
     raise InputError(f"unsupported file type {p.suffix!r}; use .csv or .parquet")
 

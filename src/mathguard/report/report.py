@@ -8,8 +8,9 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
+from mathguard.errors import InputError
 from mathguard.report.figure import Figure
 from mathguard.report.finding import Finding, Severity
 from mathguard.report.jsonable import jsonable
@@ -109,8 +110,30 @@ class Report:
 
 def write_atomic(path: "str | os.PathLike[str]", text: str) -> None:
     """Write via a temporary file and rename, so a failure never leaves a partial file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    write_all({path: text})
+
+
+def write_all(texts: "Mapping[str | os.PathLike[str], str]") -> None:
+    """Write several files all or nothing: every text reaches a temporary file before any is renamed into place.
+
+    No directory is created: a missing one is an InputError (a typo should not grow a tree).
+    """
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for path, text in texts.items():
+            target = Path(path)
+            temps.append((_temporary_copy(target, text), target))
+        for tmp, target in temps:
+            os.replace(tmp, target)
+    except BaseException:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def _temporary_copy(target: Path, text: str) -> Path:
+    if not target.parent.is_dir():
+        raise InputError(f"directory {target.parent} does not exist (mathguard does not create it): {target}")
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -118,7 +141,7 @@ def write_atomic(path: "str | os.PathLike[str]", text: str) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's private 0600 would surprise whoever serves the report
-        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
