@@ -46,7 +46,12 @@ def min_whitened_distance(f: torch.Tensor, centers: torch.Tensor, whiten: torch.
 
 
 def kth_neighbour_distance(f: torch.Tensor, bank: torch.Tensor, k: int, chunk: int = 4096) -> torch.Tensor:
-    """Euclidean distance from each row of ``f`` to its k-th nearest row of ``bank``."""
-    best = [torch.cdist(f, bank[i : i + chunk]).topk(min(k, len(bank[i : i + chunk])), largest=False).values
+    """Distance from each unit-norm row of ``f`` to its k-th nearest unit-norm row of ``bank``.
+
+    For unit vectors ‖a − b‖² = 2 − 2·a·b, so one matrix product and a top-k of the
+    similarities replace a distance matrix (no square roots but the k-th).
+    """
+    best = [(f @ bank[i : i + chunk].T).topk(min(k, len(bank[i : i + chunk])), dim=1).values
             for i in range(0, len(bank), chunk)]
-    return torch.cat(best, dim=1).topk(k, dim=1, largest=False).values[:, -1]
+    kth = torch.cat(best, dim=1).topk(k, dim=1).values[:, -1]
+    return (2 - 2 * kth).clamp_min(0).sqrt()
