@@ -66,11 +66,13 @@ def test_guard_writes_decisions_and_the_report(files):
 
 @pytest.mark.parametrize("extra, message", [
     (["--detectors", "energy"], "need --train"),
-    (["--decisions", "BATCH"], "would overwrite an input"),
+    (["--decisions", "BATCH"], "is also an input"),
+    (["--decisions", "D.CSV", "--json", "D.CSV"], "both name"),
     (["--profile", "missing.json"], "missing.json"),
 ])
 def test_refusals_are_one_line(files, extra, message):
-    extra = [str(files / "batch.npz") if e == "BATCH" else e for e in extra]
+    extra = [str(files / "batch.npz") if e == "BATCH" else str(files / "d2.csv") if e == "D.CSV" else e
+             for e in extra]
     res = _run(files, *extra)
     assert res.exit_code == 2, res.output
     assert message in res.output and "Traceback" not in res.output

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mathguard.cli.app import finish, main, severity_option
+from mathguard.cli.app import check_outputs, finish, main, model_file, severity_option
 from mathguard.cli.inputs import classifier_options, load_classifier, load_inputs, load_labeled, parse_floats
 from mathguard.errors import InputError
 
@@ -46,6 +46,7 @@ def detect(model_spec: str, input_shape: str | None, bounds: str | None, trust_p
     """Out-of-distribution and adversarial-input detectors with a guaranteed false-alarm rate."""
     from mathguard.detect.pipeline import detect_report
 
+    check_outputs({"--json": json_path, "--html": html}, [model_file(model_spec), train, val, test_path, *ood])
     x_train, y_train = load_labeled(train)
     clf = load_classifier(model_spec, input_shape, bounds, trust_pickle, tuple(x_train.shape[1:]))
     shifts = {Path(p).stem: load_inputs(p) for p in ood}

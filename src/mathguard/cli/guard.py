@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
-
 import click
 
-from mathguard.cli.app import finish, main, severity_option
+from mathguard.cli.app import check_outputs, finish, main, model_file, severity_option
 from mathguard.cli.inputs import classifier_options, has_labels, load_classifier, load_inputs, load_labeled
 from mathguard.errors import InputError
 
@@ -45,11 +43,10 @@ def guard(model_spec: str, input_shape: str | None, bounds: str | None, trust_pi
     from mathguard.detect.pipeline import make_detector
     from mathguard.drift import Profile
     from mathguard.guard import Guard
-    from mathguard.report.report import write_atomic
+    from mathguard.report import write_all
 
-    inputs = [p for p in (data, profile_path, train, val) if p]
-    if decisions and any(Path(decisions).resolve() == Path(p).resolve() for p in inputs):
-        raise InputError(f"--decisions {decisions} would overwrite an input")
+    outputs = {"--decisions": decisions, "--json": json_path, "--html": html}
+    check_outputs(outputs, [model_file(model_spec), data, profile_path, train, val])
     names = [d.strip() for d in detectors.split(",") if d.strip()]
     if names and not (train and val):
         raise InputError("detectors need --train (to fit) and --val (to calibrate)")
@@ -64,6 +61,13 @@ def guard(model_spec: str, input_shape: str | None, bounds: str | None, trust_pi
     g = Guard(clf, profile=Profile.load(profile_path) if profile_path else None, detectors=built,
               tolerance=tolerance)
     decision = g.predict(x, y=y)
+    report = g.report()
+    texts = {}  # decisions and report land together or not at all
     if decisions:
-        write_atomic(decisions, decisions_csv(decision))
-    finish(g.report(), html, json_path, fail_on)
+        texts[decisions] = decisions_csv(decision)
+    if json_path:
+        texts[json_path] = report.to_json()
+    if html:
+        texts[html] = report.to_html()
+    write_all(texts)
+    finish(report, None, None, fail_on)
