@@ -30,6 +30,7 @@ from mathguard.drift.frames import iter_frames
 from mathguard.drift.sketch import LogSketch
 from mathguard.errors import InputError
 from mathguard.info.divergence import entropy
+from mathguard.validate import integer
 
 SCHEMA = "mathguard.profile/1"
 PREDICTION, ENTROPY = "prediction", "prediction_entropy"
@@ -246,6 +247,8 @@ class Profile:
 
     def merge(self, other: "Profile") -> "Profile":
         """The profile of both data sets together."""
+        if not isinstance(other, Profile):
+            raise InputError(f"a Profile can only be merged with another Profile, not {type(other).__name__}")
         if list(self.features) != list(other.features) or any(
                 self.features[k].kind != other.features[k].kind for k in self.features):
             raise InputError("profiles have different columns or column kinds and cannot be merged")
@@ -373,6 +376,11 @@ def profile(X: Any, proba: Any = None, *, categorical: Sequence[str] = (), colum
     """
     from mathguard.evaluation._checks import probabilities
 
+    integer(sample_size, "sample_size", low=0)
+    integer(max_buckets, "max_buckets", low=16)
+    integer(max_categories, "max_categories")
+    if chunk_size is not None:
+        integer(chunk_size, "chunk_size")
     proba_cols = list(proba) if isinstance(proba, (list, tuple)) and proba and isinstance(proba[0], str) else None
     if type(X).__module__.startswith("dask."):
         if proba is not None and proba_cols is None:

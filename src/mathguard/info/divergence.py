@@ -20,7 +20,10 @@ from mathguard.errors import InputError
 
 
 def _dist(p: Any, name: str) -> np.ndarray:
-    a = np.asarray(p, dtype=np.float64)
+    try:
+        a = np.asarray(p, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be numbers (probabilities or counts), got {type(p).__name__}") from None
     if a.ndim == 0 or a.shape[-1] == 0:
         raise InputError(f"{name} must have at least one category along its last axis")
     if not np.isfinite(a).all():

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import torch
 
 from mathguard.attacks import APGD, FGSM, Square, ZeroOrderPGD
-from mathguard.attacks.base import Attack
+from mathguard.attacks.base import Attack, parse_eps
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.diagnose import output_findings
@@ -76,9 +76,9 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
     """Clean accuracy, worst-case robust accuracy per eps over an attack ensemble, and pitfall findings."""
     if norm not in ("linf", "l2"):
         raise InputError(f"norm must be 'linf' or 'l2', got {norm!r}")
-    budgets = sorted({float(e) for e in eps})
-    if not budgets or budgets[0] < 0:
-        raise InputError("eps must be a non-empty list of non-negative budgets")
+    budgets = sorted(set(parse_eps(eps) or ()))  # one number or a list; finite and non-negative
+    if not budgets:
+        raise InputError("eps must be a budget or a non-empty list of non-negative budgets")
     clf = wrap(clf, **wrap_kwargs)
     xt = clf.as_input(x)
     yt = clf.as_labels(y, len(xt))

@@ -23,7 +23,7 @@ from torch import nn
 
 from mathguard.errors import InputError
 from mathguard.report import Figure, Finding, Report, Severity
-from mathguard.training.weights import WEIGHTED, init_scale_finding, scale_stats
+from mathguard.training.weights import WEIGHTED, check_module, init_scale_finding, scale_stats
 
 _SATURATION = {nn.Sigmoid: (0.01, 0.99), nn.Tanh: (-0.99, 0.99)}  # outputs beyond these are on a flat tail
 
@@ -123,6 +123,7 @@ class Monitor:
             raise InputError(f"max_history must be at least 10, got {max_history}")
         if sample_every < 1:
             raise InputError(f"sample_every must be at least 1, got {sample_every}")
+        check_module(model)
         # Frozen layers (fine-tuning) have no gradient to watch.
         self.layers = [(name, m) for name, m in model.named_modules()
                        if isinstance(m, WEIGHTED) and m.weight.requires_grad]
