@@ -89,3 +89,25 @@ def test_written_reports_get_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+def test_html_ids_are_unique_tables_link_sections_and_long_maps_are_tables():
+    import re
+
+    from mathguard.report import Finding, Report, Table
+
+    root = Report("audit")
+    for _ in range(2):
+        sec = root.add_section(Report("Same title"))
+        sec.add(Finding(id="x.repeated", lens="model", severity="low", title="t"))
+        sec.metrics["grid"] = {"clean": {"auroc": 0.9, "tpr": 0.5}, "noise": {"auroc": 0.7, "tpr": 0.2}}
+        sec.metrics["vif"] = {f"f{i}": float(i) for i in range(30)}
+    root.tables.append(Table("Scorecard", ("lens", "status"), (("a", "pass"), ("b", "fail")),
+                             links=("Same title", None)))
+    html = root.to_html()
+    ids = re.findall(r'id="([^"]+)"', html)
+    assert len(ids) == len(set(ids))
+    assert '<a href="#sec-same-title">a</a>' in html
+    assert "f29" in html and "…" not in html  # 30 VIFs: every one shown, in a table
+    assert html.count("<th>auroc</th>") == 2
+    assert root.to_dict()["tables"][0]["rows"] == [["a", "pass"], ["b", "fail"]]

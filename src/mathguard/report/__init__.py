@@ -3,5 +3,7 @@
 from mathguard.report.figure import Figure, new_axes
 from mathguard.report.finding import LENSES, Finding, Severity
 from mathguard.report.report import SCHEMA, Report, write_all, write_atomic
+from mathguard.report.table import Table
 
-__all__ = ["Figure", "Finding", "LENSES", "Report", "SCHEMA", "Severity", "new_axes", "write_all", "write_atomic"]
+__all__ = ["Figure", "Finding", "LENSES", "Report", "SCHEMA", "Severity", "Table", "new_axes", "write_all",
+           "write_atomic"]

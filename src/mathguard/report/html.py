@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from html import escape
 
-from mathguard.report.display import fmt_number, metric_rows
+from mathguard.report.display import fmt_number, is_scalar, metric_rows
 from mathguard.report.finding import Finding, Severity
 from mathguard.report.report import Report
+from mathguard.report.table import Table
 
 _COLORS = {
     Severity.INFO: "#5b7083",
@@ -32,6 +33,8 @@ figure{margin:1rem 0;display:inline-block;vertical-align:top;max-width:100%}
 figure img{max-width:100%;border:1px solid #e3e8ee}figcaption{font-size:.85rem;color:#5b7083;max-width:640px}
 .summary{background:#f1f5f9;border-radius:6px;padding:.6rem .9rem}
 nav ul{columns:2}
+table.grid th{background:#f1f5f9}table.grid caption{text-align:left;font-weight:600;padding:.3rem 0}
+.note{font-size:.85rem;color:#5b7083;margin-top:0}
 """
 
 
@@ -39,11 +42,27 @@ def _badge(sev: Severity) -> str:
     return f'<span class="sev" style="background:{_COLORS[sev]}">{sev}</span>'
 
 
-def _finding(f: Finding) -> str:
+class _Ids:
+    """Element ids unique within one page: a repeated finding id or section title gets -2, -3, …"""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def take(self, base: str) -> str:
+        slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in base.lower())
+        ident, k = slug, 1
+        while ident in self.used:
+            k += 1
+            ident = f"{slug}-{k}"
+        self.used.add(ident)
+        return ident
+
+
+def _finding(f: Finding, ids: _Ids) -> str:
     ev = ", ".join(f"{escape(str(k))}={escape(fmt_number(v))}" for k, v in list(f.evidence.items())[:10]
                    if not isinstance(v, (dict, list, tuple)))
     parts = [
-        f'<div class="finding" id="{escape(f.id)}">{_badge(f.severity)} '
+        f'<div class="finding" id="{escape(ids.take(f.id))}">{_badge(f.severity)} '
         f'<span class="title">{escape(f.title)}</span> <code>{escape(f.id)}</code>'
     ]
     if f.detail:
@@ -56,26 +75,76 @@ def _finding(f: Finding) -> str:
     return "".join(parts)
 
 
-def _body(report: Report, level: int, preamble: str = "") -> str:
-    h = f"h{min(level, 6)}"
-    anchor = "sec-" + "".join(c if c.isalnum() else "-" for c in report.title.lower())
-    out = [f'<{h} id="{anchor}">{escape(report.title)}</{h}>', preamble]
-    if report.summary:
-        out.append(f'<p class="summary">{escape(report.summary)}</p>')
-    for f in sorted(report.findings, key=lambda f: -f.severity):
-        out.append(_finding(f))
-    rows = metric_rows(report.metrics)
+def _cell(v: object) -> str:
+    return escape(fmt_number(v) if is_scalar(v) else str(v))
+
+
+def _table(table: Table, anchors: dict[str, str]) -> str:
+    head = "".join(f"<th>{escape(c)}</th>" for c in table.columns)
+    body = []
+    links = table.links or (None,) * len(table.rows)
+    for row, link in zip(table.rows, links):
+        cells = [_cell(v) for v in row]
+        if link is not None and link in anchors:
+            cells[0] = f'<a href="#{anchors[link]}">{cells[0]}</a>'
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    caption = f"<caption>{escape(table.title)}</caption>" if table.title else ""
+    note = f'<p class="note">{escape(table.caption)}</p>' if table.caption else ""
+    return f'<table class="grid">{caption}<tr>{head}</tr>{"".join(body)}</table>{note}'
+
+
+def _grid(name: str, value: dict) -> str | None:
+    """A long or nested metric mapping as a table (else None): nothing is cut off."""
+    if len(value) > 12 and all(is_scalar(v) for v in value.values()):
+        return _table(Table(name, ("", "value"), tuple((str(k), v) for k, v in value.items())), {})
+    if not value or not all(isinstance(v, dict) and v and all(is_scalar(x) for x in v.values())
+                            for v in value.values()):
+        return None
+    columns = list(dict.fromkeys(k for v in value.values() for k in v))
+    rows = tuple((str(k), *(v.get(c, "") for c in columns)) for k, v in value.items())
+    return _table(Table(name, ("", *map(str, columns)), rows), {})
+
+
+def _metrics(metrics: dict) -> str:
+    out = []
+    grids = {k: _grid(k, v) for k, v in metrics.items() if isinstance(v, dict)}
+    plain = {k: v for k, v in metrics.items() if not grids.get(k)}
+    rows = metric_rows(plain, max_items=10_000)
     if rows:
         out.append("<details open><summary>Metrics</summary><table>")
         out.extend(f'<tr><th>{escape(k)}</th><td class="v">{escape(v)}</td></tr>' for k, v in rows)
         out.append("</table></details>")
+    out.extend(g for g in grids.values() if g)
+    return "".join(out)
+
+
+def _anchors(report: Report, ids: _Ids, out: dict[int, str]) -> None:
+    """Section anchors assigned once, in document order, before anything links to them."""
+    for s in report.sections:
+        out[id(s)] = ids.take("sec-" + s.title)
+        _anchors(s, ids, out)
+
+
+def _body(report: Report, level: int, ids: _Ids, anchors: dict[int, str], preamble: str = "") -> str:
+    h = f"h{min(level, 6)}"
+    anchor = anchors.get(id(report), "top")
+    out = [f'<{h} id="{anchor}">{escape(report.title)}</{h}>', preamble]
+    if report.summary:
+        out.append(f'<p class="summary">{escape(report.summary)}</p>')
+    by_title: dict[str, str] = {}
+    for s in report.sections:
+        by_title.setdefault(s.title, anchors[id(s)])  # a title links to its first section
+    out.extend(_table(t, by_title) for t in report.tables)
+    for f in sorted(report.findings, key=lambda f: -f.severity):
+        out.append(_finding(f, ids))
+    out.append(_metrics(report.metrics))
     for fig in report.figures:
         out.append(
             f'<figure><img alt="{escape(fig.title)}" src="{fig.data_uri()}">'
             f"<figcaption><b>{escape(fig.title)}</b>. {escape(fig.caption)}</figcaption></figure>"
         )
     for s in report.sections:
-        out.append(_body(s, level + 1))
+        out.append(_body(s, level + 1, ids, anchors))
     return "\n".join(out)
 
 
@@ -85,13 +154,13 @@ def render_html(report: Report) -> str:
     for f in report.all_findings():
         counts[f.severity] += 1
     tally = " ".join(f"{_badge(s)} {n}" for s, n in sorted(counts.items(), reverse=True) if n)
+    ids = _Ids()
+    ids.take("top")
+    anchors: dict[int, str] = {}
+    _anchors(report, ids, anchors)
     nav = ""
     if report.sections:
-        items = "".join(
-            f'<li><a href="#sec-{"".join(c if c.isalnum() else "-" for c in s.title.lower())}">'
-            f"{escape(s.title)}</a></li>"
-            for s in report.sections
-        )
+        items = "".join(f'<li><a href="#{anchors[id(s)]}">{escape(s.title)}</a></li>' for s in report.sections)
         nav = f"<nav><ul>{items}</ul></nav>"
     head = (
         f"<p>Worst severity: {_badge(worst) if worst is not None else 'none'} &nbsp; {tally}</p>"
@@ -99,5 +168,5 @@ def render_html(report: Report) -> str:
     return (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{escape(report.title)}</title><style>{_CSS}</style></head><body>"
-        f"{_body(report, 1, head + nav)}</body></html>"
+        f"{_body(report, 1, ids, anchors, head + nav)}</body></html>"
     )

@@ -14,6 +14,7 @@ from mathguard.errors import InputError
 from mathguard.report.figure import Figure
 from mathguard.report.finding import Finding, Severity
 from mathguard.report.jsonable import jsonable
+from mathguard.report.table import Table
 
 SCHEMA = "mathguard.report/1"
 
@@ -33,6 +34,7 @@ class Report:
     figures: list[Figure] = field(default_factory=list)
     sections: list["Report"] = field(default_factory=list)
     summary: str = ""
+    tables: list[Table] = field(default_factory=list)
 
     # ------------------------------------------------------------------ building
     def add(self, finding: Finding) -> None:
@@ -77,6 +79,7 @@ class Report:
             "findings": [f.to_dict() for f in self.findings],
             "metrics": jsonable(self.metrics),
             "figures": [{"title": f.title, "caption": f.caption} for f in self.figures],
+            "tables": [t.to_dict() for t in self.tables],
             "sections": [s.to_dict() for s in self.sections],
         }
 

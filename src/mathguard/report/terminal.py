@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mathguard.report.display import metric_rows
+from mathguard.report.display import fmt_number, is_scalar, metric_rows
 from mathguard.report.finding import Severity
 from mathguard.report.report import Report
 
@@ -25,6 +25,11 @@ def _render(report: Report, console: Console, depth: int, max_metrics: int) -> N
     console.rule(f"[bold]{report.title}", align="left", style="blue" if depth else "bold blue")
     if report.summary:
         console.print(escape(report.summary))
+    for grid in report.tables:
+        t = Table(*grid.columns, title=escape(grid.title), header_style="bold", expand=True)
+        for row in grid.rows:
+            t.add_row(*(escape(fmt_number(v) if is_scalar(v) else str(v)) for v in row))
+        console.print(t)
     if report.findings:
         table = Table(show_header=True, header_style="bold", expand=True)
         table.add_column("severity", no_wrap=True)
