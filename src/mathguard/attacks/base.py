@@ -82,6 +82,23 @@ def parse_eps(eps: Any) -> tuple[float, ...] | None:
     return out
 
 
+def attack_inputs(clf: Classifier, x: Any, y: Any, name: str,
+                  needs_gradients: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checked (inputs, labels) for any attack: a wrapped model, a non-empty batch inside the bounds."""
+    if not isinstance(clf, Classifier):
+        raise InputError(f"expected a mathguard Classifier (use mg.wrap), got {type(clf).__name__}")
+    if needs_gradients and not clf.has_gradients:
+        raise UnsupportedError(f"{name} needs gradients; this {clf.kind} model has none "
+                               "(use a black-box attack)")
+    xt = clf.as_input(x)
+    yt = clf.as_labels(y, len(xt))
+    if len(xt) == 0:
+        raise InputError("no inputs to attack")
+    if clf.bounds is not None and ((xt < clf.bounds[0]).any() or (xt > clf.bounds[1]).any()):
+        raise InputError(f"inputs lie outside the model bounds {clf.bounds}")
+    return xt, yt
+
+
 class Attack(ABC):
     """Base of every white-box attack: ``attack(clf, x, y, eps) -> AttackResult``."""
 
@@ -116,17 +133,7 @@ class Attack(ABC):
 
     # -- driver ------------------------------------------------------------------------
     def __call__(self, clf: Classifier, x: Any, y: Any, eps: Any = None) -> AttackResult:
-        if not isinstance(clf, Classifier):
-            raise InputError(f"expected a mathguard Classifier (use mg.wrap), got {type(clf).__name__}")
-        if self.needs_gradients and not clf.has_gradients:
-            raise UnsupportedError(f"{self.name} needs gradients; this {clf.kind} model has none "
-                                   "(use a black-box attack)")
-        xt = clf.as_input(x)
-        yt = clf.as_labels(y, len(xt))
-        if len(xt) == 0:
-            raise InputError("no inputs to attack")
-        if clf.bounds is not None and ((xt < clf.bounds[0]).any() or (xt > clf.bounds[1]).any()):
-            raise InputError(f"inputs lie outside the model bounds {clf.bounds}")
+        xt, yt = attack_inputs(clf, x, y, self.name, self.needs_gradients)
         budgets = parse_eps(eps)
         with eval_mode(clf.module):
             if self.minimal_norm:

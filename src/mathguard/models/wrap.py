@@ -30,6 +30,7 @@ def wrap(
     n_classes: int | None = None,
     mean: Any = None,
     std: Any = None,
+    labels_only: bool = False,
 ) -> Classifier:
     """Put ``obj`` behind the Classifier protocol.
 
@@ -43,7 +44,16 @@ def wrap(
 
     ``bounds`` is the valid raw input range; ``mean``/``std`` normalisation is applied
     inside the model so attacks and certificates work in raw input space.
+    ``labels_only=True`` exposes predicted labels alone (an API): ``obj`` is any of the above,
+    or a function returning N integer labels (needs ``input_shape`` and ``n_classes``).
     """
+    if labels_only:
+        from mathguard.models.labels_only import LabelsOnlyClassifier
+
+        if isinstance(obj, Classifier) or not callable(obj) or isinstance(obj, nn.Module) or _is_sklearn(obj):
+            return LabelsOnlyClassifier(wrap(obj, bounds=bounds, input_shape=input_shape, n_classes=n_classes,
+                                             mean=mean, std=std))
+        return LabelsOnlyClassifier(obj, input_shape=input_shape, n_classes=n_classes, bounds=bounds)
     if isinstance(obj, Classifier):
         return obj
     if isinstance(obj, nn.Module):
