@@ -17,7 +17,7 @@ from torch import nn
 
 from mathguard.errors import InputError, ModelError, UnsupportedError
 from mathguard.models.base import Classifier, as_tensor, check_bounds
-from mathguard.models.torch_model import Normalize, device_and_dtype, eval_mode
+from mathguard.models.torch_model import Normalize, check_module, device_and_dtype, eval_mode
 from mathguard.validate import finite
 
 Box = tuple[torch.Tensor, torch.Tensor]
@@ -176,7 +176,7 @@ def ibp(model: Any, x: Any, eps: float, y: Any = None, *, bounds: tuple[float, f
     if not torch.isfinite(xt).all():
         raise InputError("input contains NaN or Inf values")
     bounds = check_bounds(bounds)
-    device, _ = device_and_dtype(net)
+    device, _ = device_and_dtype(check_module(net))
     with eval_mode(net):
         result = _bounds(net, xt.to(device), eps, y, bounds)
     return result.to_cpu()

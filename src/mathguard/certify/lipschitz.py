@@ -22,7 +22,7 @@ from torch import nn
 
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
-from mathguard.models.torch_model import Normalize, device_and_dtype, eval_mode
+from mathguard.models.torch_model import Normalize, check_module, device_and_dtype, eval_mode
 
 #: Unrolled operators with at most this many entries (in × out) get their exact norm by SVD (80 MB in float64).
 MAX_DENSE_ENTRIES = 10_000_000
@@ -197,19 +197,21 @@ def lipschitz(model: Any, input_shape: tuple[int, ...] | None = None) -> Lipschi
         if not isinstance(first, nn.Linear):
             raise InputError("pass input_shape=(C, H, W) so convolutions can be treated as operators")
         input_shape = (first.in_features,)
+    check_module(net)
     if device_and_dtype(net)[0].type != "cpu":
         net = copy.deepcopy(net).cpu()  # the bound is a property of the weights; compute it where the probes are
     x = torch.zeros(1, *input_shape, dtype=torch.float64)
     layers: list[tuple[str, float]] = []
-    total = 1.0
     with eval_mode(net):
         for name, layer in _leaves(net):
             sigma = _layer_norm(layer, tuple(x.shape[1:])) * (1 + ROUNDOFF)
-            layers.append((name or type(layer).__name__, sigma))
-            total *= sigma
+            # Weights are finite (check_module), so a NaN norm is an overflow inside the SVD: no finite bound.
+            layers.append((name or type(layer).__name__, math.inf if math.isnan(sigma) else sigma))
             with torch.no_grad():
                 x = _forward_double(layer, x)
-    return LipschitzBound(total, layers)
+    norms = [s for _, s in layers]
+    # A zero layer makes the network constant, even after a layer whose norm overflowed to ∞ (∞·0 is NaN).
+    return LipschitzBound(0.0 if 0.0 in norms else math.prod(norms), layers)
 
 
 def _forward_double(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -42,6 +42,10 @@ def _pair(p: Any, q: Any, smoothing: float) -> tuple[np.ndarray, np.ndarray]:
     pa, qa = _dist(p, "p"), _dist(q, "q")
     if pa.shape[-1] != qa.shape[-1]:
         raise InputError(f"p has {pa.shape[-1]} categories but q has {qa.shape[-1]}")
+    try:
+        np.broadcast_shapes(pa.shape, qa.shape)
+    except ValueError:
+        raise InputError(f"p of shape {pa.shape} and q of shape {qa.shape} do not broadcast") from None
     if smoothing:
         pa = (pa + smoothing) / (1 + smoothing * pa.shape[-1])
         qa = (qa + smoothing) / (1 + smoothing * qa.shape[-1])

@@ -21,6 +21,16 @@ def device_and_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.float32
 
 
+def check_module(model: Any) -> nn.Module:
+    """A torch module with finite weights: NaN weights have no spectrum and no sound bound."""
+    if not isinstance(model, nn.Module):
+        raise InputError(f"expected a torch nn.Module, got {type(model).__name__}")
+    bad = [name or "(model)" for name, p in model.named_parameters() if not torch.isfinite(p.detach()).all()]
+    if bad:
+        raise ModelError(f"parameter(s) {bad[:5]} hold NaN or Inf: training has already diverged")
+    return model
+
+
 @contextmanager
 def eval_mode(module: nn.Module | None) -> Iterator[None]:
     """Run with dropout off and batch norm on running statistics, then restore each layer's own mode.

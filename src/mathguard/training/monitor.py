@@ -22,8 +22,9 @@ import torch
 from torch import nn
 
 from mathguard.errors import InputError
+from mathguard.models.torch_model import check_module
 from mathguard.report import Figure, Finding, Report, Severity
-from mathguard.training.weights import WEIGHTED, check_module, init_scale_finding, scale_stats
+from mathguard.training.weights import WEIGHTED, init_scale_finding, scale_stats
 
 _SATURATION = {nn.Sigmoid: (0.01, 0.99), nn.Tanh: (-0.99, 0.99)}  # outputs beyond these are on a flat tail
 

@@ -12,13 +12,13 @@ up with depth and one far below both lets them die out.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from mathguard.errors import InputError, ModelError
+from mathguard.errors import InputError
+from mathguard.models.torch_model import check_module
 from mathguard.report import Figure, Finding, Report, Severity
 
 WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)  # the layers whose weights are watched
@@ -40,15 +40,6 @@ def scale_stats(module: nn.Module) -> dict[str, float]:
     he, xavier = math.sqrt(2 / fan_in), math.sqrt(2 / (fan_in + fan_out))
     return {"shape": list(w.shape), "fan_in": fan_in, "fan_out": fan_out, "std": std, "he_std": he,
             "xavier_std": xavier, "std_over_he": std / he, "std_over_xavier": std / xavier}
-
-
-def check_module(model: Any) -> None:
-    """A torch module with finite weights: NaN weights have no spectrum, and anything else has no layers."""
-    if not isinstance(model, nn.Module):
-        raise InputError(f"expected a torch nn.Module, got {type(model).__name__}")
-    bad = [name or "(model)" for name, p in model.named_parameters() if not torch.isfinite(p.detach()).all()]
-    if bad:
-        raise ModelError(f"parameter(s) {bad[:5]} hold NaN or Inf: training has already diverged")
 
 
 def _layer_stats(module: nn.Module) -> dict[str, float]:
