@@ -49,3 +49,8 @@ def test_class_count_mismatch_is_an_input_error():
     ref = profile(RNG.normal(size=(200, 2)), _proba(200, 2))
     with pytest.raises(InputError, match="3 classes but the reference has 2"):
         compare(ref, RNG.normal(size=(200, 2)), proba=_proba(200, 3), multivariate=False)
+
+
+def test_values_whose_squares_overflow_are_refused_naming_the_column():
+    with pytest.raises(InputError, match="column 'x1'.*too large"):
+        profile(np.column_stack([RNG.normal(size=100), RNG.normal(size=100) * 1e300]))

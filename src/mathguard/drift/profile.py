@@ -68,9 +68,14 @@ class NumericFeature:
         if finite.size == 0:
             return
         self.sketch.update(finite)
-        mean = float(finite.mean())
-        centred = finite - mean
-        self._merge_moments(finite.size, mean, float(centred @ centred), float(finite.min()), float(finite.max()))
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = float(finite.mean())
+            centred = finite - mean
+            m2 = float(centred @ centred)
+        if not (math.isfinite(mean) and math.isfinite(m2)):
+            raise InputError(f"values up to {np.abs(finite).max():.3g} are too large for float64 moments "
+                             "(their squares overflow); rescale the column")
+        self._merge_moments(finite.size, mean, m2, float(finite.min()), float(finite.max()))
 
     def _merge_moments(self, n_b: int, mean_b: float, m2_b: float, lo: float, hi: float) -> None:
         # Chan, Golub & LeVeque's pairwise update: exact to rounding, no catastrophic cancellation.
@@ -228,7 +233,11 @@ class Profile:
         def fold(item: tuple[str, Feature]) -> None:
             name, feat = item
             if isinstance(feat, NumericFeature):
-                feat.update(_numeric_column(frame[name], name, self.n_rows))
+                values = _numeric_column(frame[name], name, self.n_rows)
+                try:
+                    feat.update(values)
+                except InputError as exc:
+                    raise InputError(f"column {name!r}: {exc}") from None
             else:
                 feat.update(frame[name])
 
