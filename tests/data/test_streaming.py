@@ -110,7 +110,7 @@ def test_target_array_gives_correlations_and_is_not_a_feature(cancer):
     np.testing.assert_allclose(list(m["target_correlation"].values()), ref, rtol=1e-10)
 
 
-hypothesis = pytest.importorskip("hypothesis", reason="property test needs hypothesis")
+import hypothesis
 
 
 @hypothesis.settings(max_examples=25, deadline=None)

@@ -107,7 +107,7 @@ def test_high_cardinality_categories_are_folded_and_flagged():
 
 
 def test_dask_partitions_profile_and_compare_like_pandas(frame):
-    dd = pytest.importorskip("dask.dataframe", reason="dask is a test dependency (pip install 'dask[dataframe]')")
+    import dask.dataframe as dd
     df = frame(8000, 5)
     ref = _exact_parts(mg.drift.profile(df, sample_size=200).to_dict())
     assert _exact_parts(mg.drift.profile(dd.from_pandas(df, npartitions=6), sample_size=200).to_dict()) == ref

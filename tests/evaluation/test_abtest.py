@@ -9,7 +9,7 @@ from mathguard.errors import InputError
 from mathguard.evaluation import ab_test, sample_size
 from mathguard.evaluation.abtest import _power
 
-prop = pytest.importorskip("statsmodels.stats.proportion", reason="statsmodels is the reference")
+import statsmodels.stats.proportion as prop
 
 
 @pytest.mark.parametrize("sa,na,sb,nb", [(120, 1000, 150, 1000), (45, 500, 38, 700), (900, 10000, 1010, 10050)])

@@ -15,7 +15,7 @@ from sklearn.tree import DecisionTreeClassifier
 from mathguard.errors import InputError
 from mathguard.evaluation import compare_cv
 
-mlx = pytest.importorskip("mlxtend.evaluate", reason="mlxtend is the 5x2cv reference")
+import mlxtend.evaluate as mlx
 
 
 @pytest.fixture(scope="module")

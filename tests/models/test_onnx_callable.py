@@ -33,8 +33,8 @@ def _export(net: nn.Module, path, dynamic: bool) -> None:
 
 @pytest.mark.parametrize("zipmap", [True, False])
 def test_skl2onnx_round_trip(digits, logreg, tmp_path, zipmap):
-    pytest.importorskip("onnxruntime", reason="onnxruntime is the ONNX backend")
-    skl2onnx = pytest.importorskip("skl2onnx", reason="skl2onnx exports the reference model")
+    import onnxruntime  # noqa: F401
+    import skl2onnx
     from skl2onnx.common.data_types import FloatTensorType
 
     X, _ = digits
@@ -53,8 +53,8 @@ def test_skl2onnx_round_trip(digits, logreg, tmp_path, zipmap):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's legacy exporter needs no onnxscript
 @pytest.mark.parametrize("dynamic", [True, False])
 def test_torch_onnx_round_trip(digits, tmp_path, dynamic):
-    pytest.importorskip("onnxruntime", reason="onnxruntime is the ONNX backend")
-    pytest.importorskip("onnx", reason="torch.onnx.export needs onnx")
+    import onnxruntime  # noqa: F401
+    import onnx  # noqa: F401
     X, _ = digits
     net = _small_net()
     path = tmp_path / "net.onnx"
@@ -67,7 +67,7 @@ def test_torch_onnx_round_trip(digits, tmp_path, dynamic):
 
 
 def test_onnx_errors(tmp_path, monkeypatch):
-    pytest.importorskip("onnxruntime", reason="onnxruntime is the ONNX backend")
+    import onnxruntime  # noqa: F401
     with pytest.raises(ModelError, match="ONNX file not found"):
         mg.wrap(tmp_path / "missing.onnx")
     with pytest.raises(ModelError, match="could not load the ONNX model"):
