@@ -213,7 +213,18 @@ class RowSample:
         return cls(int(doc["size"]), rows, np.array([int(h) for h in doc["hashes"]], dtype=np.uint64))
 
 
-@dataclass
+def _same(a: Any, b: Any) -> bool:
+    """Structural equality of two to_dict() documents, floats compared to 1e-12 relative."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300) or (math.isnan(a) and math.isnan(b))
+    return a == b
+
+
+@dataclass(eq=False)
 class Profile:
     """What ``drift.compare`` needs to know about a reference data set (and its model's predictions)."""
 
@@ -269,6 +280,16 @@ class Profile:
                        None if self.entropy is None else self.entropy.merge(other.entropy))  # type: ignore
 
     __add__ = merge
+
+    def __eq__(self, other: object) -> bool:
+        """Same content: counts, sketches and samples exactly, moments up to float rounding (1e-12 relative).
+
+        So ``profile(a) + profile(b) == profile(concat(a, b))``: the merge is exact except for the
+        last bits of the Chan-merged means and sums of squares.
+        """
+        if not isinstance(other, Profile):
+            return NotImplemented
+        return _same(self.to_dict(), other.to_dict())
 
     # ---------------------------------------------------------------- storage
     def to_dict(self) -> dict[str, Any]:
