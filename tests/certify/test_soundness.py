@@ -158,3 +158,13 @@ def test_large_conv_bound_is_rigorous_and_close_to_the_power_iteration_estimate(
     with torch.no_grad():
         estimate = float(conv(v).norm())
     assert estimate <= bound <= 2.5 * estimate
+
+
+def test_ibp_training_runs_on_a_net_with_batch_norm_and_dropout():
+    torch.manual_seed(0)
+    x = torch.rand(64, 6)
+    y = (x[:, 0] > 0.5).long()
+    net = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 2))
+    trained = mg.defend.ibp_training(net, mg.defend.batches(x, y), eps=0.05, epochs=2)
+    b = mg.certify.ibp(trained, x, 0.05, y=y)
+    assert (b.lower <= b.upper).all()
