@@ -52,3 +52,13 @@ def batch(digits, clf):
     x, y = x[:64], y[:64]
     keep = clf.predict(x) == y
     return x[keep][:40], y[keep][:40]
+
+
+@pytest.fixture(scope="session")
+def demo_digits():
+    """The demo CNN (quick training) with its train/test digit images as tensors."""
+    from mathguard.demo.context import DemoContext
+
+    ctx = DemoContext(quick=True)
+    (xtr, xte), dg = ctx.digits_images, ctx.digits
+    return ctx.classifier, *(torch.as_tensor(a) for a in (xtr, dg.y_train, xte, dg.y_test))

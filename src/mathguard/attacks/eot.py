@@ -42,23 +42,27 @@ class RandomTransform:
         return (f"RandomTransform(rotation={self.rotation:g}, scale={self.scale}, translate={self.translate:g}, "
                 f"brightness={self.brightness})")
 
-    def draw(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(n, 2, 3) sampling matrices for ``F.affine_grid`` and (n,) brightness factors."""
+    def draw(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(n,) angles in radians, (n,) scales, (n, 2) shifts in normalised coordinates, (n,) brightness factors."""
         u = torch.rand(n, 5, generator=gen, dtype=torch.float64)
         angle = (u[:, 0] * 2 - 1) * math.radians(self.rotation)
         scale = self.scale[0] + u[:, 1] * (self.scale[1] - self.scale[0])
         shift = (u[:, 2:4] * 2 - 1) * 2 * self.translate  # normalised coordinates span 2
-        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-        # Output pixel p samples input A p + t: the inverse of rotate-scale-then-shift.
-        a = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)
-        t = -(a @ shift.unsqueeze(2))
-        theta = torch.cat([a, t], 2).float()
-        bright = (self.brightness[0] + u[:, 4] * (self.brightness[1] - self.brightness[0])).float()
-        return theta, bright
+        bright = self.brightness[0] + u[:, 4] * (self.brightness[1] - self.brightness[0])
+        return angle, scale, shift, bright.float()
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        theta, bright = self.draw(len(x), gen)
-        return warp(x, theta) * bright.to(x).view(-1, *([1] * (x.ndim - 1)))
+        angle, scale, shift, bright = self.draw(len(x), gen)
+        return warp(x, affine(angle, scale, shift)) * bright.to(x).view(-1, *([1] * (x.ndim - 1)))
+
+
+def affine(angle: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """(n, 2, 3) sampling matrices for ``F.affine_grid``: rotate and scale about the centre, then shift."""
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    # Output pixel p samples input A p + t: the inverse of rotate-scale-then-shift.
+    a = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)
+    t = -(a @ shift.to(a).unsqueeze(2))
+    return torch.cat([a, t], 2).float()
 
 
 def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
