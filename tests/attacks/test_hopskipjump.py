@@ -153,3 +153,12 @@ def test_constraint_arguments_are_validated(clf, batch):
         HopSkipJump(mutable=np.ones(64))(clf, x, y)
     with pytest.raises(InputError):
         HopSkipJump(low=0.5, high=1.0)(clf, x, y)  # the inputs are not inside the box
+
+
+def test_evaluate_robustness_uses_hopskipjump_on_a_labels_only_model(clf, batch):
+    x, y = batch
+    api = mg.wrap(clf, labels_only=True)
+    rep = mg.evaluate_robustness(api, x[:10], y[:10], norm="l2", eps=[0.5, 4.0], steps=20)
+    assert [a["attack"] for a in rep.metrics["attacks"]] == ["HopSkipJump"]
+    assert any(f.id == "adversarial.labels-only-evaluation" for f in rep.findings)
+    assert rep.metrics["robust_accuracy"][4.0] <= rep.metrics["robust_accuracy"][0.5]

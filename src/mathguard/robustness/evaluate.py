@@ -12,24 +12,33 @@ from typing import Any, Sequence
 
 import torch
 
-from mathguard.attacks import APGD, FGSM, Square, ZeroOrderPGD
+from mathguard.attacks import APGD, FGSM, HopSkipJump, Square, ZeroOrderPGD
 from mathguard.attacks.base import Attack, parse_eps
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.diagnose import output_findings
+from mathguard.models.labels_only import LabelsOnlyClassifier
 from mathguard.models.wrap import wrap
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.robustness import pitfalls
 
 
 def default_attacks(n_classes: int, norm: str, steps: int = 100,
-                    has_gradients: bool = True) -> tuple[list[Attack], list[Finding]]:
+                    has_gradients: bool = True, labels_only: bool = False) -> tuple[list[Attack], list[Finding]]:
     """APGD-CE, then targeted APGD-DLR (untargeted DLR for 3 classes, none for 2), then Square (10·steps queries).
 
     A model without gradients (forest, ONNX, callable) gets the black-box attacks only:
-    Square and NES-estimated PGD.
+    Square and NES-estimated PGD; a labels-only model gets HopSkipJump (50·steps queries per point).
     """
     notes: list[Finding] = []
+    if labels_only:
+        notes.append(Finding(
+            id="adversarial.labels-only-evaluation", lens="adversarial", severity=Severity.INFO,
+            title="The model returns labels only: the decision-based HopSkipJump attack was run",
+            detail="Only predicted labels were available, so no score- or gradient-based attack applies; a "
+                   "decision-based attack needs more queries and gives a looser upper bound.",
+            fix="Evaluate a model that exposes scores or gradients when you can."))
+        return [HopSkipJump(norm=norm, queries=max(1000, 50 * steps))], notes
     if not has_gradients:
         attacks: list[Attack] = [Square(norm=norm, queries=10 * steps), ZeroOrderPGD(norm=norm, steps=max(10, steps // 5))]
         notes.append(Finding(
@@ -85,10 +94,11 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
     if len(xt) == 0:
         raise InputError("no inputs to evaluate")
     notes: list[Finding] = []
+    labels_only = isinstance(clf, LabelsOnlyClassifier)
     if attacks is None:
-        attacks, notes = default_attacks(clf.n_classes, norm, steps, clf.has_gradients)
+        attacks, notes = default_attacks(clf.n_classes, norm, steps, clf.has_gradients, labels_only)
     report = Report(title=f"Robustness evaluation ({norm})", findings=list(notes))
-    if checks:
+    if checks and not labels_only:  # the model-output checks read scores a labels-only model never gives
         # Model-level pitfalls first: they explain attack failures that follow.
         report.findings.extend(output_findings(clf, xt[:check_samples]))
         if clf.has_gradients:
