@@ -1,7 +1,10 @@
 """Fixtures shared across lenses: the bundled digits as tensors and small nets trained on them."""
 
+import os
 from dataclasses import dataclass
 from typing import Callable
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see src/mathguard/cli/__init__.py
 
 import numpy as np
 import pytest

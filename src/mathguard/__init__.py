@@ -23,9 +23,10 @@ _LAZY: dict[str, str] = {
     "robustness_bracket": "mathguard.robustness.bracket:robustness_bracket",
     "evaluate_robustness": "mathguard.robustness.evaluate:evaluate_robustness",
     "Guard": "mathguard.guard:Guard",
+    "audit": "mathguard.auditor:audit",
 }
 _SUBPACKAGES = {"models", "data", "training", "evaluation", "info", "drift", "attacks",
-                "robustness", "certify", "defend", "detect", "guard", "report", "demo", "monitor"}
+                "robustness", "certify", "defend", "detect", "guard", "auditor", "report", "demo", "monitor"}
 
 
 def __getattr__(name: str) -> Any:

@@ -32,7 +32,8 @@ def make_detector(name: str, clf: Classifier, *, layer: str | None = None) -> De
 def detect_report(clf: Classifier, *, train: tuple[Any, Any], val: Any, test: tuple[Any, Any],
                   detectors: Sequence[str] = ("max-softmax", "energy", "mahalanobis", "knn"),
                   ood: Mapping[str, Any] | None = None, attacks: Mapping[str, float] | None = None,
-                  fpr: float = 0.05, layer: str | None = None, adaptive: bool = True) -> Report:
+                  fpr: float = 0.05, layer: str | None = None, adaptive: bool = True,
+                  max_attack_points: int = 500, adaptive_steps: int = 50) -> Report:
     """Fit on ``train`` (x, y), calibrate on clean ``val`` inputs at ``fpr``, evaluate on ``test`` (x, y)."""
     built = [make_detector(n, clf, layer=layer) for n in detectors]
     if not built:
@@ -41,4 +42,5 @@ def detect_report(clf: Classifier, *, train: tuple[Any, Any], val: Any, test: tu
     for d in built:
         d.fit(x_train, y_train).calibrate(val, fpr=fpr)
     x_test, y_test = test
-    return evaluate(built, x_test, shifts=ood, attacks=attacks, adaptive=adaptive and bool(attacks), y=y_test)
+    return evaluate(built, x_test, shifts=ood, attacks=attacks, adaptive=adaptive and bool(attacks), y=y_test,
+                    max_attack_points=max_attack_points, adaptive_steps=adaptive_steps)

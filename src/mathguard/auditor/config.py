@@ -1,0 +1,165 @@
+"""Audit options: defaults, `mathguard.toml`, and the commented template `mathguard init` writes."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from mathguard.errors import InputError
+from mathguard.report import Severity
+
+LENSES = ("data", "model", "stats", "info", "adversarial", "certified", "detectors")
+
+TEMPLATE = """\
+# mathguard.toml: options for `mathguard audit` and `mg.audit(...)`. Every key is optional;
+# a missing key keeps the default shown here. Lines starting with # are comments.
+
+[audit]
+# Lenses to run, when they apply to the model and data given (a lens that cannot apply says why).
+lenses = ["data", "model", "stats", "info", "adversarial", "certified", "detectors"]
+fail_on = "high"        # exit 1 when a finding at or above this severity is present ("never" to disable)
+budget = "10m"          # wall-clock budget: points, steps and noise draws are scaled to fit ("0" = no budget)
+random_state = 0
+
+[stats]
+alpha = 0.05            # 1 - confidence of the accuracy interval and the significance tests
+
+[adversarial]
+norm = "linf"           # "linf" or "l2"
+# Budgets in raw input units. Images in [0, 1]: 0.03 and 0.1 are common. Tabular features have no
+# common scale, so the adversarial and certified lenses run on tabular models only when eps is set here.
+eps = [0.03, 0.1]
+points = 500            # test points attacked at most (the budget may lower it)
+steps = 100             # iterations of each gradient attack (the budget may lower it)
+
+[certified]
+points = 200            # test points certified at most
+
+[detectors]
+names = ["max-softmax", "energy", "mahalanobis"]
+fpr = 0.05              # promised false-alarm rate of each detector
+"""
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Every option of the audit, with the defaults of :data:`TEMPLATE`."""
+
+    lenses: tuple[str, ...] = LENSES
+    fail_on: str = "high"
+    budget: float | None = 600.0  # seconds; None = unlimited
+    random_state: int = 0
+    alpha: float = 0.05
+    norm: str = "linf"
+    eps: tuple[float, ...] = (0.03, 0.1)
+    eps_given: bool = False  # True when the user chose eps (tabular models need it)
+    points: int = 500
+    steps: int = 100
+    certified_points: int = 200
+    detectors: tuple[str, ...] = ("max-softmax", "energy", "mahalanobis")
+    fpr: float = 0.05
+
+    def __post_init__(self) -> None:
+        unknown = [lens for lens in self.lenses if lens not in LENSES]
+        if unknown:
+            raise InputError(f"unknown lens(es) {unknown}; choose from {', '.join(LENSES)}")
+        if self.fail_on != "never":
+            Severity.parse(self.fail_on)
+        if self.norm not in ("linf", "l2"):
+            raise InputError(f"adversarial.norm must be 'linf' or 'l2', got {self.norm!r}")
+        if not self.eps or any(not (isinstance(e, (int, float)) and 0 < e < float("inf")) for e in self.eps):
+            raise InputError(f"adversarial.eps must be a list of positive finite numbers, got {list(self.eps)}")
+        for name in ("points", "steps", "certified_points"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InputError(f"{name.replace('_', '.')} must be an integer >= 1, got {v!r}")
+        if not 0 < self.alpha < 1 or not 0 < self.fpr < 1:
+            raise InputError("stats.alpha and detectors.fpr must lie in (0, 1)")
+        if self.budget is not None and not self.budget > 0:
+            raise InputError(f"budget must be positive, got {self.budget}")
+
+
+def parse_duration(text: "str | float | int | None") -> float | None:
+    """'90s', '10m', '1h', '1h30m' or seconds → seconds; '0' or None → no budget."""
+    if text is None:
+        return None
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return None if text == 0 else float(text)
+    s = str(text).strip().lower()
+    if s in ("0", "none", ""):
+        return None
+    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", s)
+    if not parts or not any(parts.groups()):
+        raise InputError(f"budget {text!r} is not a duration like 90s, 10m or 1h")
+    h, m, sec = (float(g) if g else 0.0 for g in parts.groups())
+    total = 3600 * h + 60 * m + sec
+    if total <= 0:
+        raise InputError(f"budget {text!r} must be positive")
+    return total
+
+
+_KEYS = {  # (toml table, key) → config field
+    ("audit", "lenses"): "lenses", ("audit", "fail_on"): "fail_on", ("audit", "budget"): "budget",
+    ("audit", "random_state"): "random_state", ("stats", "alpha"): "alpha", ("adversarial", "norm"): "norm",
+    ("adversarial", "eps"): "eps", ("adversarial", "points"): "points", ("adversarial", "steps"): "steps",
+    ("certified", "points"): "certified_points", ("detectors", "names"): "detectors", ("detectors", "fpr"): "fpr",
+}
+
+
+def from_mapping(doc: Mapping[str, Any]) -> AuditConfig:
+    """A config from a parsed TOML document; unknown tables or keys are errors (a typo must not be ignored)."""
+    values: dict[str, Any] = {}
+    for table, body in doc.items():
+        if not isinstance(body, Mapping):
+            raise InputError(f"mathguard.toml: {table!r} must be a table like [{table}]")
+        for key, value in body.items():
+            if (table, key) not in _KEYS:
+                known = ", ".join(f"{t}.{k}" for t, k in _KEYS)
+                raise InputError(f"mathguard.toml: unknown option {table}.{key}; known: {known}")
+            values[_KEYS[(table, key)]] = value
+    if "budget" in values:
+        values["budget"] = parse_duration(values["budget"])
+    for name in ("lenses", "detectors", "eps"):
+        if name in values:
+            if not isinstance(values[name], (list, tuple)):
+                raise InputError(f"mathguard.toml: {name} must be a list")
+            values[name] = tuple(values[name])
+    if "eps" in values:
+        values["eps_given"] = True
+    return AuditConfig(**values)
+
+
+def load_config(config: "str | os.PathLike[str] | Mapping[str, Any] | AuditConfig | None") -> AuditConfig:
+    """The audit options from a path to a TOML file, a mapping shaped like it, a config, or None (defaults)."""
+    if config is None:
+        return AuditConfig()
+    if isinstance(config, AuditConfig):
+        return config
+    if isinstance(config, Mapping):
+        return from_mapping(config)
+    path = Path(config)
+    if not path.is_file():
+        raise InputError(f"config file not found: {config}")
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path.name} is not valid TOML: {str(exc).splitlines()[0]}") from None
+    return from_mapping(doc)
+
+
+def with_overrides(config: AuditConfig, **overrides: Any) -> AuditConfig:
+    """The config with the options given on the command line (None = keep)."""
+    chosen = {k: v for k, v in overrides.items() if v is not None}
+    known = {f.name for f in fields(AuditConfig)}
+    bad = set(chosen) - known
+    if bad:
+        raise InputError(f"unknown audit option(s) {sorted(bad)}")
+    return replace(config, **chosen)

@@ -1,0 +1,207 @@
+"""One function per lens of the whole-model audit: what it runs, on what, and its headline number.
+
+Each takes the :class:`AuditInputs` and returns ``(section report, headline)``, or raises
+:class:`NotApplicable` with the one line that says why it cannot run on this model or data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable
+
+import numpy as np
+import torch
+from scipy.stats import binomtest
+
+from mathguard.auditor.budget import Plan
+from mathguard.auditor.config import AuditConfig
+from mathguard.models.base import Classifier
+from mathguard.report import Finding, Report, Severity
+
+MIN_TEST = 30  # fewer labelled test rows than this: the statistics lens says "insufficient data"
+
+
+class NotApplicable(Exception):
+    """The lens cannot run on this model or data; the message says why in one line."""
+
+
+@dataclass
+class AuditInputs:
+    clf: Classifier
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    config: AuditConfig
+    plan: Plan
+    feature_names: list[str] | None = None
+    baseline: Classifier | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def tabular(self) -> bool:
+        return len(self.clf.input_shape) == 1
+
+    def flat(self, x: np.ndarray) -> np.ndarray:
+        return x.reshape(len(x), -1)
+
+    def proba(self, clf: Classifier, x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            xt = clf.as_input(x)
+            return np.concatenate([clf.proba(xt[i:i + 4096]).double().cpu().numpy() for i in range(0, len(xt), 4096)])
+
+    @cached_property
+    def proba_test(self) -> np.ndarray:
+        return self.proba(self.clf, self.x_test)
+
+    @cached_property
+    def proba_train(self) -> np.ndarray:
+        return self.proba(self.clf, self.x_train)
+
+    @property
+    def eps(self) -> tuple[float, ...]:
+        if self.tabular and not self.config.eps_given:
+            raise NotApplicable("tabular features have no common scale: set adversarial.eps (feature units) "
+                                "in mathguard.toml")
+        return tuple(sorted(self.config.eps))
+
+
+def data_lens(a: AuditInputs) -> tuple[Report, str]:
+    from mathguard.data import audit_data
+
+    if not a.tabular:
+        raise NotApplicable(f"inputs of shape {a.clf.input_shape} are images or signals, not feature columns")
+    rep = audit_data(a.x_train, feature_names=a.feature_names)
+    m = rep.metrics
+    return rep, f"rank {m['rank']} of {a.x_train.shape[1]}, standardised κ {m['condition_number_standardized']:.3g}"
+
+
+def model_lens(a: AuditInputs) -> tuple[Report, str]:
+    from mathguard.models import output_findings
+
+    rep = Report(title="Model checks", findings=output_findings(a.clf, a.x_test[:256]),
+                 summary=f"{a.clf.kind} classifier, {a.clf.n_classes} classes, input {a.clf.input_shape}, "
+                         f"bounds {a.clf.bounds}, gradients: {'yes' if a.clf.has_gradients else 'no'}.")
+    module = getattr(a.clf, "net", None)
+    if a.clf.kind == "torch" and module is not None:
+        from mathguard.training import inspect
+
+        rep.add_section(inspect(module))
+    return rep, f"{a.clf.kind}, {a.clf.n_classes} classes"
+
+
+def stats_lens(a: AuditInputs) -> tuple[Report, str]:
+    from mathguard.evaluation import calibration, compare
+
+    n = len(a.y_test)
+    pred = a.proba_test.argmax(1)
+    k = int((pred == a.y_test).sum())
+    ci = binomtest(k, n).proportion_ci(confidence_level=1 - a.config.alpha, method="exact")
+    rep = Report(title="Statistics", metrics={"test_accuracy": k / n, "accuracy_ci": [ci.low, ci.high], "n_test": n},
+                 summary=f"Test accuracy {k / n:.1%} (exact {1 - a.config.alpha:.0%} interval "
+                         f"{ci.low:.1%}–{ci.high:.1%}, n = {n}).")
+    if n < MIN_TEST:
+        rep.add(Finding(id="stats.insufficient-data", lens="stats", severity=Severity.HIGH,
+                        title=f"only {n} labelled test rows: too few to judge accuracy or calibration",
+                        fix=f"Audit on at least {MIN_TEST} held-out labelled rows."))
+        return rep, f"insufficient data (n = {n})"
+    if len(np.unique(a.y_test)) > 1:
+        rep.add_section(calibration(a.y_test, a.proba_test).report())
+    if a.baseline is not None:
+        base = a.proba(a.baseline, a.x_test).argmax(1)
+        rep.add_section(compare(a.y_test, base, pred, alpha=a.config.alpha, names=("baseline", "model")).report())
+    return rep, f"accuracy {k / n:.3f} [{ci.low:.3f}, {ci.high:.3f}]"
+
+
+def info_lens(a: AuditInputs) -> tuple[Report, str]:
+    from mathguard import drift, info
+
+    rep = Report(title="Information")
+    h = info.entropy(a.proba_test, base=2)
+    rep.metrics.update({"prediction_entropy_bits_mean": float(np.mean(h)),
+                        "prediction_entropy_bits_max_possible": float(np.log2(a.clf.n_classes))})
+    names = a.feature_names if a.tabular else None
+    ref = drift.profile(a.flat(a.x_train), proba=a.proba_train, feature_names=names)
+    shift = drift.compare(ref, a.flat(a.x_test), proba=a.proba_test, feature_names=names,
+                          seed=a.config.random_state)
+    shift.title = "Drift of the test split against the training profile"
+    rep.add_section(shift)
+    if a.tabular and a.x_train.shape[1] <= 200:
+        rep.add_section(info.feature_relevance(a.x_train, a.y_train, feature_names=names,
+                                               random_state=a.config.random_state).to_report())
+        rep.add_section(info.redundancy(a.x_train, feature_names=names).to_report())
+    return rep, f"test vs train: {shift.metrics['verdict']}; entropy {np.mean(h):.2f} bits"
+
+
+def adversarial_lens(a: AuditInputs) -> tuple[Report, str]:
+    from mathguard.robustness.evaluate import evaluate_robustness
+
+    eps = a.eps
+
+    def run(n: int, steps: int) -> Report:
+        return evaluate_robustness(a.clf, a.x_test[:n], a.y_test[:n], norm=a.config.norm, eps=eps, steps=steps)
+
+    n, steps = a.plan.points_by_pilot("adversarial", min(a.config.points, len(a.x_test)), a.config.steps, run)
+    rep = run(n, steps)
+    ra = rep.metrics["robust_accuracy"][eps[-1]]
+    return rep, (f"robust accuracy ≤ {ra:.1%} at {a.config.norm} eps={eps[-1]:g} "
+                 f"(clean {rep.metrics['clean_accuracy']:.1%}, n = {n})")
+
+
+def certified_lens(a: AuditInputs) -> tuple[Report, str]:
+    from mathguard.robustness.bracket import robustness_bracket
+
+    if a.clf.module is None:
+        raise NotApplicable(f"a {a.clf.kind} model exposes no layers to bound")
+    eps = a.eps
+
+    def run(n: int, _steps: int) -> Report:
+        return robustness_bracket(a.clf, a.x_test[:n], a.y_test[:n], norm=a.config.norm, eps=eps)
+
+    n, _ = a.plan.points_by_pilot("certified", min(a.config.certified_points, len(a.x_test)), 0, run)
+    rep = run(n, 0)
+    cert = rep.metrics.get("certified_accuracy", {})
+    low = cert.get(eps[0]) if isinstance(cert, dict) else None
+    return rep, ("no certificate applies" if low is None else f"certified ≥ {low:.1%} at eps={eps[0]:g} (n = {n})")
+
+
+def detectors_lens(a: AuditInputs) -> tuple[Report, str]:
+    from mathguard.detect.pipeline import detect_report
+
+    n = len(a.x_test)
+    if n < 100:
+        raise NotApplicable(f"needs at least 100 test rows (half calibrates, half measures); got {n}")
+    rng = np.random.default_rng(a.config.random_state)
+    val, held = a.x_test[: n // 2], slice(n // 2, None)
+    x_held = a.x_test[held]
+    spread = a.flat(a.x_train).std(axis=0).reshape(a.x_train.shape[1:])
+    noisy = x_held + rng.normal(0, 1, x_held.shape) * 0.5 * spread
+    if a.clf.bounds is not None:
+        noisy = np.clip(noisy, *a.clf.bounds)
+    attacks = None
+    if a.clf.has_gradients:
+        try:
+            attacks = {"pgd": a.eps[-1]}
+        except NotApplicable:
+            a.notes.append("detectors: no attack scenario (tabular model without adversarial.eps)")
+    layer = None if a.clf.module is not None else "input"
+    steps = min(50, a.config.steps)
+    # PGD (40 steps) once, then one adaptive attack of `steps` per detector, on the attacked points.
+    points = a.plan.points_by_steps("detectors", min(200, len(x_held)), 40 + steps * len(a.config.detectors))
+    rep = detect_report(a.clf, train=(a.x_train, a.y_train), val=val, test=(x_held, a.y_test[held]),
+                        detectors=a.config.detectors, ood={"noise 0.5σ": noisy.astype(np.float32)},
+                        attacks=attacks, fpr=a.config.fpr, layer=layer, max_attack_points=points,
+                        adaptive_steps=steps)
+    best = max(((r["auroc"], d, sc) for sc, by in rep.metrics["results"].items() for d, r in by.items()),
+               default=None)
+    return rep, ("no scenario" if best is None else f"best AUROC {best[0]:.2f} ({best[1]} on {best[2]})")
+
+
+LENS_FUNCS: dict[str, Callable[[AuditInputs], tuple[Report, str]]] = {
+    "data": data_lens, "model": model_lens, "stats": stats_lens, "info": info_lens,
+    "adversarial": adversarial_lens, "certified": certified_lens, "detectors": detectors_lens,
+}
+LENS_TITLES = {"data": "Linear algebra", "model": "Model", "stats": "Probability & statistics",
+               "info": "Information theory", "adversarial": "Adversary", "certified": "Certified robustness",
+               "detectors": "Detectors"}

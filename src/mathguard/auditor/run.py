@@ -1,0 +1,113 @@
+"""`mg.audit`: every lens that applies to a model and its data, one report that opens with a scorecard."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Mapping
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+
+from mathguard.auditor.budget import OverBudget, make_plan
+from mathguard.auditor.config import AuditConfig, load_config, with_overrides
+from mathguard.auditor.lenses import LENS_FUNCS, LENS_TITLES, AuditInputs, NotApplicable
+from mathguard.errors import InputError, MathguardError
+from mathguard.models.base import Classifier
+from mathguard.models.wrap import wrap
+from mathguard.report import Finding, Report, Severity, Table
+
+RESERVE = 0.05  # share of the budget kept back: a lens does not start with less than this left
+
+
+def _split(clf: Classifier, pair: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        x, y = pair
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a pair (x, y)") from None
+    xt = clf.as_input(x)
+    yt = clf.as_labels(y, len(xt))
+    if len(xt) == 0:
+        raise InputError(f"{name} holds no rows")
+    return xt.cpu().numpy(), yt.cpu().numpy()
+
+
+def audit(clf: Any, *, train: tuple[Any, Any], test: tuple[Any, Any], baseline: Any = None,
+          config: "str | os.PathLike[str] | Mapping[str, Any] | AuditConfig | None" = None,
+          feature_names: list[str] | None = None, progress: Callable[[str, int, int], None] | None = None,
+          **overrides: Any) -> Report:
+    """Audit ``clf`` through every applicable lens → Report; ``metrics["scorecard"]`` has one row per lens.
+
+    ``train`` and ``test`` are (x, y) pairs; ``baseline`` a model to test against; ``config``
+    a mathguard.toml path, a mapping shaped like it or an AuditConfig; keyword ``overrides``
+    (``budget=120``, ``fail_on="medium"``, ``lenses=(...)``) win over the file.
+    ``progress(lens, done, total)`` is called before each lens.
+    """
+    cfg = with_overrides(load_config(config), **overrides)
+    model = clf if isinstance(clf, Classifier) else wrap(clf)
+    x_train, y_train = _split(model, train, "train")
+    x_test, y_test = _split(model, test, "test")
+    base = None if baseline is None else (baseline if isinstance(baseline, Classifier) else wrap(baseline))
+    plan = make_plan(model, model.as_input(x_test), cfg.budget)
+    inputs = AuditInputs(model, x_train, y_train, x_test, y_test, cfg, plan, feature_names, base)
+    root = Report(title="mathguard audit",
+                  summary=f"{model.kind} classifier with {model.n_classes} classes; {len(x_train)} training and "
+                          f"{len(x_test)} test rows; gate: {cfg.fail_on}"
+                          + (f"; budget {cfg.budget:.0f} s" if cfg.budget else "") + ".")
+    rows: dict[str, dict[str, Any]] = {}
+    for i, lens in enumerate(cfg.lenses):
+        if progress is not None:
+            progress(lens, i, len(cfg.lenses))
+        rows[lens] = _run_lens(lens, inputs, root, cfg)
+    for note in plan.notes + inputs.notes:
+        root.add(Finding(id="audit.scaled-down", lens="monitor", severity=Severity.INFO, title=note))
+    root.metrics["scorecard"] = rows
+    root.metrics["budget"] = {"seconds": cfg.budget, "used": plan.elapsed(), "points": dict(plan.sizes)}
+    root.tables.append(Table(
+        "Scorecard", ("lens", "status", "worst finding", "key number"),
+        tuple((LENS_TITLES[k], r["status"], r["worst"] or "—", r["key"]) for k, r in rows.items()),
+        caption=f"status: fail = a finding at or above '{cfg.fail_on}'; n/a = the lens does not apply (why is "
+                "given); skipped = the budget ran out first.",
+        links=tuple(r.get("section") for r in rows.values())))
+    return root
+
+
+def _run_lens(lens: str, inputs: AuditInputs, root: Report, cfg: AuditConfig) -> dict[str, Any]:
+    plan = inputs.plan
+    if cfg.budget is not None and plan.left() < RESERVE * cfg.budget:
+        return {"status": "skipped", "worst": None, "key": f"budget spent ({plan.elapsed():.0f} s)"}
+    try:
+        section, key = LENS_FUNCS[lens](inputs)
+    except NotApplicable as why:
+        return {"status": "n/a", "worst": None, "key": str(why)}
+    except OverBudget as why:
+        return {"status": "skipped", "worst": None, "key": f"budget too small: {why}"}
+    except MathguardError as exc:  # the lens met data or a model it cannot judge: say so, loudly
+        root.add(Finding(id="audit.lens-failed", lens="monitor", severity=Severity.HIGH,
+                         title=f"the {LENS_TITLES[lens].lower()} lens could not run: {str(exc).splitlines()[0]}",
+                         fix="Fix the input it names; the audit is incomplete without this lens."))
+        return {"status": "error", "worst": str(Severity.HIGH), "key": str(exc).splitlines()[0]}
+    section.title = LENS_TITLES[lens] + (f": {section.title}" if section.title != LENS_TITLES[lens] else "")
+    root.add_section(section)
+    worst = section.worst
+    failed = cfg.fail_on != "never" and bool(section.at_or_above(cfg.fail_on))
+    return {"status": "fail" if failed else "pass", "worst": None if worst is None else str(worst), "key": key,
+            "section": section.title}
+
+
+def junit_xml(report: Report) -> str:
+    """One JUnit test case per lens: failure at the gate, skipped when it does not apply or ran out of time."""
+    rows = report.metrics.get("scorecard", {})
+    cases = []
+    for lens, r in rows.items():
+        name = quoteattr(LENS_TITLES.get(lens, lens))
+        body = ""
+        if r["status"] in ("fail", "error"):
+            body = f'<failure message={quoteattr(r["key"])}>worst finding: {escape(str(r["worst"]))}</failure>'
+        elif r["status"] in ("n/a", "skipped"):
+            body = f"<skipped message={quoteattr(r['key'])}/>"
+        cases.append(f'  <testcase classname="mathguard.audit" name={name}>{body}</testcase>')
+    failures = sum(r["status"] in ("fail", "error") for r in rows.values())
+    skipped = sum(r["status"] in ("n/a", "skipped") for r in rows.values())
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<testsuite name="mathguard audit" tests="{len(rows)}" failures="{failures}" skipped="{skipped}">\n'
+            + "\n".join(cases) + "\n</testsuite>\n")

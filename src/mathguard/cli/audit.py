@@ -1,0 +1,135 @@
+"""`mathguard init` and `mathguard audit`: the whole-model audit of a user's own model and data."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from mathguard.cli.app import check_outputs, main, model_file
+from mathguard.cli.inputs import load_classifier, load_labeled
+from mathguard.errors import InputError
+from mathguard.report import Severity, write_all
+
+
+def load_split(path: str, target: str | None) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """(x, y, feature names) from an .npz (x, y) or a CSV/Parquet table with a --target column."""
+    if Path(path).suffix.lower() == ".npz":
+        x, y = load_labeled(path)
+        return x, y, None
+    from mathguard.evaluation.table import read_table
+
+    if not target:
+        raise InputError(f"{path} is a table: name its label column with --target")
+    frame = read_table(path)
+    if target not in frame.columns:
+        raise InputError(f"--target {target!r} is not a column of {path}; it has {list(frame.columns)}")
+    features = frame.drop(columns=[target])
+    text = [c for c in features.columns if not np.issubdtype(features[c].dtype, np.number)]
+    if text:
+        raise InputError(f"{path}: column(s) {text[:5]} are not numeric; encode them before the audit")
+    return features.to_numpy(dtype=np.float32), frame[target].to_numpy(), [str(c) for c in features.columns]
+
+
+@main.command()
+@click.option("--out", "out", default="mathguard.toml", show_default=True, help="Where to write the template.")
+def init(out: str) -> None:
+    """Write a commented mathguard.toml with every audit option and its default."""
+    from mathguard.auditor import TEMPLATE
+
+    if Path(out).exists():
+        raise InputError(f"{out} exists; mathguard never overwrites it (remove it or give --out)")
+    check_outputs({"--out": out})
+    write_all({out: TEMPLATE})
+    click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.option("--model", "model_spec", required=True,
+              help="file.py:factory, TorchScript .pt, .onnx, or a scikit-learn pickle (needs --trust-pickle).")
+@click.option("--train", required=True, help="Training data: .npz (x, y) or .csv/.parquet with --target.")
+@click.option("--test", "test_path", required=True, help="Held-out test data, same format.")
+@click.option("--target", default=None, help="Label column of CSV/Parquet data.")
+@click.option("--baseline", default=None, help="A second model to test against (same formats as --model).")
+@click.option("--config", "config_path", default=None, help="mathguard.toml (default: ./mathguard.toml if present).")
+@click.option("--out", default=None, help="Folder for report.html and report.json (created if missing, not its parents).")
+@click.option("--junit", default=None, help="Write one JUnit test case per lens.")
+@click.option("--budget", default=None, help="Time budget, e.g. 90s, 10m (default: from the config, 10m).")
+@click.option("--fail-on", type=click.Choice([s.name.lower() for s in Severity] + ["never"], case_sensitive=False),
+              default=None, help="Exit 1 when a finding at or above this severity is present (default: config).")
+@click.option("--input-shape", default=None, help="Shape of one input, e.g. 1,28,28 (default: from the data).")
+@click.option("--bounds", default=None, help="Valid input range low,high, e.g. 0,1.")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled model (runs code from the file).")
+@click.option("--quiet", is_flag=True, help="No progress bar and no terminal summary.")
+def audit(model_spec: str, train: str, test_path: str, target: str | None, baseline: str | None,
+          config_path: str | None, out: str | None, junit: str | None, budget: str | None, fail_on: str | None,
+          input_shape: str | None, bounds: str | None, trust_pickle: bool, quiet: bool) -> None:
+    """Audit a model and its data through every lens that applies; one scorecard, one gate."""
+    from mathguard.auditor import junit_xml, load_config, parse_duration
+    from mathguard.auditor.run import audit as run_audit
+
+    if config_path is None and Path("mathguard.toml").is_file():
+        config_path = "mathguard.toml"
+    inputs = [model_file(model_spec), train, test_path, baseline and model_file(baseline), config_path]
+    folder = Path(out) if out else None
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise InputError(f"--out {out} is a file; give a folder for report.html and report.json")
+    if folder is not None and not folder.parent.is_dir():
+        raise InputError(f"--out: directory {folder.parent} does not exist (mathguard creates only the folder named)")
+    outputs: dict[str, str | None] = {"--junit": junit}
+    if folder is not None and folder.is_dir():
+        outputs.update({"--out html": str(folder / "report.html"), "--out json": str(folder / "report.json")})
+    check_outputs(outputs, inputs)
+    cfg = load_config(config_path)
+    x_train, y_train, names = load_split(train, target)
+    x_test, y_test, _ = load_split(test_path, target)
+    clf = load_classifier(model_spec, input_shape, bounds, trust_pickle, tuple(x_train.shape[1:]))
+    base = load_classifier(baseline, input_shape, bounds, trust_pickle, tuple(x_train.shape[1:])) if baseline else None
+    overrides: dict[str, Any] = {"fail_on": fail_on}
+    if budget is not None:
+        overrides["budget"] = parse_duration(budget)
+    with _progress(quiet) as tick:
+        report = run_audit(clf, train=(x_train, y_train), test=(x_test, y_test), baseline=base, config=cfg,
+                           feature_names=names, progress=tick, **overrides)
+    texts = {}
+    if junit:
+        texts[junit] = junit_xml(report)
+    if folder is not None:
+        folder.mkdir(exist_ok=True)
+        texts[str(folder / "report.html")] = report.to_html()
+        texts[str(folder / "report.json")] = report.to_json()
+    write_all(texts)
+    if not quiet:
+        report.show()
+    gate = fail_on or cfg.fail_on
+    sys.exit(0 if gate == "never" else report.gate(gate))
+
+
+class _progress:
+    """A progress bar with an ETA on an interactive terminal; silent in CI, in pipes and with --quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.bar = None
+        if not quiet and sys.stderr.isatty():
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                                TimeRemainingColumn(), transient=True)
+        self.task = None
+
+    def __enter__(self) -> Any:
+        if self.bar is None:
+            return None
+        self.bar.start()
+        self.task = self.bar.add_task("audit", total=None)
+        return self.tick
+
+    def tick(self, lens: str, done: int, total: int) -> None:
+        self.bar.update(self.task, description=f"audit: {lens} lens", completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,51 @@
+"""Audit options: the template is the defaults, typos are errors, durations parse."""
+
+import sys
+
+import pytest
+
+import mathguard as mg
+from mathguard.auditor import TEMPLATE, AuditConfig, load_config, parse_duration
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def test_the_template_states_the_defaults(tmp_path):
+    path = tmp_path / "mathguard.toml"
+    path.write_text(TEMPLATE)
+    cfg = load_config(path)
+    default = AuditConfig()
+    assert {**vars(cfg), "eps_given": False} == vars(default)
+    assert cfg.eps_given  # the template names eps explicitly
+    assert tomllib.loads(TEMPLATE)["audit"]["lenses"] == list(default.lenses)
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"audit": {"lensez": ["data"]}}, "unknown option audit.lensez"),
+    ({"audit": {"lenses": ["data", "vibes"]}}, "unknown lens"),
+    ({"adversarial": {"eps": [0.1, -1]}}, "positive finite"),
+    ({"adversarial": {"points": 0}}, "points must be an integer"),
+    ({"audit": {"budget": "soon"}}, "not a duration"),
+    ({"audit": {"fail_on": "severe"}}, "unknown severity"),
+    ({"detectors": {"fpr": 1.5}}, "(0, 1)"),
+])
+def test_bad_options_are_named(doc, message):
+    with pytest.raises(mg.MathguardError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(doc)
+
+
+def test_durations():
+    assert parse_duration("90s") == 90 and parse_duration("10m") == 600 and parse_duration("1h30m") == 5400
+    assert parse_duration("45") == 45 and parse_duration("0") is None and parse_duration(None) is None
+    with pytest.raises(mg.InputError):
+        parse_duration("-5m")
+
+
+def test_invalid_toml_is_one_line(tmp_path):
+    bad = tmp_path / "m.toml"
+    bad.write_text("[audit\nlenses = ")
+    with pytest.raises(mg.InputError, match="not valid TOML"):
+        load_config(bad)
