@@ -12,6 +12,7 @@ from typing import Callable
 
 from rich.console import Console
 
+from mathguard.auditor.run import scorecard_table, section_row
 from mathguard.demo.context import DemoContext
 from mathguard.report import Report
 
@@ -25,6 +26,7 @@ SECTIONS: list[str] = [
     "mathguard.drift.demo:demo_section",
     "mathguard.attacks.demo:demo_section",
     "mathguard.robustness.demo:demo_section",
+    "mathguard.demo.adversary:demo_section",
     "mathguard.certify.demo:demo_section",
     "mathguard.demo.detect:demo_section",
     "mathguard.demo.guard:demo_section",
@@ -34,6 +36,12 @@ SECTIONS: list[str] = [
 def _load(spec: str) -> Callable[[DemoContext], Report]:
     module, func = spec.split(":")
     return getattr(importlib.import_module(module), func)
+
+
+def _headline(section: Report) -> str:
+    """The first sentence of a section's summary, as its scorecard key."""
+    first = section.summary.split(". ")[0].strip()
+    return first if len(first) <= 120 else first[:117] + "…"
 
 
 def run_demo(out_dir: "str | Path | None" = None, quick: bool = False, seed: int = 0,
@@ -46,9 +54,12 @@ def run_demo(out_dir: "str | Path | None" = None, quick: bool = False, seed: int
         summary="All lenses on scikit-learn's bundled digits and breast-cancer data, "
         "with a small CNN trained on the spot.",
     )
+    rows = {}
     for spec in SECTIONS:
         with console.status(f"running {spec.split(':')[0]} …"):
-            report.add_section(_load(spec)(ctx))
+            section = report.add_section(_load(spec)(ctx))
+        rows[section.title] = section_row(section, _headline(section), "high")
+    report.tables.append(scorecard_table(rows, "high"))
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(exist_ok=True)  # the folder the caller named, never its parents
