@@ -23,3 +23,6 @@ def test_demo_writes_one_report_with_every_section(tmp_path):
         assert escape(s["title"]) in html
     assert html.count("data:image/png;base64,") >= len(SECTIONS)
     assert "report written to" in res.output
+    table = doc["report"]["tables"][0]
+    assert table["title"] == "Scorecard" and [r[0] for r in table["rows"]] == [s["title"] for s in sections]
+    assert html.index("Scorecard") < html.index("<h2")  # the scorecard opens the report

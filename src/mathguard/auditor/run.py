@@ -62,13 +62,26 @@ def audit(clf: Any, *, train: tuple[Any, Any], test: tuple[Any, Any], baseline: 
         root.add(Finding(id="audit.scaled-down", lens="monitor", severity=Severity.INFO, title=note))
     root.metrics["scorecard"] = rows
     root.metrics["budget"] = {"seconds": cfg.budget, "used": plan.elapsed(), "points": dict(plan.sizes)}
-    root.tables.append(Table(
-        "Scorecard", ("lens", "status", "worst finding", "key number"),
-        tuple((LENS_TITLES[k], r["status"], r["worst"] or "—", r["key"]) for k, r in rows.items()),
-        caption=f"status: fail = a finding at or above '{cfg.fail_on}'; n/a = the lens does not apply (why is "
-                "given); skipped = the budget ran out first.",
-        links=tuple(r.get("section") for r in rows.values())))
+    root.tables.append(scorecard_table({LENS_TITLES[k]: r for k, r in rows.items()}, cfg.fail_on))
     return root
+
+
+def scorecard_table(rows: Mapping[str, Mapping[str, Any]], fail_on: str) -> Table:
+    """The table a report opens with: one row per lens, linked to its section."""
+    return Table(
+        "Scorecard", ("lens", "status", "worst finding", "key number"),
+        tuple((title, r["status"], r["worst"] or "—", r["key"]) for title, r in rows.items()),
+        caption=f"status: fail = a finding at or above '{fail_on}'; n/a = the lens does not apply (why is "
+                "given); skipped = the budget ran out first.",
+        links=tuple(r.get("section") for r in rows.values()))
+
+
+def section_row(section: Report, key: str, fail_on: str) -> dict[str, Any]:
+    """A scorecard row for a finished section: pass or fail at the gate, its worst finding, its key number."""
+    failed = fail_on != "never" and bool(section.at_or_above(fail_on))
+    worst = section.worst
+    return {"status": "fail" if failed else "pass", "worst": None if worst is None else str(worst), "key": key,
+            "section": section.title}
 
 
 def _run_lens(lens: str, inputs: AuditInputs, root: Report, cfg: AuditConfig) -> dict[str, Any]:
@@ -88,10 +101,7 @@ def _run_lens(lens: str, inputs: AuditInputs, root: Report, cfg: AuditConfig) ->
         return {"status": "error", "worst": str(Severity.HIGH), "key": str(exc).splitlines()[0]}
     section.title = LENS_TITLES[lens] + (f": {section.title}" if section.title != LENS_TITLES[lens] else "")
     root.add_section(section)
-    worst = section.worst
-    failed = cfg.fail_on != "never" and bool(section.at_or_above(cfg.fail_on))
-    return {"status": "fail" if failed else "pass", "worst": None if worst is None else str(worst), "key": key,
-            "section": section.title}
+    return section_row(section, key, cfg.fail_on)
 
 
 def junit_xml(report: Report) -> str:
