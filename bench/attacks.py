@@ -9,6 +9,9 @@ no random start, on the same 512 test points:
 * mathguard PGD with early_stop=False (same work as the others) and with early stopping;
 * torchattacks.PGD and ART's ProjectedGradientDescent (PyTorch estimator), same settings.
 
+Then HopSkipJump against ART's on a labels-only linear model (median L2 and time at ART's
+per-point query count) and the EOT patch's time per step against the bare forward+backward.
+
     python bench/attacks.py [--n 512] [--steps 40] [--repeat 3]
 """
 
@@ -124,6 +127,9 @@ def main() -> None:
             print(f"  {name:30s} {t:8.3f} {s:8.3f} {t / ref:22.2f}")
         print(f"  mathguard PGD / bare loop: {ref / t_bare:.3f}x (target <= 1.05)")
 
+    hopskipjump_vs_art(x_tr, y_tr, xs[:16], ys[:16])
+    patch_step_cost(x_tr, y_tr, args.repeat)
+
     # --- hook: robustness engineer's evaluate_robustness vs AutoAttack --------------------
     other = Path(__file__).with_name("robustness_eval.py")
     if other.exists():
@@ -132,6 +138,73 @@ def main() -> None:
         runpy.run_path(str(other), run_name="__main__")
     else:
         print(f"\n({other.name} not present: evaluate_robustness vs AutoAttack not run)")
+
+
+def hopskipjump_vs_art(x_tr: torch.Tensor, y_tr: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> None:
+    """Label-only L2 on a linear model in [0, 1]: median L2 and time at ART's per-point query count."""
+    from art.attacks.evasion import HopSkipJump as ArtHopSkipJump
+    from art.estimators.classification import BlackBoxClassifier
+
+    torch.manual_seed(0)
+    net = nn.Linear(64, 10)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(40):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x_tr.flatten(1)), y_tr).backward()
+        opt.step()
+    net.eval()
+    clf = mg.wrap(net, input_shape=(64,), bounds=(0.0, 1.0))
+    x = xs.flatten(1)
+    keep = clf.predict(x) == ys
+    x, y = x[keep], ys[keep]
+    count = [0]
+
+    def labels(a: np.ndarray) -> np.ndarray:
+        count[0] += len(a)
+        with torch.no_grad():
+            return np.eye(10)[net(torch.as_tensor(a, dtype=torch.float32)).argmax(1).numpy()]
+
+    est = BlackBoxClassifier(labels, input_shape=(64,), nb_classes=10, clip_values=(0.0, 1.0))
+    print(f"\nHopSkipJump L2, linear model, {len(x)} points, labels only (ART one point at a time)")
+    print(f"  {'ART max_iter':>12s} {'queries/pt':>10s} {'ART median':>10s} {'ART s':>7s} "
+          f"{'mg median':>9s} {'mg s':>7s}")
+    for iters in (5, 17, 35):
+        np.random.seed(0)
+        art = ArtHopSkipJump(est, norm=2, max_iter=iters, max_eval=10_000, init_eval=100, verbose=False)
+        t0, norms, queries = time.perf_counter(), [], []
+        for row in x.numpy():
+            count[0] = 0
+            norms.append(float(np.linalg.norm(art.generate(row[None])[0] - row)))
+            queries.append(count[0])
+        t_art = time.perf_counter() - t0
+        q = int(np.mean(queries))
+        t0 = time.perf_counter()
+        res = mg.attacks.HopSkipJump(queries=q)(clf, x, y)
+        t_mg = time.perf_counter() - t0
+        print(f"  {iters:12d} {q:10d} {np.median(norms):10.4f} {t_art:7.2f} {float(res.norms[0].median()):9.4f} "
+              f"{t_mg:7.2f}")
+
+
+def patch_step_cost(x_tr: torch.Tensor, y_tr: torch.Tensor, repeat: int) -> None:
+    """Time per optimisation step of an EOT patch against the bare forward+backward on the same batch."""
+    from _timing import best_of
+
+    net = train(x_tr, y_tr, epochs=2)
+    clf = mg.wrap(net, input_shape=(1, 8, 8), bounds=(0.0, 1.0))
+    xb, yb, steps = x_tr[:128], y_tr[:128], 50
+
+    def bare() -> None:
+        for _ in range(steps):
+            xg = xb.clone().requires_grad_(True)
+            nn.functional.cross_entropy(net(xg), yb).backward()
+
+    def patch() -> None:
+        mg.attacks.Patch(size=0.25, steps=steps, batch_size=128)(clf, xb, yb)
+
+    t = best_of({"bare": bare, "patch": patch}, repeat)
+    print(f"\nPatch (EOT, 4x4, batch 128): {t['patch'] / steps * 1e3:.2f} ms/step, bare forward+backward "
+          f"{t['bare'] / steps * 1e3:.2f} ms/step, ratio {t['patch'] / t['bare']:.2f}x "
+          "(includes the final fresh-placement check)")
 
 
 if __name__ == "__main__":
