@@ -64,7 +64,9 @@ def as_tensor(x: Any) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x
     try:
-        return torch.as_tensor(np.asarray(x))
+        a = np.asarray(x)
+        # Read-only arrays (Parquet, memory maps) would make torch warn; a copy keeps the caller's data safe.
+        return torch.as_tensor(a if a.flags.writeable else a.copy())
     except (TypeError, ValueError, RuntimeError):
         raise InputError(f"inputs must be a numeric array, got {type(x).__name__}") from None
 
