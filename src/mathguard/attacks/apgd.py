@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import Attack, Progress, _per_sample, clip_bounds, normalized_step, project
+from mathguard.attacks.base import Attack, Progress, _per_sample, clip_bounds, loss_gradient, normalized_step, project
 from mathguard.attacks.pgd import random_start
 from mathguard.errors import InputError
 
@@ -116,7 +116,7 @@ class APGD(Attack):
             z = z[rows].detach().requires_grad_(True)
             logits = clf.logits(z)
             loss = self._loss(logits, y[rows], None if target is None else target[rows])
-            (g,) = torch.autograd.grad(loss.sum(), z)
+            g = loss_gradient(loss, logits, y[rows], z)
             queries[idx[rows]] += 1
             return loss.detach(), g, logits.detach().argmax(1) != y[rows]
 

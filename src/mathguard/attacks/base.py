@@ -66,6 +66,21 @@ def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return zy - other.amax(dim=1)
 
 
+def loss_gradient(loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """∇_z of the summed per-sample loss; rows where it vanished get the gradient of −margin instead.
+
+    A softmax saturated at float precision (a confident model, or a random start far out
+    on features of tiny spread) gives cross-entropy an exactly zero gradient, which stalls
+    the attack while the margin still points the way. Rows with a gradient are untouched.
+    """
+    (g,) = torch.autograd.grad(loss.sum(), z, retain_graph=True)
+    dead = g.flatten(1).abs().amax(dim=1) == 0
+    if dead.any():
+        (gm,) = torch.autograd.grad(-margin(logits, y)[dead].sum(), z)
+        g = torch.where(_per_sample(dead, g), gm, g)
+    return g
+
+
 def parse_eps(eps: Any) -> tuple[float, ...] | None:
     """None, one budget or a list of budgets → tuple of finite non-negative floats."""
     if eps is None:

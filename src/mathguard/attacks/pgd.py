@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import (Attack, Progress, _per_sample, clip_bounds, lp_norm,
+from mathguard.attacks.base import (Attack, Progress, _per_sample, clip_bounds, loss_gradient, lp_norm,
                                     normalized_step, project)
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
@@ -22,7 +22,7 @@ def loss_and_grad(clf: Classifier, x: torch.Tensor, y: torch.Tensor) -> tuple[to
     x = x.detach().requires_grad_(True)
     logits = clf.logits(x)
     loss = F.cross_entropy(logits, y, reduction="none")
-    (grad,) = torch.autograd.grad(loss.sum(), x)
+    grad = loss_gradient(loss, logits, y, x)
     return loss.detach(), grad, logits.detach()
 
 
