@@ -32,9 +32,10 @@ def integer(value: Any, what: str, *, low: int = 1, high: int | None = None) -> 
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputError(f"{what} must be an integer, got {value!r}")
     v = int(value)
-    if v < low or (high is not None and v > high):
-        raise InputError(f"{what} must be in [{low}, {high if high is not None else '∞'}], got {v}"
-                         if high is not None else f"{what} must be at least {low}, got {v}")
+    if high is None and v < low:
+        raise InputError(f"{what} must be at least {low}, got {v}")
+    if high is not None and not low <= v <= high:
+        raise InputError(f"{what} must be in [{low}, {high}], got {v}")
     return v
 
 

@@ -182,31 +182,34 @@ def ibp(model: Any, x: Any, eps: float, y: Any = None, *, bounds: tuple[float, f
     return result.to_cpu()
 
 
+def _labels(y: Any, n: int, n_classes: int, device: torch.device) -> torch.Tensor:
+    """n integer labels in [0, n_classes), on the network's device."""
+    labels = as_tensor(y).to(device).reshape(-1)
+    integral = not torch.is_floating_point(labels) or torch.equal(labels, labels.round())
+    if len(labels) != n or not integral or (n and (labels.min() < 0 or labels.max() >= n_classes)):
+        raise InputError(f"labels must be {n} integers in [0, {n_classes})")
+    return labels.long()
+
+
 def _bounds(net: nn.Module, xt: torch.Tensor, eps: float, y: Any, bounds: tuple[float, float] | None
             ) -> IntervalBounds:
     body, head = _split_last_linear(net)
     lower, upper = _propagate(body, input_box(xt, eps, bounds))
-    if lower.shape != upper.shape or not (torch.isfinite(lower).all() and torch.isfinite(upper).all()):
-        raise ModelError("interval bounds are not finite: the network's weights or activations overflow")
-    labels = margin = None
     if head is not None:
         lower, upper = lower.to(head.weight.dtype), upper.to(head.weight.dtype)
     out_l, out_u = _linear(head, (lower, upper)) if head is not None else (lower, upper)
+    if not (torch.isfinite(out_l).all() and torch.isfinite(out_u).all()):
+        raise ModelError("interval bounds are not finite: the network's activations overflow on this box")
     if out_l.ndim != 2 or out_l.shape[0] != len(xt):
         raise ModelError(f"the network maps {len(xt)} inputs to shape {tuple(out_l.shape)}, expected (N, classes)")
-    if y is not None:
-        labels = as_tensor(y).to(xt.device).reshape(-1)
-        if (len(labels) != len(xt) or torch.is_floating_point(labels) and not torch.equal(labels, labels.round())
-                or len(labels) and (labels.min() < 0 or labels.max() >= out_l.shape[1])):
-            raise InputError(f"labels must be {len(xt)} integers in [0, {out_l.shape[1]})")
-        labels = labels.long()
-        if head is not None:
-            # (W_y − W_j)·h + (b_y − b_j) bounded over the box of h: exact for this last affine map.
-            w_diff = head.weight[labels].unsqueeze(1) - head.weight.unsqueeze(0)  # (N, C, H)
-            b_diff = (head.bias[labels].unsqueeze(1) - head.bias.unsqueeze(0)) if head.bias is not None else 0.0
-            mid, rad = (upper + lower) / 2, (upper - lower) / 2
-            margin = (torch.einsum("nch,nh->nc", w_diff, mid) - torch.einsum("nch,nh->nc", w_diff.abs(), rad)
-                      + b_diff)
-        else:
-            margin = out_l.gather(1, labels.unsqueeze(1)) - out_u
+    if y is None:
+        return IntervalBounds(out_l, out_u, eps)
+    labels = _labels(y, len(xt), out_l.shape[1], xt.device)
+    if head is None:
+        return IntervalBounds(out_l, out_u, eps, out_l.gather(1, labels.unsqueeze(1)) - out_u, labels)
+    # (W_y − W_j)·h + (b_y − b_j) bounded over the box of h: exact for this last affine map.
+    w_diff = head.weight[labels].unsqueeze(1) - head.weight.unsqueeze(0)  # (N, C, H)
+    b_diff = (head.bias[labels].unsqueeze(1) - head.bias.unsqueeze(0)) if head.bias is not None else 0.0
+    mid, rad = (upper + lower) / 2, (upper - lower) / 2
+    margin = torch.einsum("nch,nh->nc", w_diff, mid) - torch.einsum("nch,nh->nc", w_diff.abs(), rad) + b_diff
     return IntervalBounds(out_l, out_u, eps, margin, labels)
