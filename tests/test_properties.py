@@ -85,6 +85,8 @@ def test_attacks(x, eps):
     y = np.zeros(len(x) if x.ndim else 1, dtype=int)
     result_or_mathguard_error(lambda: mg.attacks.FGSM()(CLF, x, y, eps=eps))
     result_or_mathguard_error(lambda: mg.attacks.PGD(steps=2)(CLF, x, y, eps=eps))
+    result_or_mathguard_error(lambda: mg.attacks.APGD(steps=3)(CLF, x, y, eps=eps))
+    result_or_mathguard_error(lambda: mg.attacks.DeepFool(steps=3)(CLF, x, y))
 
 
 @SETTINGS
@@ -146,3 +148,11 @@ def test_lipschitz_of_weights_near_the_float64_limit_is_a_number():
         net[0].weight.copy_(torch.tensor([[1e308, 1e308, 0, 1e308], [1e308, -1e308, 1, 1]], dtype=torch.float64))
     bound = mg.certify.lipschitz(net).bound
     assert not np.isnan(bound) and bound >= np.sqrt(3) * 1e308 * (1 - 1e-9)
+
+
+@SETTINGS
+@given(counts=st.lists(st.one_of(st.integers(-5, 10**6), FLOATS), min_size=4, max_size=4),
+       alpha=FLOATS, min_effect=st.one_of(st.none(), FLOATS))
+def test_ab_and_mcnemar(counts, alpha, min_effect):
+    result_or_mathguard_error(lambda: mg.evaluation.ab_test(*counts, alpha=alpha, min_effect=min_effect))
+    result_or_mathguard_error(lambda: mg.evaluation.mcnemar(counts[0], counts[1]))

@@ -49,7 +49,17 @@ def test_type_one_error_is_nominal_by_simulation():
 def test_bad_input():
     with pytest.raises(InputError, match="successes_a"):
         ab_test(12, 10, 3, 10)
-    with pytest.raises(InputError, match="n_b must be a positive integer"):
+    with pytest.raises(InputError, match="n_b must be at least 1"):
         ab_test(1, 10, 0, 0)
     with pytest.raises(InputError, match="min_effect"):
         sample_size(0.5, 0.0)
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    ((1, float("inf"), 1, 10), {}), ((float("nan"), 10, 1, 10), {}), ((1.5, 10, 1, 10), {}),
+    ((1, 10, 1, 10), {"alpha": float("nan")}), ((1, 10, 1, 10), {"min_effect": float("inf")}),
+])
+def test_non_finite_or_fractional_counts_are_input_errors(args, kwargs):
+    with pytest.raises(InputError):
+        ab_test(*args, **kwargs)
+    assert ab_test(1.0, 10.0, 2, 10).n_a == 10  # an integral float is a count

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.stats import norm
 
 from mathguard.errors import InputError
 from mathguard.report import Finding, Report, Severity
+from mathguard.validate import finite, integer
 
 
 def _power(p_a: float, p_b: float, n_a: float, n_b: float, alpha: float) -> float:
@@ -76,6 +79,13 @@ class ABTest:
                       summary=self.verdict)
 
 
+def _count(value: Any, name: str, low: int, high: int | None = None) -> int:
+    """A count given as an int or an integral float (10.0 is ten; 10.5, NaN and ∞ are refused)."""
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        value = int(value)
+    return integer(value, name, low=low, high=high)
+
+
 def ab_test(successes_a: int, n_a: int, successes_b: int, n_b: int, *, alpha: float = 0.05,
             min_effect: float | None = None, power: float = 0.8, planned_n: int | None = None,
             looks: int = 1) -> ABTest:
@@ -86,16 +96,14 @@ def ab_test(successes_a: int, n_a: int, successes_b: int, n_b: int, *, alpha: fl
     finding. ``planned_n`` (per group) and ``looks`` (how many times results were checked) flag
     peeking: stopping early or testing repeatedly at level alpha inflates false positives.
     """
-    for name, v in (("n_a", n_a), ("n_b", n_b)):
-        if int(v) != v or v <= 0:
-            raise InputError(f"{name} must be a positive integer, got {v}")
-    for name, s, n in (("successes_a", successes_a, n_a), ("successes_b", successes_b, n_b)):
-        if int(s) != s or not 0 <= s <= n:
-            raise InputError(f"{name} must be an integer in 0..{n}, got {s}")
-    if not 0 < alpha < 1 or not 0 < power < 1:
-        raise InputError("alpha and power must lie in (0, 1)")
-    if looks < 1:
-        raise InputError(f"looks must be at least 1, got {looks}")
+    n_a, n_b = (_count(v, name, 1) for name, v in (("n_a", n_a), ("n_b", n_b)))
+    successes_a = _count(successes_a, "successes_a", 0, n_a)
+    successes_b = _count(successes_b, "successes_b", 0, n_b)
+    finite(alpha, "alpha", low=0.0, high=1.0, open_low=True, open_high=True)
+    finite(power, "power", low=0.0, high=1.0, open_low=True, open_high=True)
+    if min_effect is not None:
+        finite(min_effect, "min_effect", low=-1.0, high=1.0)
+    integer(looks, "looks")
     pa, pb = successes_a / n_a, successes_b / n_b
     pool = (successes_a + successes_b) / (n_a + n_b)
     se0 = np.sqrt(pool * (1 - pool) * (1 / n_a + 1 / n_b))
