@@ -64,3 +64,11 @@ def test_labels_beyond_the_probability_columns_are_refused():
         calibration(y, RNG.dirichlet(np.ones(3), 100))
     with pytest.raises(InputError):
         compare(y, RNG.dirichlet(np.ones(3), 100), RNG.dirichlet(np.ones(3), 100), "log_loss")
+
+
+@pytest.mark.parametrize("b, c", [(float("nan"), 3), (1.5, 2), (float("inf"), 1), (-1, 2)])
+def test_mcnemar_counts_are_non_negative_integers(b, c):
+    from mathguard.evaluation import mcnemar
+
+    with pytest.raises(InputError):
+        mcnemar(b, c)

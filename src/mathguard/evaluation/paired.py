@@ -18,6 +18,7 @@ from mathguard.evaluation import _checks
 from mathguard.evaluation.bootstrap import BootstrapResult, paired_bootstrap
 from mathguard.evaluation.metrics import get_metric
 from mathguard.report import Finding, Report, Severity
+from mathguard.validate import integer
 
 MCNEMAR_TESTS = ("exact", "mid-p", "chi2", "auto")
 #: Fewer paired examples than this: a bootstrap CI collapses (1 row: "100 pp, CI 100–100"), so no verdict is given.
@@ -44,8 +45,7 @@ def mcnemar(b: int, c: int, test: str = "exact") -> McNemar:
     """
     if test not in MCNEMAR_TESTS:
         raise InputError(f"unknown McNemar test {test!r}; choose one of: {', '.join(MCNEMAR_TESTS)}")
-    if b < 0 or c < 0:
-        raise InputError(f"discordant counts must be non-negative, got b={b}, c={c}")
+    b, c = integer(b, "b (only A right)", low=0), integer(c, "c (only B right)", low=0)
     n = b + c
     if test == "auto":
         test = "exact" if n < 25 else "chi2"
