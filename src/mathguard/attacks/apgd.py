@@ -11,11 +11,13 @@ DLR (scale-invariant, robust to saturated logits) and targeted DLR against the t
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import Attack, Progress, _per_sample, clip_bounds, loss_gradient, normalized_step, project
+from mathguard.attacks.base import Attack, Progress, _per_sample, loss_gradient, project
+from mathguard.attacks.constraints import Constrained
 from mathguard.attacks.pgd import random_start
 from mathguard.errors import InputError
 
@@ -53,13 +55,17 @@ def halve_step(increases: torch.Tensor, span: int, reduced_last: torch.Tensor, b
     return (increases < RHO * span) | (~reduced_last & (best_loss <= best_at_ck))
 
 
-class APGD(Attack):
-    """Auto-PGD, Linf or L2, CE or DLR loss, untargeted or targeted (top classes)."""
+class APGD(Constrained, Attack):
+    """Auto-PGD, Linf or L2, CE or DLR loss, untargeted or targeted (top classes).
+
+    ``low``/``high``/``mutable``/``onehot``: per-feature constraints, as for :class:`PGD`.
+    """
 
     name = "APGD"
 
     def __init__(self, norm: str = "linf", loss: str = "ce", targeted: bool = False, n_target_classes: int = 9,
-                 steps: int = 100, restarts: int = 1, seed: int = 0, progress: Progress | None = None) -> None:
+                 steps: int = 100, restarts: int = 1, seed: int = 0, low: Any = None, high: Any = None,
+                 mutable: Any = None, onehot: Any = None, progress: Progress | None = None) -> None:
         super().__init__(norm, progress)
         if loss not in ("ce", "dlr"):
             raise InputError(f"loss must be 'ce' or 'dlr', got {loss!r}")
@@ -69,6 +75,7 @@ class APGD(Attack):
             raise InputError("targeted APGD uses the DLR loss: pass loss='dlr'")
         self.loss, self.targeted, self.n_target_classes = loss, targeted, n_target_classes
         self.steps, self.restarts, self.seed = steps, restarts, seed
+        self._set_constraints(low, high, mutable, onehot)
         if targeted:
             self.name = "APGD-T"
 
@@ -110,7 +117,7 @@ class APGD(Attack):
         n = len(x)
 
         def proj(z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-            return clip_bounds(x[rows] + project(z - x[rows], eps[rows], self.norm), clf.bounds)
+            return self._clip(x[rows] + project(z - x[rows], eps[rows], self.norm), x[rows], clf.bounds)
 
         def evaluate(z: torch.Tensor, rows: torch.Tensor):
             z = z[rows].detach().requires_grad_(True)
@@ -121,7 +128,8 @@ class APGD(Attack):
             return loss.detach(), g, logits.detach().argmax(1) != y[rows]
 
         all_rows = torch.arange(n)
-        cur = proj(x + random_start(x, eps, self.norm, gen), all_rows)
+        start = random_start(x, eps, self.norm, gen)
+        cur = proj(x + self._mask(start), all_rows)
         prev = cur.clone()
         eta = 2 * eps.clone()
         loss, grad, fooled = evaluate(cur, all_rows)
@@ -136,7 +144,7 @@ class APGD(Attack):
             rows = (~found).nonzero().squeeze(1)
             if len(rows) == 0:
                 break
-            step = _per_sample(eta[rows], x[rows]) * normalized_step(grad[rows], self.norm)
+            step = _per_sample(eta[rows], x[rows]) * self._direction(grad[rows])
             z = proj(cur[rows] + step, rows)
             a = MOMENTUM if k > 0 else 1.0
             nxt = proj(cur[rows] + a * (z - cur[rows]) + (1 - a) * (cur[rows] - prev[rows]), rows)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from mathguard.attacks.result import AttackResult
 from mathguard.errors import InputError, MathguardError, UnsupportedError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
+
+if TYPE_CHECKING:
+    from mathguard.attacks.constraints import FeatureBox
 
 Progress = Callable[[int, int], "bool | None"]
 NORMS = ("linf", "l2")
@@ -120,6 +123,7 @@ class Attack(ABC):
     name: str = "attack"
     minimal_norm: bool = False  # True: finds the smallest perturbation, eps optional
     needs_gradients: bool = True  # False for black-box attacks that only query outputs
+    _box: "FeatureBox | None" = None  # per-feature constraints of the current call (see attacks.constraints)
 
     def __init__(self, norm: str = "linf", progress: Progress | None = None) -> None:
         if norm not in NORMS:
@@ -130,7 +134,28 @@ class Attack(ABC):
     # -- hooks -------------------------------------------------------------------------
     def params(self) -> dict[str, Any]:
         """Hyper-parameters recorded in every result."""
-        return {k: v for k, v in vars(self).items() if k != "progress"}
+        return {k: v for k, v in vars(self).items() if k != "progress" and not k.startswith("_")}
+
+    def _constraints(self, clf: Classifier, x: torch.Tensor) -> "FeatureBox | None":
+        """Per-feature constraints for this call; None leaves the model's bounds alone."""
+        return None
+
+    def _polish(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor, adv: torch.Tensor,
+                eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Last search after a fixed-budget run (categories of one-hot groups) → (adversarial, queries)."""
+        return adv, torch.zeros(len(adv), dtype=torch.long)
+
+    def _clip(self, adv: torch.Tensor, clean: torch.Tensor, bounds: tuple[float, float] | None) -> torch.Tensor:
+        """Into the model's bounds, or into this call's per-feature box (immutable features reset)."""
+        return clip_bounds(adv, bounds) if self._box is None else self._box.project(adv, clean)
+
+    def _mask(self, delta: torch.Tensor) -> torch.Tensor:
+        """Zero what a continuous step may not move (immutable features, one-hot columns)."""
+        return delta if self._box is None else self._box.mask(delta)
+
+    def _direction(self, grad: torch.Tensor) -> torch.Tensor:
+        """Unit steepest-ascent step over the features a step may move."""
+        return normalized_step(self._mask(grad), self.norm)
 
     def _run(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor,
              eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,6 +175,7 @@ class Attack(ABC):
     def __call__(self, clf: Classifier, x: Any, y: Any, eps: Any = None) -> AttackResult:
         xt, yt = attack_inputs(clf, x, y, self.name, self.needs_gradients)
         budgets = parse_eps(eps)
+        self._box = self._constraints(clf, xt)
         with eval_mode(clf.module):
             if self.minimal_norm:
                 return self._minimal(clf, xt, yt, budgets)
@@ -164,7 +190,9 @@ class Attack(ABC):
         ys = y.repeat(E)
         es = torch.tensor(budgets, dtype=x.dtype).repeat_interleave(N)
         adv, queries = self._run(clf, xs, ys, es)
-        adv = clip_bounds(xs + project(adv - xs, es, self.norm), clf.bounds)
+        adv = self._clip(xs + project(adv - xs, es, self.norm), xs, clf.bounds)
+        adv, more = self._polish(clf, xs, ys, adv, es)
+        queries = queries + more
         return self._finish(clf, xs, ys, adv, queries, budgets, es, minimal=False)
 
     def _minimal(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor,

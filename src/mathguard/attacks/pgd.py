@@ -8,8 +8,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import (Attack, Progress, _per_sample, clip_bounds, loss_gradient, lp_norm,
-                                    normalized_step, project)
+from mathguard.attacks.base import Attack, Progress, _per_sample, loss_gradient, lp_norm, project
+from mathguard.attacks.constraints import Constrained
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 
@@ -46,12 +46,12 @@ class FGSM(Attack):
 
     def _run(self, clf, x, y, eps):
         _, grad, _ = loss_and_grad(clf, x, y)
-        adv = clip_bounds(x + _per_sample(eps, x) * normalized_step(grad, self.norm), clf.bounds)
+        adv = self._clip(x + _per_sample(eps, x) * self._direction(grad), x, clf.bounds)
         self._tick(1, 1)
         return adv, torch.ones(len(x), dtype=torch.long)
 
 
-class PGD(Attack):
+class PGD(Constrained, Attack):
     """Projected gradient descent with random start and restarts.
 
     ``mode="fixed"``: maximise the loss inside each budget (one vectorised run per eps list).
@@ -59,13 +59,16 @@ class PGD(Attack):
     the smallest eps that fools it; the result is minimal-norm and answers any eps via ``at``.
     ``early_stop``: samples already fooled stop consuming compute (turn off to reproduce the
     plain fixed-iteration algorithm exactly).
+    ``low``/``high``/``mutable``/``onehot``: per-feature bounds, immutable features and one-hot
+    groups (see :mod:`mathguard.attacks.constraints`); ``onehot`` needs ``mode="fixed"``.
     """
 
     name = "PGD"
 
     def __init__(self, norm: str = "linf", steps: int = 40, restarts: int = 1,
                  step_size: float | None = None, random_start: bool = True, mode: str = "fixed",
-                 early_stop: bool = True, search_steps: int = 10, seed: int = 0,
+                 early_stop: bool = True, search_steps: int = 10, seed: int = 0, low: Any = None,
+                 high: Any = None, mutable: Any = None, onehot: Any = None,
                  progress: Progress | None = None) -> None:
         super().__init__(norm, progress)
         if steps < 1 or restarts < 1 or search_steps < 1:
@@ -78,6 +81,7 @@ class PGD(Attack):
         self.random_start, self.mode, self.early_stop = random_start, mode, early_stop
         self.search_steps, self.seed = search_steps, seed
         self.minimal_norm = mode == "minimal"
+        self._set_constraints(low, high, mutable, onehot)
 
     def _step_size(self, eps: torch.Tensor) -> torch.Tensor:
         if self.step_size is not None:
@@ -106,7 +110,8 @@ class PGD(Attack):
     def _restart(self, clf, x, y, eps, alpha, gen, queries, idx, first, offset, total):
         adv = x.clone()
         if self.random_start:
-            adv = clip_bounds(x + random_start(x, eps, self.norm, gen), clf.bounds)
+            start = random_start(x, eps, self.norm, gen)
+            adv = self._clip(x + self._mask(start), x, clf.bounds)
         a = _per_sample(alpha, x)
         active = torch.ones(len(x), dtype=torch.bool)
         for step in range(self.steps):
@@ -123,9 +128,9 @@ class PGD(Attack):
                     ai = active.nonzero().squeeze(1)
                     active[ai[fooled]] = False
                     ai, grad = ai[~fooled], grad[~fooled]
-            new = adv[ai] + a[ai] * normalized_step(grad, self.norm)
+            new = adv[ai] + a[ai] * self._direction(grad)
             delta = project(new - x[ai], eps[ai], self.norm)
-            adv[ai] = clip_bounds(x[ai] + delta, clf.bounds)
+            adv[ai] = self._clip(x[ai] + delta, x[ai], clf.bounds)
             if not self._tick(offset + step + 1, total):
                 return adv, None
         with torch.no_grad():

@@ -8,6 +8,13 @@ from typing import Any
 import torch
 
 
+def snr_db(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """Per-sample 10·log10(‖x‖² / ‖δ‖²) in dB for (N, *shape) batches (∞ where δ = 0): audio's loudness ratio."""
+    signal = x.flatten(1).double().pow(2).sum(1)
+    noise = delta.flatten(1).double().pow(2).sum(1)
+    return 10 * torch.log10(signal / noise)
+
+
 @dataclass
 class AttackResult:
     """Outcome of one attack run over a batch and a list of budgets.
@@ -36,6 +43,13 @@ class AttackResult:
     params: dict[str, Any] = field(default_factory=dict)
     minimal: bool = False
     clean: torch.Tensor | None = None  # (N, *input_shape) the attacked inputs, for :meth:`at`
+
+    def snr_db(self) -> torch.Tensor:
+        """(E, N) signal-to-noise ratio of each perturbation in dB (∞ where nothing was changed)."""
+        if self.clean is None:
+            raise ValueError("this result does not hold the clean inputs the SNR is measured against")
+        clean = self.clean.unsqueeze(0).expand_as(self.adversarial)
+        return snr_db(clean.flatten(0, 1), (self.adversarial - clean).flatten(0, 1)).view(self.success.shape)
 
     @property
     def success_rate(self) -> torch.Tensor:
