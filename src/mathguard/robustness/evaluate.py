@@ -143,8 +143,14 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
         ):
             if check is not None:
                 report.add(check)
+        random = any(f.id == "model.nondeterministic" for f in report.findings)
+        if random and clf.has_gradients and len(subset) and budgets[-1] > 0:
+            report.metrics["eot"], found = pitfalls.eot_check(clf, xt[subset], yt[subset], budgets[-1], norm, steps)
+            if found is not None:
+                report.add(found)
 
     clean_acc = int(clean.sum()) / n
+    eot = report.metrics.get("eot")
     report.metrics.update({
         "clean_accuracy": clean_acc,
         "robust_accuracy": robust_worst,
@@ -157,7 +163,10 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
     report.summary = (f"Clean accuracy {clean_acc:.1%}; worst case over "
                       f"{', '.join(a.name for a in attacks)}{' and FGSM' if clf.has_gradients else ''}: " +
                       ", ".join(f"{robust_worst[e]:.1%} at eps={e:g}" for e in budgets) +
-                      ". These are upper bounds on true robust accuracy.")
+                      ". These are upper bounds on true robust accuracy." +
+                      (f" The model is random: EOT-PGD leaves {eot['eot_robust_accuracy']:.1%} of "
+                       f"{eot['n']} checked inputs robust at eps={eot['eps']:g} (plain PGD: "
+                       f"{eot['plain_robust_accuracy']:.1%})." if eot else ""))
     report.figures.append(_curve(budgets, robust_worst, clean_acc, norm))
     return report
 

@@ -141,6 +141,38 @@ def noise_finding(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attacked_ro
         eps=eps, count=int(beaten.sum()), draws=draws)
 
 
+def eot_check(clf: Classifier, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str, steps: int,
+              samples: int = 16) -> tuple[dict[str, float], Finding | None]:
+    """Plain PGD and EOT-PGD on a random model, both judged by its expected prediction; a finding when EOT wins.
+
+    One random query is a coin toss on such a model, so both attacks are judged by the
+    prediction averaged over ``4 * samples`` fresh draws (what the defense answers on average).
+    "Notably" is at least 5 points and 2 inputs.
+    """
+    from mathguard.attacks import EOT, PGD
+    from mathguard.attacks.eot import ExpectedClassifier
+
+    judge = ExpectedClassifier(clf, None, samples=4 * samples, seed=1)
+    plain = PGD(norm=norm, steps=steps)(clf, x, y, eps=eps).adversarial[0]
+    # Early stopping is off inside EOT: a stop decided on one noisy estimate is a lucky draw, not a success.
+    eot = EOT(PGD(norm=norm, steps=steps, early_stop=False), samples=samples)(clf, x, y, eps=eps).adversarial[0]
+    with torch.no_grad():
+        plain_ok, eot_ok = judge.predict(plain) == y, judge.predict(eot) == y
+    figures = {"eps": eps, "n": len(x), "samples": samples, "plain_robust_accuracy": float(plain_ok.float().mean()),
+               "eot_robust_accuracy": float(eot_ok.float().mean())}
+    extra = int((plain_ok & ~eot_ok).sum())
+    if figures["plain_robust_accuracy"] - figures["eot_robust_accuracy"] < 0.05 or extra < 2:
+        return figures, None
+    return figures, _finding(
+        "eot-beats-plain", Severity.HIGH,
+        f"On this random model EOT-PGD leaves {figures['eot_robust_accuracy']:.0%} robust where plain PGD left "
+        f"{figures['plain_robust_accuracy']:.0%} (eps={eps:g})",
+        "Each plain query sees one random draw, so its gradient chases noise and the defense looks robust; "
+        "attacking the prediction averaged over draws (expectation over transformation) removes that illusion.",
+        "Report the EOT figure as the robust accuracy of a randomised defense, with more samples and steps.",
+        count=extra, **figures)
+
+
 def incomplete_finding(accuracy_at_steps: float, accuracy_at_double: float, steps: int, eps: float) -> Finding | None:
     """Doubling the iterations still lowers accuracy: the optimisation had not converged."""
     drop = accuracy_at_steps - accuracy_at_double
