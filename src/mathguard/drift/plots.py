@@ -10,6 +10,13 @@ from mathguard.report import Figure
 
 def drift_figure(measured: list[FeatureDrift], drifted: set[str], thresholds) -> Figure:  # noqa: ANN001
     """PSI per feature (most drifted first, at most 30), drifted ones in red, with the two PSI thresholds."""
+    return Figure.later(lambda: _draw_drift(measured, drifted, thresholds), "Drift per feature",
+                        f"Population stability index per feature; dotted line {thresholds.psi_moderate} "
+                        f"(moderate), dashed {thresholds.psi_major} (major); red bars are the features "
+                        "judged drifted.")
+
+
+def _draw_drift(measured: list[FeatureDrift], drifted: set[str], thresholds) -> object:  # noqa: ANN001
     import matplotlib.pyplot as plt
 
     top = sorted(measured, key=lambda d: -d.psi)[:30]
@@ -22,14 +29,17 @@ def drift_figure(measured: list[FeatureDrift], drifted: set[str], thresholds) ->
     ax.set_xlabel("PSI (reference-quantile bins)")
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
-    return Figure.from_matplotlib(fig, "Drift per feature",
-                                  f"Population stability index per feature; dotted line {thresholds.psi_moderate} "
-                                  f"(moderate), dashed {thresholds.psi_major} (major); red bars are the features "
-                                  "judged drifted.")
+    return fig
 
 
 def distribution_figure(features: list[FeatureDrift]) -> Figure:
     """Share of rows per bin, reference next to current, for the most drifted features."""
+    return Figure.later(lambda: _draw_distributions(features), "Most drifted features",
+                        "Share of rows in each reference-quantile bin (numeric) or category, "
+                        "reference against current.")
+
+
+def _draw_distributions(features: list[FeatureDrift]) -> object:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(features), figsize=(3.4 * len(features), 3.0), squeeze=False)
@@ -42,6 +52,4 @@ def distribution_figure(features: list[FeatureDrift]) -> Figure:
     axes[0][0].set_ylabel("share of rows")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    return Figure.from_matplotlib(fig, "Most drifted features",
-                                  "Share of rows in each reference-quantile bin (numeric) or category, "
-                                  "reference against current.")
+    return fig
