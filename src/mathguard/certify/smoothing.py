@@ -7,8 +7,8 @@ bound on the top-class probability. The certificate is about g, not the base mod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -22,8 +22,6 @@ from mathguard.models.wrap import wrap
 from mathguard.validate import finite, integer
 
 ABSTAIN = -1
-
-
 #: Most Gaussian draws per input: counts are streamed, but 10⁹ draws already take hours on any model.
 MAX_DRAWS = 10**9
 #: Most bytes one noise batch may take (batch_size × input size × 4): larger batches are refused, not swapped.
