@@ -1,5 +1,6 @@
 """Demo section: the wider adversary on the demo CNN — a universal perturbation, a patch with and
-without EOT, and a labels-only API attacked with HopSkipJump."""
+without EOT, and a labels-only API attacked with HopSkipJump — and beyond images: a tone
+classifier (SNR in dB) and a loan model attacked with valid applications only."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch
 
 from mathguard.attacks import HopSkipJump, Patch, RandomTransform, universal_perturbation
 from mathguard.demo.context import DemoContext
+from mathguard.demo.modalities import signal_finding, tabular_finding
 from mathguard.models import wrap
 from mathguard.report import Finding, Report, Severity
 
@@ -18,9 +20,10 @@ def demo_section(ctx: DemoContext) -> Report:
     xtr, xte = (torch.as_tensor(a) for a in ctx.digits_images)
     ytr, yte = torch.as_tensor(ctx.digits.y_train), torch.as_tensor(ctx.digits.y_test)
     steps = 50 if ctx.quick else 150
-    report = Report(title="Adversary: universal, physical and label-only attacks",
+    report = Report(title="Adversary: universal, physical, label-only and any-modality attacks",
                     summary="One perturbation for every digit, a sticker that survives random placement, "
-                            "and an attacker who only sees the predicted label.")
+                            "an attacker who only sees the predicted label, a quiet perturbation of a tone, "
+                            "and loan applications changed only where an applicant could.")
 
     uap = universal_perturbation(clf, xtr, ytr, norm="linf", eps=UAP_EPS, steps=steps)
     held = uap.evaluate(clf, xte, yte)
@@ -60,5 +63,10 @@ def demo_section(ctx: DemoContext) -> Report:
                f"label queries per digit on average ({api.queries} in all). Hiding scores does not stop an attacker.",
         evidence={"median_l2": median, "mean_queries": float(hsj.queries.float().mean()), "n": n},
         fix="Rate-limit and monitor queries per client; detect the boundary-walking query pattern."))
-    report.metrics.update({"uap_held_out": held, "patch_success": rates, "hsj_median_l2": median})
+    signal, tabular = signal_finding(ctx.quick, ctx.seed), tabular_finding(ctx.quick, ctx.seed)
+    report.add(signal)
+    report.add(tabular)
+    report.metrics.update({"uap_held_out": held, "patch_success": rates, "hsj_median_l2": median,
+                           "signal_median_snr_db": signal.evidence["median_snr_db"],
+                           "tabular_robust_accuracy": tabular.evidence["robust_accuracy_constrained"]})
     return report
