@@ -54,3 +54,12 @@ def test_class_count_mismatch_is_an_input_error():
 def test_values_whose_squares_overflow_are_refused_naming_the_column():
     with pytest.raises(InputError, match="column 'x1'.*too large"):
         profile(np.column_stack([RNG.normal(size=100), RNG.normal(size=100) * 1e300]))
+
+
+def test_a_binary_file_as_profile_is_an_input_error(tmp_path):
+    from mathguard.drift import Profile
+
+    path = tmp_path / "p.json"
+    path.write_bytes(bytes(range(256)))
+    with pytest.raises(InputError, match="not UTF-8"):
+        Profile.load(path)

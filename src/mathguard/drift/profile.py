@@ -329,6 +329,8 @@ class Profile:
                 doc = json.load(fh)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{path} is not a profile: not UTF-8 text (a binary file?)") from None
         return cls.from_dict(doc)
 
 
