@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import time
 from typing import Callable
 
 import numpy as np
 import torch
+from _timing import best_of
 from sklearn.datasets import load_digits
 from torch import nn
 
@@ -42,17 +42,6 @@ def trained_cnn(x: torch.Tensor, y: torch.Tensor, sigma: float) -> nn.Module:
             nn.functional.cross_entropy(net(xb + sigma * torch.randn_like(xb)), yb).backward()
             opt.step()
     return net.eval()
-
-
-def best_of(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Best wall time of each contender, rounds interleaved so load from other processes hits all alike."""
-    best = {name: float("inf") for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
