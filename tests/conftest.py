@@ -60,3 +60,31 @@ def digits_setup(digits_tensors) -> Digits:
     mg.defend.train(net, loader, lambda m, xb, yb, _: nn.functional.cross_entropy(m(xb), yb), epochs=15, lr=3e-3)
     clf = mg.wrap(net.eval(), input_shape=(64,), bounds=(0.0, 1.0))
     return Digits(clf, x[:1000].numpy(), y[:1000].numpy(), x[1000:].numpy(), y[1000:].numpy())
+
+
+MLP_FACTORY = """
+import torch
+from torch import nn
+
+
+def build():
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    net.load_state_dict(torch.load(__file__.replace("model.py", "weights.pt")))
+    return net.eval()
+"""
+
+
+@pytest.fixture(scope="session")
+def mlp_files(tmp_path_factory, digits_tensors):
+    """A folder for CLI tests: model.py (factory of a digits MLP), weights.pt, train.npz (x, y), val.npz (x)."""
+    tmp = tmp_path_factory.mktemp("mlp")
+    x, y = digits_tensors
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    mg.defend.train(net, mg.defend.batches(x[:1000], y[:1000]),
+                    lambda m, xb, yb, _: nn.functional.cross_entropy(m(xb), yb), epochs=10, lr=3e-3)
+    torch.save(net.state_dict(), tmp / "weights.pt")
+    (tmp / "model.py").write_text(MLP_FACTORY)
+    np.savez(tmp / "train.npz", x=x[:1000].numpy(), y=y[:1000].numpy())
+    np.savez(tmp / "val.npz", x=x[1000:1400].numpy())
+    return tmp

@@ -8,40 +8,13 @@ from click.testing import CliRunner
 
 from mathguard.cli import main
 
-FACTORY = """
-import torch
-from torch import nn
-
-
-def build():
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    net.load_state_dict(torch.load(__file__.replace("model.py", "weights.pt")))
-    return net.eval()
-"""
-
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory, digits_tensors):
-    import torch
-    from torch import nn
-
-    import mathguard as mg
-
-    tmp = tmp_path_factory.mktemp("detect")
+def files(mlp_files, digits_tensors):
     x, y = digits_tensors
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    mg.defend.train(net, mg.defend.batches(x[:1000], y[:1000]),
-                    lambda m, xb, yb, _: nn.functional.cross_entropy(m(xb), yb), epochs=10, lr=3e-3)
-    torch.save(net.state_dict(), tmp / "weights.pt")
-    (tmp / "model.py").write_text(FACTORY)
-    xn, yn = x.numpy(), y.numpy()
-    np.savez(tmp / "train.npz", x=xn[:1000], y=yn[:1000])
-    np.savez(tmp / "val.npz", x=xn[1000:1400])
-    np.savez(tmp / "test.npz", x=xn[1400:], y=yn[1400:])
-    np.savez(tmp / "noise.npz", x=np.random.default_rng(0).random((200, 64)).astype(np.float32))
-    return tmp
+    np.savez(mlp_files / "test.npz", x=x[1400:].numpy(), y=y[1400:].numpy())
+    np.savez(mlp_files / "noise.npz", x=np.random.default_rng(0).random((200, 64)).astype(np.float32))
+    return mlp_files
 
 
 def _run(files, *extra):

@@ -10,40 +10,16 @@ from click.testing import CliRunner
 import mathguard as mg
 from mathguard.cli import main
 
-FACTORY = """
-import torch
-from torch import nn
-
-
-def build():
-    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    net.load_state_dict(torch.load(__file__.replace("model.py", "weights.pt")))
-    return net.eval()
-"""
-
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory, digits_tensors):
-    import torch
-    from torch import nn
-
-    tmp = tmp_path_factory.mktemp("guard")
+def files(mlp_files, digits_tensors):
     x, y = digits_tensors
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    mg.defend.train(net, mg.defend.batches(x[:1000], y[:1000]),
-                    lambda m, xb, yb, _: nn.functional.cross_entropy(m(xb), yb), epochs=10, lr=3e-3)
-    torch.save(net.state_dict(), tmp / "weights.pt")
-    (tmp / "model.py").write_text(FACTORY)
-    xn, yn = x.numpy(), y.numpy()
-    np.savez(tmp / "train.npz", x=xn[:1000], y=yn[:1000])
-    np.savez(tmp / "val.npz", x=xn[1000:1400])
-    batch = xn[1400:1500].copy()
+    batch = x[1400:1500].numpy().copy()
     batch[0, 3] = np.nan
     batch[1] = np.random.default_rng(0).random(64)
-    np.savez(tmp / "batch.npz", x=batch, y=yn[1400:1500])
-    mg.drift.profile(xn[:1000]).save(tmp / "ref.json")
-    return tmp
+    np.savez(mlp_files / "batch.npz", x=batch, y=y[1400:1500].numpy())
+    mg.drift.profile(x[:1000].numpy()).save(mlp_files / "ref.json")
+    return mlp_files
 
 
 def _run(files, *extra):
