@@ -23,6 +23,7 @@ from mathguard.attacks.pgd import random_start
 from mathguard.detect.base import Detector, score_many
 from mathguard.detect.forward import eval_mode, forward
 from mathguard.errors import InputError, UnsupportedError
+from mathguard.validate import integer
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,7 @@ def adaptive_attack(detector: "Detector | Sequence[Detector]", x: Any, y: Any, *
     if isinstance(eps, bool) or not isinstance(eps, (int, float)):
         raise InputError(f"eps must be one number, got {eps!r}")
     (budget,) = parse_eps(eps)
-    if not (isinstance(steps, int) and steps >= 1):
-        raise InputError(f"steps must be an integer >= 1, got {steps!r}")
+    integer(steps, "steps")
     for d in detectors:
         d._check_calibrated()
     layers = frozenset().union(*(d.layers for d in detectors))

@@ -11,6 +11,7 @@ from mathguard.detect import scores
 from mathguard.detect.base import Detector
 from mathguard.detect.forward import PENULTIMATE, Forward, forward_batches
 from mathguard.errors import InputError
+from mathguard.validate import integer
 
 
 class ClassMoments:
@@ -169,10 +170,7 @@ class KNN(Detector):
     def __init__(self, clf: Any, layer: str = PENULTIMATE, *, k: int = 10, max_bank: int = 50_000,
                  random_state: int = 0) -> None:
         super().__init__(clf)
-        if not (isinstance(k, int) and k >= 1):
-            raise InputError(f"k must be an integer >= 1, got {k!r}")
-        if not (isinstance(max_bank, int) and max_bank >= k):
-            raise InputError(f"max_bank must be an integer >= k, got {max_bank!r}")
+        integer(max_bank, "max_bank", low=integer(k, "k"))
         self.layer = self._use_layer(layer)
         self.k, self.max_bank, self.random_state = k, max_bank, random_state
 

@@ -13,6 +13,7 @@ from torch import nn
 from mathguard.detect.base import Detector
 from mathguard.detect.forward import INPUT, Forward
 from mathguard.errors import InputError, UnsupportedError
+from mathguard.validate import integer
 
 
 class Reconstruction(Detector):
@@ -32,8 +33,8 @@ class Reconstruction(Detector):
         super().__init__(clf)
         if autoencoder is not None and not isinstance(autoencoder, nn.Module):
             raise InputError("autoencoder must be a torch nn.Module")
-        if not (isinstance(hidden, int) and hidden >= 1 and isinstance(epochs, int) and epochs >= 1):
-            raise InputError("hidden and epochs must be integers >= 1")
+        integer(hidden, "hidden")
+        integer(epochs, "epochs")
         self.autoencoder, self.hidden, self.epochs, self.lr = autoencoder, hidden, epochs, lr
         self.random_state = random_state
         self.layers = frozenset({INPUT})
@@ -97,10 +98,8 @@ class FeatureSqueezing(Detector):
         super().__init__(clf)
         if self.clf.bounds is None:
             raise UnsupportedError("feature squeezing needs input bounds: wrap the model with bounds=(low, high)")
-        if not (isinstance(bit_depth, int) and 1 <= bit_depth <= 16):
-            raise InputError(f"bit_depth must be an integer in 1..16, got {bit_depth!r}")
-        if not (isinstance(median_size, int) and median_size >= 0):
-            raise InputError(f"median_size must be an integer >= 0 (0 = off), got {median_size!r}")
+        integer(bit_depth, "bit_depth", high=16)
+        integer(median_size, "median_size (0 = off)", low=0)
         self.bit_depth, self.median_size = bit_depth, median_size
         self.use_median = median_size >= 2 and len(self.clf.input_shape) == 3 and min(
             self.clf.input_shape[1:]) >= median_size
@@ -136,8 +135,7 @@ class GaussianMixture(Detector):
         super().__init__(clf)
         if covariance_type not in ("full", "diag"):
             raise InputError(f"covariance_type must be 'full' or 'diag', got {covariance_type!r}")
-        if not (isinstance(n_components, int) and n_components >= 1):
-            raise InputError(f"n_components must be an integer >= 1, got {n_components!r}")
+        integer(n_components, "n_components")
         self.layer = self._use_layer(layer)
         self.n_components, self.covariance_type = n_components, covariance_type
         self.reg_covar, self.random_state = reg_covar, random_state

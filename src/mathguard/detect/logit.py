@@ -11,6 +11,7 @@ from mathguard.detect import scores
 from mathguard.detect.base import Detector
 from mathguard.detect.forward import Forward, forward
 from mathguard.errors import InputError, UnsupportedError
+from mathguard.validate import finite
 
 
 def _temperature(value: "float | str") -> "float | str":
@@ -93,8 +94,7 @@ class ODIN(Detector):
         self.temperature = _temperature(temperature)
         if self.temperature == "fit":
             raise InputError("ODIN's temperature is a fixed hyper-parameter (the paper uses 1000), not 'fit'")
-        if not (math.isfinite(epsilon) and epsilon >= 0):
-            raise InputError(f"epsilon must be a finite number >= 0, got {epsilon}")
+        finite(epsilon, "epsilon", low=0)
         if not self.clf.has_gradients:
             raise UnsupportedError(f"ODIN needs input gradients; this {self.clf.kind} model has none")
         self.epsilon = float(epsilon)

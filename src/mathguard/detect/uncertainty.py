@@ -16,6 +16,7 @@ from mathguard.detect import scores
 from mathguard.detect.base import Detector
 from mathguard.detect.forward import Forward, check_logits
 from mathguard.errors import InputError, ModelError
+from mathguard.validate import integer
 
 MEASURES = {"mutual_information": scores.mutual_information, "entropy": scores.predictive_entropy}
 
@@ -44,8 +45,7 @@ class MCDropout(Detector):
             if module is not None else []
         if not self._dropout:
             raise ModelError("MC dropout needs a torch model with Dropout layers; this one has none")
-        if not (isinstance(samples, int) and samples >= 2):
-            raise InputError(f"samples must be an integer >= 2, got {samples!r}")
+        integer(samples, "samples", low=2)
         self.samples, self.measure, self.random_state = samples, _measure(measure), random_state
 
     def _score_forward(self, out: Forward) -> torch.Tensor:

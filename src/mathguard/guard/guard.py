@@ -26,6 +26,7 @@ from mathguard.guard.rows import RowValidator
 from mathguard.models.base import Classifier
 from mathguard.models.wrap import wrap
 from mathguard.report import Finding, Report, Severity
+from mathguard.validate import finite
 
 ABSTAIN = -1
 
@@ -90,8 +91,7 @@ class Guard:
                                  "with; build it on the same object so they share one forward pass")
         if not (fallback == "abstain" or callable(fallback)):
             raise InputError("fallback must be 'abstain' or a callable taking the refused rows")
-        if not (isinstance(max_disagreement, (int, float)) and 0 <= max_disagreement <= 1):
-            raise InputError(f"max_disagreement must lie in [0, 1], got {max_disagreement!r}")
+        finite(max_disagreement, "max_disagreement", low=0, high=1)
         self.fallback, self.monitor, self.max_disagreement = fallback, monitor, float(max_disagreement)
         self.members = list(getattr(ensemble, "members", [])) if ensemble is not None else []
         self.names = unique_names(self.detectors)

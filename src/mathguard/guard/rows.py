@@ -19,6 +19,7 @@ import torch
 
 from mathguard.drift.profile import CategoricalFeature, NumericFeature, Profile, category_labels
 from mathguard.errors import InputError
+from mathguard.validate import finite
 
 MAX_REASONS = 3  # worded per row; the rest are counted
 
@@ -40,8 +41,7 @@ class RowValidator:
     """Checks batches of rows against ``profile`` (or only shape and finiteness without one)."""
 
     def __init__(self, n_features: int, profile: Profile | None = None, tolerance: float = 0.1) -> None:
-        if not (isinstance(tolerance, (int, float)) and np.isfinite(tolerance) and tolerance >= 0):
-            raise InputError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
+        finite(tolerance, "tolerance", low=0)
         if profile is not None and len(profile.features) != n_features:
             raise InputError(f"the profile has {len(profile.features)} features but one model input has "
                              f"{n_features} values")
