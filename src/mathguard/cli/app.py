@@ -102,6 +102,39 @@ def check_outputs(outputs: Mapping[str, str | None], inputs: Iterable[str | None
         seen[option] = path
 
 
+class activity:
+    """Shows that long work runs: a bar with an ETA once steps are known, a spinner with elapsed time before.
+
+    Only on an interactive terminal (stderr); silent in CI, in pipes and with --quiet, so logs
+    and captured output stay clean.
+    """
+
+    def __init__(self, description: str, quiet: bool = False) -> None:
+        self.description, self.bar, self.task = description, None, None
+        if not quiet and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, \
+                TimeRemainingColumn
+
+            self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                                TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+
+    def __enter__(self) -> "activity":
+        if self.bar is not None:
+            self.bar.start()
+            self.task = self.bar.add_task(self.description, total=None)
+        return self
+
+    def update(self, step: str, done: int, total: int) -> None:
+        """Report ``done`` of ``total`` steps, the next being ``step``."""
+        if self.bar is not None:
+            self.bar.update(self.task, description=f"{self.description}: {step}", completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 def finish(report: Report, html: str | None, json_path: str | None, fail_on: str, quiet: bool = False) -> None:
     """Write the requested outputs (all or nothing), print the summary and exit with the gate's code."""
     check_outputs({"--json": json_path, "--html": html})

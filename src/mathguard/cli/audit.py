@@ -9,7 +9,7 @@ from typing import Any
 import click
 import numpy as np
 
-from mathguard.cli.app import check_outputs, main, model_file
+from mathguard.cli.app import activity, check_outputs, main, model_file
 from mathguard.cli.inputs import load_classifier, load_labeled
 from mathguard.errors import InputError
 from mathguard.report import Severity, write_all
@@ -91,9 +91,11 @@ def audit(model_spec: str, train: str, test_path: str, target: str | None, basel
     overrides: dict[str, Any] = {"fail_on": fail_on}
     if budget is not None:
         overrides["budget"] = parse_duration(budget)
-    with _progress(quiet) as tick:
+    with activity("audit", quiet) as shown:
         report = run_audit(clf, train=(x_train, y_train), test=(x_test, y_test), baseline=base, config=cfg,
-                           feature_names=names, progress=tick, **overrides)
+                           feature_names=names, progress=lambda lens, done, total: shown.update(f"{lens} lens",
+                                                                                               done, total),
+                           **overrides)
     texts = {}
     if junit:
         texts[junit] = junit_xml(report)
@@ -106,30 +108,3 @@ def audit(model_spec: str, train: str, test_path: str, target: str | None, basel
         report.show()
     gate = fail_on or cfg.fail_on
     sys.exit(0 if gate == "never" else report.gate(gate))
-
-
-class _progress:
-    """A progress bar with an ETA on an interactive terminal; silent in CI, in pipes and with --quiet."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.bar = None
-        if not quiet and sys.stderr.isatty():
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                                TimeRemainingColumn(), transient=True)
-        self.task = None
-
-    def __enter__(self) -> Any:
-        if self.bar is None:
-            return None
-        self.bar.start()
-        self.task = self.bar.add_task("audit", total=None)
-        return self.tick
-
-    def tick(self, lens: str, done: int, total: int) -> None:
-        self.bar.update(self.task, description=f"audit: {lens} lens", completed=done, total=total)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()

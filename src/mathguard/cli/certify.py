@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mathguard.cli.app import check_outputs, finish, main, model_file, severity_option
+from mathguard.cli.app import activity, check_outputs, finish, main, model_file, severity_option
 from mathguard.cli.inputs import load_model_and_data, model_options
 
 
@@ -25,4 +25,6 @@ def certify(model_spec: str, data: str, input_shape: str | None, bounds: str | N
 
     check_outputs({"--json": json_path, "--html": html}, [model_file(model_spec), data])
     clf, x, y = load_model_and_data(model_spec, data, input_shape, bounds, max_samples, trust_pickle)
-    finish(certify_report(clf, x, y, sigma=sigma, n0=n0, n=n_draws, alpha=alpha), html, json_path, fail_on)
+    with activity("certifying"):
+        report = certify_report(clf, x, y, sigma=sigma, n0=n0, n=n_draws, alpha=alpha)
+    finish(report, html, json_path, fail_on)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mathguard.cli.app import check_outputs, finish, main, model_file, severity_option
+from mathguard.cli.app import activity, check_outputs, finish, main, model_file, severity_option
 from mathguard.cli.inputs import classifier_options, load_classifier, load_inputs, load_labeled, parse_floats
 from mathguard.errors import InputError
 
@@ -50,7 +50,9 @@ def detect(model_spec: str, input_shape: str | None, bounds: str | None, trust_p
     x_train, y_train = load_labeled(train)
     clf = load_classifier(model_spec, input_shape, bounds, trust_pickle, tuple(x_train.shape[1:]))
     shifts = {Path(p).stem: load_inputs(p) for p in ood}
-    report = detect_report(clf, train=(x_train, y_train), val=load_inputs(val), test=load_labeled(test_path),
-                           detectors=[d.strip() for d in detectors.split(",") if d.strip()], ood=shifts or None,
-                           attacks=_attacks(attacks), fpr=fpr, layer=layer, adaptive=not no_adaptive)
+    with activity("fitting and attacking detectors"):
+        report = detect_report(clf, train=(x_train, y_train), val=load_inputs(val), test=load_labeled(test_path),
+                               detectors=[d.strip() for d in detectors.split(",") if d.strip()],
+                               ood=shifts or None, attacks=_attacks(attacks), fpr=fpr, layer=layer,
+                               adaptive=not no_adaptive)
     finish(report, html, json_path, fail_on)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from mathguard.cli.app import check_outputs, finish, main, severity_option
+from mathguard.cli.app import activity, check_outputs, finish, main, severity_option
 
 
 def _names(text: str | None) -> list[str]:
@@ -78,8 +78,9 @@ def drift_cmd(reference: str, current: str, html: str | None, json_path: str | N
     proba = _names(proba_cols) or None
     ref: Any = Profile.load(reference) if _is_profile(reference) else reference
     cur: Any = Profile.load(current) if _is_profile(current) else current
-    report = compare(ref, cur, proba=None if _is_profile(current) else proba,
-                     reference_proba=None if _is_profile(reference) else proba,
-                     categorical=_names(categorical), chunk_size=chunk_size, multivariate=not no_multivariate,
-                     thresholds=Thresholds(alpha=alpha, psi_moderate=psi_moderate, psi_major=psi_major))
+    with activity("comparing", quiet):
+        report = compare(ref, cur, proba=None if _is_profile(current) else proba,
+                         reference_proba=None if _is_profile(reference) else proba,
+                         categorical=_names(categorical), chunk_size=chunk_size, multivariate=not no_multivariate,
+                         thresholds=Thresholds(alpha=alpha, psi_moderate=psi_moderate, psi_major=psi_major))
     finish(report, html, json_path, fail_on.lower(), quiet=quiet)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mathguard.cli.app import check_outputs, finish, main, model_file, severity_option
+from mathguard.cli.app import activity, check_outputs, finish, main, model_file, severity_option
 from mathguard.cli.inputs import load_model_and_data, model_options, parse_floats
 from mathguard.errors import InputError
 
@@ -30,7 +30,8 @@ def robustness(model_spec: str, data: str, input_shape: str | None, bounds: str 
     if not eps:
         raise InputError("--eps needs at least one budget")
     clf, x, y = load_model_and_data(model_spec, data, input_shape, bounds, max_samples, trust_pickle)
-    report = evaluate_robustness(clf, x, y, norm=norm, eps=eps, steps=steps, checks=not no_checks)
-    if bracket:
-        report.add_section(robustness_bracket(clf, x, y, norm=norm, eps=eps))
+    with activity("attacking"):
+        report = evaluate_robustness(clf, x, y, norm=norm, eps=eps, steps=steps, checks=not no_checks)
+        if bracket:
+            report.add_section(robustness_bracket(clf, x, y, norm=norm, eps=eps))
     finish(report, html, json_path, fail_on)
