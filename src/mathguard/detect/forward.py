@@ -110,7 +110,8 @@ def forward(clf: Classifier, x: torch.Tensor, layers: "set[str] | frozenset[str]
     finally:
         for h in handles:
             h.remove()
-    feats = {k: v.flatten(1) for k, v in captured.items()}
+    # Features leave the model's device with the logits (clf.logits returns them where the input lives).
+    feats = {k: v.flatten(1).to(logits.device) for k, v in captured.items()}
     if INPUT in layers:
         feats[INPUT] = x.flatten(1)
     for name, f in feats.items():
