@@ -21,7 +21,7 @@ from mathguard.data.collinearity import (
 from mathguard.data.cross import Cross, condition, rank_tolerance
 from mathguard.data.moments import Moments
 from mathguard.data.source import Source
-from mathguard.data.tsqr import streaming_r
+from mathguard.data.tsqr import block_r, stack_r, streaming_r
 from mathguard.errors import InputError
 
 #: Gram-route condition numbers at or above this are re-derived from a streamed QR factor:
@@ -69,7 +69,40 @@ class Analysis:
     components: dict[int, int] = field(default_factory=dict)
 
 
+def _block_moments(block: np.ndarray) -> Moments:
+    mom = Moments(block.shape[1])
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowing squares are refused by _validate
+        mom.update(block)
+    return mom
+
+
+def _dask_moments(src: Source) -> Moments:
+    """Moments of each partition where it lives (Dask's scheduler, or a distributed Client if one is active),
+    merged on the driver with Chan's update."""
+    import dask
+
+    parts = dask.compute(*[dask.delayed(_block_moments)(dask.delayed(src.block)(p)) for p in src.partitions])
+    mom = parts[0]
+    for other in parts[1:]:
+        mom.combine(other)
+    if mom.n_seen == 0:
+        raise InputError("X is empty: it has no rows")
+    return mom
+
+
+def _dask_r(src: Source, mean: np.ndarray, p: int) -> np.ndarray:
+    """The tall-skinny QR over partitions: each partition's R, then the R of the stacked Rs."""
+    import dask
+
+    def part_r(part: Any) -> np.ndarray:
+        return block_r(src.block(part)[:, :p], mean)
+
+    return stack_r(list(dask.compute(*[dask.delayed(part_r)(q) for q in src.partitions])))
+
+
 def _stream_moments(src: Source) -> Moments:
+    if src.partitions is not None:
+        return _dask_moments(src)
     mom: Moments | None = None
     for chunk in src.chunks():
         if mom is None:
@@ -194,7 +227,9 @@ def analyse(src: Source) -> Analysis:
     gram_cond_raw = condition(spec["raw"], rank_tolerance(spec["raw"][0], n, p, False))
     used_qr = max(gram_cond_std, gram_cond_raw) >= QR_TRIGGER
     if used_qr:
-        base = Cross(factor=streaming_r((c[:, :p] for c in src.chunks()), mean))
+        r = _dask_r(src, mean, p) if src.partitions is not None else streaming_r((c[:, :p] for c in src.chunks()),
+                                                                                 mean)
+        base = Cross(factor=r)
         spec = _spectra(base, p, mean, sd, active)
 
     def tol(s: np.ndarray) -> float:

@@ -91,6 +91,23 @@ class Moments:
         self.mean_shifted += delta * (n_b / n)
         self.n = n
 
+    def combine(self, other: "Moments") -> "Moments":
+        """Fold in moments accumulated elsewhere (another partition, another worker) with its own shift.
+
+        The other block's mean is re-expressed against this shift as (K_b − K_a) + m_b: the
+        difference of two shifts of the same data is exact or nearly so, never a raw-scale
+        cancellation. Equal, to rounding, to having streamed both blocks here.
+        """
+        self.n_seen += other.n_seen
+        self.n_nan += other.n_nan
+        self.n_inf += other.n_inf
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            self.shift = other.shift.copy()
+        self.merge(other.n, (other.shift - self.shift) + other.mean_shifted, other.m2)
+        return self
+
     @property
     def mean(self) -> np.ndarray:
         """Mean of the complete rows, in the data's own units."""

@@ -35,6 +35,10 @@ class Source:
     kind: str = "array"
     nnz: int | None = None
     stored_bytes: int | None = None
+    # Dask input: the partitions (delayed objects) and how one becomes a float block, so the
+    # per-partition work runs where the data lives and only O(p²) summaries travel.
+    partitions: list[Any] | None = None
+    block: Callable[[Any], np.ndarray] | None = None
 
 
 def default_chunk_size(p: int) -> int:
@@ -243,6 +247,47 @@ def _from_parquet(path: Path, y: Any, names: Sequence[Any] | None, size: int | N
                   target_numeric=target_numeric, kind="parquet")
 
 
+def _is_dask(X: Any) -> bool:
+    return type(X).__module__.split(".")[0] in ("dask", "dask_expr")
+
+
+def _from_dask(X: Any, y: Any, names: Sequence[Any] | None) -> Source:
+    """A Dask DataFrame (by column, target by name) or 2-D Dask Array, profiled partition by partition."""
+    if hasattr(X, "dtypes") and hasattr(X, "columns"):  # a Dask DataFrame
+        labels = _check_names(names, len(X.columns)) if names is not None else [str(c) for c in X.columns]
+        target = y if isinstance(y, str) else None
+        if y is not None and target is None:
+            raise InputError("with a Dask DataFrame give the target as a column name")
+        if target is not None and target not in labels:
+            raise InputError(f"target {target!r} is not a column; columns are {labels[:10]}")
+        numeric, other = _split_frame_columns(pd.Series(list(X.dtypes), index=labels), target)
+        if not numeric:
+            raise InputError(f"X has no numeric columns (non-numeric: {other[:10]})")
+        cols = numeric + ([target] if target is not None else [])
+        rename = dict(zip(X.columns, labels))
+
+        def block(part: pd.DataFrame) -> np.ndarray:
+            return _frame_block(part.rename(columns=rename), cols, "in a partition")
+
+        return Source(names=numeric, chunks=lambda: (block(p.compute()) for p in X.to_delayed()),
+                      non_numeric=other, target=target, target_numeric=target is not None, kind="dask dataframe",
+                      partitions=list(X.to_delayed()), block=block)
+    if getattr(X, "ndim", None) != 2:
+        raise InputError(f"a Dask array must be 2-D (rows × features); got shape {getattr(X, 'shape', None)}")
+    if y is not None:
+        raise InputError("a Dask array carries no target column; pass a Dask DataFrame and name the target")
+    X = X.rechunk({1: -1})  # each block holds whole rows
+
+    def array_block(part: Any) -> np.ndarray:
+        return np.asarray(part, dtype=np.float64)
+
+    parts = list(X.to_delayed().ravel())
+    return Source(names=_check_names(names if names is not None else [f"x{i}" for i in range(X.shape[1])],
+                                     X.shape[1]),
+                  chunks=lambda: (array_block(p.compute()) for p in parts), kind="dask array",
+                  partitions=parts, block=array_block)
+
+
 def open_source(X: Any, y: Any = None, feature_names: Sequence[Any] | None = None,
                 chunk_size: int | None = None) -> Source:
     """Recognise the input type and return a :class:`Source` (raises InputError on unusable input)."""
@@ -260,6 +305,8 @@ def open_source(X: Any, y: Any = None, feature_names: Sequence[Any] | None = Non
         raise InputError(f"unsupported file type {suffix!r}; use .csv or .parquet")
     if isinstance(X, pd.DataFrame):
         return _from_frame(X, y, feature_names, chunk_size)
+    if _is_dask(X):
+        return _from_dask(X, y, feature_names)
     if sp.issparse(X):
         if X.ndim != 2:
             raise InputError(f"X must be 2-D; got shape {X.shape}")

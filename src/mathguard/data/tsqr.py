@@ -20,15 +20,24 @@ def streaming_r(chunks: Iterable[Any], mean: np.ndarray) -> np.ndarray:
     Rows with NaN/Inf are dropped exactly as in :class:`Moments`, so R matches the
     moments it confirms. Memory: one chunk plus R.
     """
-    p = mean.shape[0]
-    r = np.zeros((0, p + 1))
+    r = np.zeros((0, mean.shape[0] + 1))
     for chunk in chunks:
-        block = chunk.toarray() if sp.issparse(chunk) else chunk  # one chunk at a time
-        block = block[np.isfinite(block).all(axis=1)]
-        if block.shape[0] == 0:
-            continue
-        z = np.empty((block.shape[0], p + 1))
-        z[:, 0] = 1.0
-        np.subtract(block, mean, out=z[:, 1:])
-        r = np.linalg.qr(np.vstack([r, z]), mode="r")
+        r = stack_r([r, block_r(chunk, mean)])
     return r
+
+
+def block_r(chunk: Any, mean: np.ndarray) -> np.ndarray:
+    """R factor of one block's complete rows of [1, X − mean] (a partition's share of the TSQR)."""
+    p = mean.shape[0]
+    block = chunk.toarray() if sp.issparse(chunk) else chunk
+    block = block[np.isfinite(block).all(axis=1)]
+    z = np.empty((block.shape[0], p + 1))
+    z[:, 0] = 1.0
+    np.subtract(block, mean, out=z[:, 1:])
+    return np.linalg.qr(z, mode="r") if len(z) else np.zeros((0, p + 1))
+
+
+def stack_r(factors: list[np.ndarray]) -> np.ndarray:
+    """R of the rows of several R factors stacked: QR of [A; B] has the R of [R_A; R_B]."""
+    rows = np.vstack(factors)
+    return np.linalg.qr(rows, mode="r") if len(rows) else rows
