@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mathguard.cli.app import check_outputs, finish, main, severity_option
+from mathguard.cli.cluster import cluster, cluster_options, dask_frame
 
 
 @main.command("audit-data")
@@ -15,9 +16,10 @@ from mathguard.cli.app import check_outputs, finish, main, severity_option
 @click.option("--chunk-size", default=None, type=click.IntRange(min=1), help="Rows per streamed chunk.")
 @click.option("--no-figures", is_flag=True, help="Skip the plots (faster; numbers and findings only).")
 @click.option("--quiet", "-q", is_flag=True, help="No terminal summary; only the exit code and files.")
+@cluster_options
 @severity_option("high")
 def audit_data(path: str, target: str | None, html: str | None, json_path: str | None, chunk_size: int | None,
-               no_figures: bool, quiet: bool, fail_on: str) -> None:
+               no_figures: bool, quiet: bool, scheduler: str | None, workers: int | None, fail_on: str) -> None:
     """Audit the feature matrix in PATH (.csv or .parquet) for rank, conditioning and collinearity.
 
     Exit 0: nothing at or above --fail-on; 1: such findings; 2: unusable input.
@@ -25,5 +27,7 @@ def audit_data(path: str, target: str | None, html: str | None, json_path: str |
     from mathguard.data import audit_data as run
 
     check_outputs({"--json": json_path, "--html": html}, [path])
-    report = run(path, y=target, chunk_size=chunk_size, figures=not no_figures and bool(html))
+    with cluster(scheduler, workers) as client:
+        data = path if client is None else dask_frame(path)  # on a cluster, workers read the partitions
+        report = run(data, y=target, chunk_size=chunk_size, figures=not no_figures and bool(html))
     finish(report, html, json_path, fail_on.lower(), quiet=quiet)

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from mathguard.cli.app import activity, check_outputs, finish, main, severity_option
+from mathguard.cli.cluster import cluster, cluster_options, dask_frame
 
 
 def _names(text: str | None) -> list[str]:
@@ -36,14 +37,17 @@ def _is_profile(path: str) -> bool:
 @click.option("--sample-size", default=1000, show_default=True, type=click.IntRange(min=0),
               help="Rows kept for the multivariate (domain classifier) test.")
 @_common
+@cluster_options
 def profile_cmd(data: str, out: str, sample_size: int, categorical: str | None, proba_cols: str | None,
-                chunk_size: int | None) -> None:
+                chunk_size: int | None, scheduler: str | None, workers: int | None) -> None:
     """Profile DATA (.csv or .parquet) in one streaming pass and save it as the drift reference."""
     from mathguard.drift import profile
 
     check_outputs({"--out": out}, [data])
-    prof = profile(data, _names(proba_cols) or None, categorical=_names(categorical), chunk_size=chunk_size,
-                   sample_size=sample_size)
+    with cluster(scheduler, workers) as client:
+        source = data if client is None else dask_frame(data)  # on a cluster, each partition is profiled there
+        prof = profile(source, _names(proba_cols) or None, categorical=_names(categorical), chunk_size=chunk_size,
+                       sample_size=sample_size)
     prof.save(out)
     kinds = [f.kind for f in prof.features.values()]
     click.echo(f"profiled {prof.n_rows} rows: {kinds.count('numeric')} numeric, {kinds.count('categorical')} "
