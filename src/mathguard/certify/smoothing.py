@@ -19,6 +19,7 @@ from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import wrap
+from mathguard.sharding import check_client, run_shards
 from mathguard.validate import finite, integer
 
 ABSTAIN = -1
@@ -117,29 +118,53 @@ class SmoothingCertificate:
 
 
 def smoothing(clf: Any, x: Any, y: Any = None, *, sigma: float = 0.25, n0: int = 100, n: int = 100_000,
-              alpha: float = 0.001, batch_size: int = 1000, seed: int | None = 0) -> SmoothingCertificate:
+              alpha: float = 0.001, batch_size: int = 1000, seed: int | None = 0, client: Any = None,
+              shard_size: int = 16) -> SmoothingCertificate:
     """CERTIFY each input: guess the top class from n0 draws, bound its probability from n fresh draws.
 
-    Abstains (prediction -1, radius 0) when the lower bound p̲_A is not above ½.
+    Abstains (prediction -1, radius 0) when the lower bound p̲_A is not above ½. Input i draws its
+    noise from its own generator, seeded from (seed, i): a certificate depends on the point and
+    the seed only, never on the batch around it. With a ``dask.distributed.Client`` the inputs go
+    to the workers in tasks of ``shard_size`` points (the model scattered once) and the result
+    is identical to the single-process one, whatever the split or a retried task.
     """
+    check_client(client)
+    integer(shard_size, "shard_size")
     clf = wrap(clf)
     _check(sigma, n, alpha, n0, batch_size, math.prod(clf.input_shape))
     xt = clf.as_input(x)
     labels = None if y is None else clf.as_labels(y, len(xt)).numpy()
-    gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    preds = np.full(len(xt), ABSTAIN)
-    radius = np.zeros(len(xt))
-    p_low = np.zeros(len(xt))
+    entropy = np.random.SeedSequence(seed).entropy  # seed=None: fresh entropy, drawn once for every task
+    size = max(len(xt), 1) if client is None else shard_size
+    parts = run_shards(client, _certify_points, clf, (xt, torch.arange(len(xt))), size,
+                       sigma, n0, n, alpha, batch_size, entropy)
+    preds, radius, p_low = (np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in range(3))
+    return SmoothingCertificate(preds.astype(int), radius, p_low, labels, sigma, n0, n, alpha)
+
+
+def point_generator(entropy: int, index: int) -> torch.Generator:
+    """The noise generator of input ``index``: independent streams per point, fixed by (entropy, index)."""
+    state = np.random.SeedSequence(entropy, spawn_key=(int(index),)).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def _certify_points(clf: Classifier, x: torch.Tensor, index: torch.Tensor, sigma: float, n0: int, n: int,
+                    alpha: float, batch_size: int, entropy: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CERTIFY one shard: predictions, radii and lower bounds of inputs ``x`` (global positions ``index``)."""
+    preds = np.full(len(x), ABSTAIN)
+    radius = np.zeros(len(x))
+    p_low = np.zeros(len(x))
     # Eval mode: a train-mode batch norm would couple the draws of a batch and void Clopper–Pearson.
     with eval_mode(clf.module):
-        for i in range(len(xt)):
-            select, estimate = sample_counts(clf, xt[i], sigma, n0 + n, batch_size, gen, split=n0)
+        for i in range(len(x)):
+            gen = point_generator(entropy, int(index[i]))
+            select, estimate = sample_counts(clf, x[i], sigma, n0 + n, batch_size, gen, split=n0)
             c_a = int(select.argmax())
             p_low[i] = lower_confidence_bound(int(estimate[c_a]), n, alpha)
             if p_low[i] > 0.5:
                 preds[i] = c_a
                 radius[i] = sigma * norm.ppf(p_low[i])
-    return SmoothingCertificate(preds, radius, p_low, labels, sigma, n0, n, alpha)
+    return preds, radius, p_low
 
 
 def smoothed_predict(clf: Any, x: Any, *, sigma: float = 0.25, n: int = 1000, alpha: float = 0.001,

@@ -8,6 +8,7 @@ that bound is not to be trusted.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
@@ -21,6 +22,11 @@ from mathguard.models.labels_only import LabelsOnlyClassifier
 from mathguard.models.wrap import wrap
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.robustness import pitfalls
+from mathguard.sharding import check_client, run_shards
+from mathguard.validate import integer
+
+#: Points per Dask task when a client is given and shard_size is not.
+DEFAULT_SHARD = 64
 
 
 def default_attacks(n_classes: int, norm: str, steps: int = 100,
@@ -79,15 +85,69 @@ def _ensemble(clf: Classifier, x: torch.Tensor, y: torch.Tensor, alive: torch.Te
     return robust, broken
 
 
+@dataclass
+class _Outcomes:
+    """Per-point outcomes of a set of points: masks merge by concatenation, counts by addition."""
+
+    clean: torch.Tensor
+    ensemble: dict[float, torch.Tensor]  # robust to the ensemble, per budget
+    robust: dict[float, torch.Tensor]  # ... and to FGSM after it
+    broken: dict[float, dict[str, int]]
+
+    @staticmethod
+    def merge(parts: Sequence["_Outcomes"]) -> "_Outcomes":
+        def cat(field: str) -> dict[float, torch.Tensor]:
+            return {e: torch.cat([getattr(p, field)[e] for p in parts]) for e in parts[0].ensemble}
+
+        broken: dict[float, dict[str, int]] = {e: {} for e in parts[0].broken}
+        for p in parts:
+            for e, counts in p.broken.items():
+                for name, k in counts.items():
+                    broken[e][name] = broken[e].get(name, 0) + k
+        return _Outcomes(torch.cat([p.clean for p in parts]), cat("ensemble"), cat("robust"), broken)
+
+
+def _outcomes(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attacks: Sequence[Attack], budgets: list[float],
+              norm: str) -> _Outcomes:
+    """Clean and per-budget robust masks of the points ``x``: the unit of work of one shard."""
+    clean = clf.predict(x) == y
+    out = _Outcomes(clean, {}, {}, {})
+    fgsm = FGSM(norm=norm)
+    for e in budgets:
+        robust, broken = _ensemble(clf, x, y, clean, attacks, e)
+        out.ensemble[e] = robust
+        # FGSM runs after the ensemble on survivors: a single step should never find more.
+        idx = robust.nonzero().squeeze(1)
+        if len(idx) and e > 0 and clf.has_gradients:
+            fooled = fgsm(clf, x[idx], y[idx], eps=e).success[0]
+            robust = robust.clone()
+            robust[idx[fooled]] = False
+            broken["FGSM"] = int(fooled.sum())
+        out.robust[e], out.broken[e] = robust, broken
+    return out
+
+
 def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Sequence[float] = (0.01, 0.03, 0.1),
                         attacks: Sequence[Attack] | None = None, steps: int = 100, checks: bool = True,
-                        check_samples: int = 64, **wrap_kwargs: Any) -> Report:
-    """Clean accuracy, worst-case robust accuracy per eps over an attack ensemble, and pitfall findings."""
+                        check_samples: int = 64, client: Any = None, shard_size: int | None = None,
+                        **wrap_kwargs: Any) -> Report:
+    """Clean accuracy, worst-case robust accuracy per eps over an attack ensemble, and pitfall findings.
+
+    ``shard_size`` runs the attacks on consecutive shards of that many points (default: all at
+    once; 64 with a client). Attacks draw random starts and Square windows per batch, so the
+    numbers depend on the shard boundaries, and on nothing else: with a ``dask.distributed.Client``
+    each shard is a task (the model scattered to the workers once) and the result equals the
+    single-process run with the same ``shard_size``, point for point, also when a lost task is
+    rerun. The pitfall checks run here, on the first ``check_samples`` points.
+    """
     if norm not in ("linf", "l2"):
         raise InputError(f"norm must be 'linf' or 'l2', got {norm!r}")
     budgets = sorted(set(parse_eps(eps) or ()))  # one number or a list; finite and non-negative
     if not budgets:
         raise InputError("eps must be a budget or a non-empty list of non-negative budgets")
+    check_client(client)
+    if shard_size is not None:
+        integer(shard_size, "shard_size")
     clf = wrap(clf, **wrap_kwargs)
     xt = clf.as_input(x)
     yt = clf.as_labels(y, len(xt))
@@ -105,32 +165,24 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
             report.findings.extend(pitfalls.gradient_findings(clf, xt[:check_samples], yt[:check_samples]))
 
     n = len(xt)
-    clean = clf.predict(xt) == yt
+    size = shard_size or (DEFAULT_SHARD if client is not None else n)
+    out = _Outcomes.merge(run_shards(client, _outcomes, clf, (xt, yt), size, list(attacks), budgets, norm))
+    clean = out.clean
     robust_raw: dict[float, float] = {}
     robust_worst: dict[float, float] = {}
-    broken_by: dict[float, dict[str, int]] = {}
     worst = clean.clone()
-    fgsm = FGSM(norm=norm)
     for e in budgets:
-        robust, broken = _ensemble(clf, xt, yt, clean, attacks, e)
-        # FGSM runs after the ensemble on survivors: a single step should never find more.
-        idx = robust.nonzero().squeeze(1)
-        if len(idx) and e > 0 and clf.has_gradients:
-            fooled = fgsm(clf, xt[idx], yt[idx], eps=e).success[0]
-            fgsm_robust = robust.clone()
-            fgsm_robust[idx[fooled]] = False
-            if checks:
-                found = pitfalls.single_step_finding(robust, fgsm_robust, e)
-                if found:
-                    report.add(found)
-            broken["FGSM"] = int(fooled.sum())
-            robust = fgsm_robust
+        robust, broken = out.robust[e], out.broken[e]
+        if checks and "FGSM" in broken:
+            found = pitfalls.single_step_finding(out.ensemble[e], robust, e)
+            if found:
+                report.add(found)
         if checks and broken.get("Square", 0) and any(a.needs_gradients for a in attacks):
             report.add(pitfalls.blackbox_finding(broken["Square"], e))
         robust_raw[e] = int(robust.sum()) / n
         worst &= robust  # fooled at a smaller budget ⇒ fooled here
         robust_worst[e] = int(worst.sum()) / n
-        broken_by[e] = broken
+    broken_by = out.broken
 
     if checks:
         subset = clean.nonzero().squeeze(1)[:check_samples]
