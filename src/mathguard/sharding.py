@@ -37,6 +37,7 @@ def run_shards(client: Any, fn: Callable[..., Any], model: Any, arrays: Sequence
     bounds = [(s, s + size) for s in range(0, len(arrays[0]), size)]
     if client is None:
         return [fn(model, *(a[lo:hi] for a in arrays), *args) for lo, hi in bounds]
-    shared = client.scatter(model, broadcast=True)
+    # hash=False: a fresh key per call, so releasing an earlier call's copy never removes this one.
+    shared = client.scatter(model, broadcast=True, hash=False)
     futures = [client.submit(fn, shared, *(a[lo:hi] for a in arrays), *args, pure=False) for lo, hi in bounds]
     return client.gather(futures)
