@@ -10,9 +10,12 @@ from mathguard.report import Finding, Report, Severity
 
 def certify_report(clf: Any, x: Any, y: Any, *, sigma: float = 0.25, n0: int = 100, n: int = 100_000,
                    alpha: float = 0.001, radii: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
-                   batch_size: int = 1000) -> Report:
-    """Smoothing certificates for every input, certified accuracy per radius, and what limits them."""
-    cert = smoothing(clf, x, y, sigma=sigma, n0=n0, n=n, alpha=alpha, batch_size=batch_size)
+                   batch_size: int = 1000, client: Any = None) -> Report:
+    """Smoothing certificates for every input, certified accuracy per radius, and what limits them.
+
+    ``client``: a dask.distributed Client to shard the inputs over (same certificates).
+    """
+    cert = smoothing(clf, x, y, sigma=sigma, n0=n0, n=n, alpha=alpha, batch_size=batch_size, client=client)
     acc = cert.certified_accuracy(radii)
     abstain = float(cert.abstained.mean())
     report = Report(
