@@ -155,7 +155,7 @@ def test_the_budget_is_kept_on_an_image_model(tmp_path, digits_tensors):
     mg.defend.train(net, mg.defend.batches(imgs[:1000], y[:1000]),
                     lambda m, xb, yb, _: nn.functional.cross_entropy(m(xb), yb), epochs=5, lr=3e-3)
     clf = mg.wrap(net.eval(), input_shape=(1, 8, 8), bounds=(0.0, 1.0))
-    budget = 40.0
+    budget = 25.0
     t0 = time.perf_counter()
     rep = mg.audit(clf, train=(imgs[:1000], y[:1000]), test=(imgs[1000:], y[1000:]), budget=budget)
     used = time.perf_counter() - t0
