@@ -52,6 +52,9 @@ def test_adaptive_attack_claims_are_real_and_within_budget(digits_setup, calibra
     np.testing.assert_array_equal(res.misclassified, wrong)
     np.testing.assert_array_equal(res.evaded, wrong & ~det.predict(adv.numpy()))
     assert res.evasion_rate > 0.3  # max-softmax alone does not stop a white-box attacker
+    rep = res.report()
+    assert rep.metrics["evasion_rate"] == res.evasion_rate and rep.metrics["n"] == int(keep.sum())
+    rep.to_json()
 
 
 def test_the_adaptive_attack_breaks_max_softmax(digits_setup, calibrated):

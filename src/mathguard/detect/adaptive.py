@@ -23,6 +23,7 @@ from mathguard.attacks.pgd import random_start
 from mathguard.detect.base import Detector, score_many
 from mathguard.detect.forward import eval_mode, forward
 from mathguard.errors import InputError, UnsupportedError
+from mathguard.report import Report
 from mathguard.validate import integer
 
 
@@ -47,6 +48,14 @@ class AdaptiveResult:
     def tpr(self) -> float:
         """Share of the misclassified adversarial inputs the detector still flags (nan if none)."""
         return float(self.flagged[self.misclassified].mean()) if self.misclassified.any() else float("nan")
+
+    def report(self) -> Report:
+        """The attack's outcome as a Report (numbers only; evaluate() judges them against the static attacks)."""
+        return Report(title=f"Adaptive attack on {self.detector} ({self.norm}, eps={self.eps:g})",
+                      summary=f"{self.evasion_rate:.0%} of {len(self.evaded)} inputs fool the model undetected.",
+                      metrics={"evasion_rate": self.evasion_rate, "tpr": self.tpr,
+                               "misclassified": float(self.misclassified.mean()), "n": len(self.evaded),
+                               "eps": self.eps, "norm": self.norm})
 
 
 def _box(box: "tuple[Any, Any] | None", x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
