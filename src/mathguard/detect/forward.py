@@ -120,8 +120,8 @@ def forward(clf: Classifier, x: torch.Tensor, layers: "set[str] | frozenset[str]
     return Forward(x=x, logits=logits, features=feats)
 
 
-def forward_batches(clf: Classifier, x: torch.Tensor, layer: str, size: int = 4096) -> Iterator[Forward]:
-    """Passes over ``x`` capturing ``layer``, batch by batch, in eval mode and without a graph."""
+def forward_batches(clf: Classifier, x: torch.Tensor, *layers: str, size: int = 4096) -> Iterator[Forward]:
+    """Passes over ``x`` capturing ``layers`` (none: logits only), batch by batch, in eval mode, no graph."""
     with torch.no_grad(), eval_mode(clf):
         for i in range(0, len(x), size):
-            yield forward(clf, x[i:i + size], frozenset({layer}))
+            yield forward(clf, x[i:i + size], frozenset(layers))

@@ -9,7 +9,7 @@ import torch
 
 from mathguard.detect import scores
 from mathguard.detect.base import Detector
-from mathguard.detect.forward import Forward, forward
+from mathguard.detect.forward import Forward, forward_batches
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.validate import finite
 
@@ -41,8 +41,7 @@ class _TemperatureDetector(Detector):
 
             if y is None:
                 raise InputError(f"{self.name} with temperature='fit' needs labels: fit(x_train, y_train)")
-            with torch.no_grad():
-                logits = torch.cat([forward(self.clf, x[i:i + 4096]).logits for i in range(0, len(x), 4096)])
+            logits = torch.cat([out.logits for out in forward_batches(self.clf, x)])
             self.fitted_temperature = fit_temperature(logits_val=logits.double().numpy(), y_val=y.numpy()).temperature
 
     @property
