@@ -88,3 +88,20 @@ def mlp_files(tmp_path_factory, digits_tensors):
     np.savez(tmp / "train.npz", x=x[:1000].numpy(), y=y[:1000].numpy())
     np.savez(tmp / "val.npz", x=x[1000:1400].numpy())
     return tmp
+
+
+class NoisyInput(nn.Module):
+    """A randomised defense: Gaussian noise on every input before a net (trained on such noise)."""
+
+    def __init__(self, net: nn.Module, sigma: float) -> None:
+        super().__init__()
+        self.net, self.sigma = net, sigma
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x + self.sigma * torch.randn_like(x))
+
+
+@pytest.fixture(scope="session")
+def noisy_input() -> type[nn.Module]:
+    """The randomised noise defense that EOT tests attack (a class: wrap your own net in it)."""
+    return NoisyInput

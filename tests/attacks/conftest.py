@@ -8,6 +8,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import mathguard as mg
+from mathguard.demo.modalities import fit
 
 
 @pytest.fixture(scope="session")
@@ -16,21 +17,11 @@ def digits() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(d.data / 16.0, dtype=torch.float32), torch.tensor(d.target)
 
 
-def _train(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 60) -> nn.Module:
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(epochs):
-        opt.zero_grad()
-        nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-    return net.eval()
-
-
 @pytest.fixture(scope="session")
 def mlp(digits) -> nn.Module:
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    return _train(net, *digits)
+    return fit(net, *digits, steps=60)
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +33,7 @@ def clf(mlp):
 def linear_clf(digits):
     """A linear model without bounds, where minimal perturbations are known exactly."""
     torch.manual_seed(0)
-    net = _train(nn.Linear(64, 10), *digits, epochs=40)
+    net = fit(nn.Linear(64, 10), *digits, steps=40)
     return mg.wrap(net, input_shape=(64,))
 
 

@@ -12,19 +12,8 @@ from mathguard.attacks.eot import ExpectedClassifier
 from mathguard.errors import InputError, UnsupportedError
 
 
-class NoisyInput(nn.Module):
-    """A randomised defense: Gaussian noise on every input before a network trained on such noise."""
-
-    def __init__(self, net: nn.Module, sigma: float) -> None:
-        super().__init__()
-        self.net, self.sigma = net, sigma
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x + self.sigma * torch.randn_like(x))
-
-
 @pytest.fixture(scope="module")
-def noisy(digits):
+def noisy(digits, noisy_input):
     x, y = digits
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
@@ -33,7 +22,7 @@ def noisy(digits):
         opt.zero_grad()
         nn.functional.cross_entropy(net(x + 0.5 * torch.randn_like(x)), y).backward()
         opt.step()
-    return mg.wrap(NoisyInput(net.eval(), 0.5), input_shape=(64,), bounds=(0.0, 1.0))
+    return mg.wrap(noisy_input(net.eval(), 0.5), input_shape=(64,), bounds=(0.0, 1.0))
 
 
 def test_eot_pgd_defeats_noise_defense_that_plain_pgd_leaves_robust(noisy, digits):

@@ -6,18 +6,7 @@ from torch import nn
 import mathguard as mg
 
 
-class _NoisyInput(nn.Module):
-    """A randomised defense: Gaussian noise on every input, before a net trained on such noise."""
-
-    def __init__(self, net: nn.Module, sigma: float) -> None:
-        super().__init__()
-        self.net, self.sigma = net, sigma
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x + self.sigma * torch.randn_like(x))
-
-
-def test_eot_finds_notably_more_on_a_noise_defense(digits_tensors):
+def test_eot_finds_notably_more_on_a_noise_defense(digits_tensors, noisy_input):
     x, y = digits_tensors
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
@@ -27,7 +16,7 @@ def test_eot_finds_notably_more_on_a_noise_defense(digits_tensors):
         nn.functional.cross_entropy(net(x[:1200] + 0.5 * torch.randn_like(x[:1200])), y[:1200]).backward()
         opt.step()
     torch.manual_seed(0)
-    rep = mg.evaluate_robustness(_NoisyInput(net.eval(), 0.5), x[1200:1260], y[1200:1260], eps=[0.2], steps=20,
+    rep = mg.evaluate_robustness(noisy_input(net.eval(), 0.5), x[1200:1260], y[1200:1260], eps=[0.2], steps=20,
                                  check_samples=40, input_shape=(64,), bounds=(0.0, 1.0))
     eot = rep.metrics["eot"]
     assert eot["eps"] == 0.2 and eot["n"] <= 40
