@@ -25,16 +25,21 @@ def test_dlr_is_scale_invariant_and_negative_when_correct():
 
 
 @pytest.mark.parametrize("norm,eps", [("linf", 0.04), ("l2", 0.5)])
-@pytest.mark.parametrize("loss", ["ce", "dlr"])
-def test_apgd_at_least_pgd(clf, batch, norm, eps, loss):
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_apgd_at_least_pgd(clf, batch, norm, eps, seed):
+    # APGD-CE against PGD on the same loss; DLR is a different objective, so it is judged in the
+    # ensemble it was designed for (CE then DLR), never alone against CE.
     x, y = batch
-    pgd = mg.attacks.PGD(norm=norm, steps=30)(clf, x, y, eps=eps)
-    apgd = mg.attacks.APGD(norm=norm, loss=loss, steps=30)(clf, x, y, eps=eps)
-    assert apgd.success_rate[0] >= pgd.success_rate[0]
-    d = (apgd.adversarial[0] - x).flatten(1)
-    n = d.abs().amax(1) if norm == "linf" else d.norm(dim=1)
-    assert (n <= eps * (1 + 1e-5)).all()
-    assert apgd.adversarial.min() >= 0 and apgd.adversarial.max() <= 1
+    pgd = mg.attacks.PGD(norm=norm, steps=30, seed=seed)(clf, x, y, eps=eps)
+    ce = mg.attacks.APGD(norm=norm, loss="ce", steps=30, seed=seed)(clf, x, y, eps=eps)
+    dlr = mg.attacks.APGD(norm=norm, loss="dlr", steps=30, seed=seed)(clf, x, y, eps=eps)
+    assert ce.success_rate[0] >= pgd.success_rate[0]
+    assert (ce.success[0] | dlr.success[0]).float().mean() >= pgd.success_rate[0]
+    for res in (ce, dlr):
+        d = (res.adversarial[0] - x).flatten(1)
+        n = d.abs().amax(1) if norm == "linf" else d.norm(dim=1)
+        assert (n <= eps * (1 + 1e-5)).all()
+        assert res.adversarial.min() >= 0 and res.adversarial.max() <= 1
 
 
 def test_targeted_adds_successes(clf, batch):

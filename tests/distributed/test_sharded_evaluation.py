@@ -48,13 +48,24 @@ def _metrics(report):
     return {k: report.metrics[k] for k in keys}, sorted(f.id for f in report.all_findings())
 
 
-def test_robust_accuracy_and_counts_equal_the_single_process_run(client, setup):
+def _same_points(a, b):
+    assert a.metrics["robust_points"].keys() == b.metrics["robust_points"].keys()
+    for e, mask in a.metrics["robust_points"].items():
+        np.testing.assert_array_equal(mask, b.metrics["robust_points"][e])
+
+
+def test_robust_accuracy_and_per_point_outcomes_do_not_depend_on_the_split(client, setup):
+    # APGD-CE, APGD-T and Square draw per point, so any split gives the unsharded answer.
     clf, x, y = setup
-    kw = dict(eps=[0.05, 0.1], steps=5, shard_size=16)
+    kw = dict(eps=[0.05, 0.1], steps=5)
     alone = mg.evaluate_robustness(clf, x, y, **kw)
-    spread = mg.evaluate_robustness(clf, x, y, client=client, **kw)
-    assert _metrics(spread) == _metrics(alone)
     assert 0 < alone.metrics["robust_accuracy"][0.05] < alone.metrics["clean_accuracy"]
+    assert alone.metrics["broken_by"][0.05].get("APGD", 0) > 0
+    for size in (16, 7):
+        spread = mg.evaluate_robustness(clf, x, y, client=client, shard_size=size, **kw)
+        assert _metrics(spread) == _metrics(alone)
+        _same_points(spread, alone)
+    _same_points(mg.evaluate_robustness(clf, x, y, shard_size=9, **kw), alone)
 
 
 def test_a_per_point_deterministic_attack_gives_the_unsharded_answer(client, setup):
@@ -64,13 +75,10 @@ def test_a_per_point_deterministic_attack_gives_the_unsharded_answer(client, set
     assert _metrics(mg.evaluate_robustness(clf, x, y, client=client, shard_size=7, **kw)) == _metrics(whole)
 
 
-def test_a_worker_killed_mid_certification_is_retried_with_the_same_result(client, setup):
-    clf, x, y = setup
-    kw = dict(sigma=0.5, n0=50, n=100_000, batch_size=5_000, seed=1)
-    alone = mg.certify.smoothing(clf, x[:8], **kw)
+def _kill_a_busy_worker(client, run) -> dict:
+    """Start ``run()`` in a thread, kill a worker that holds one of its tasks, return its result."""
     out: dict = {}
-    worker = threading.Thread(target=lambda: out.update(cert=mg.certify.smoothing(
-        clf, x[:8], client=client, shard_size=2, **kw)))
+    worker = threading.Thread(target=lambda: out.update(result=run()))
     worker.start()
     busy = []
     deadline = time.monotonic() + 30
@@ -80,9 +88,27 @@ def test_a_worker_killed_mid_certification_is_retried_with_the_same_result(clien
     assert busy, "no task ever started"
     with contextlib.suppress(Exception):  # the worker dies before it can answer
         client.run(os._exit, 1, workers=busy[:1])
-    worker.join(timeout=60)
+    worker.join(timeout=120)
     assert busy[0] not in client.scheduler_info()["workers"]
-    _same_certificate(alone, out["cert"])
+    return out["result"]
+
+
+def test_a_worker_killed_mid_certification_is_retried_with_the_same_result(client, setup):
+    clf, x, y = setup
+    kw = dict(sigma=0.5, n0=50, n=100_000, batch_size=5_000, seed=1)
+    alone = mg.certify.smoothing(clf, x[:8], **kw)
+    _same_certificate(alone, _kill_a_busy_worker(
+        client, lambda: mg.certify.smoothing(clf, x[:8], client=client, shard_size=2, **kw)))
+
+
+def test_a_worker_killed_mid_evaluation_is_retried_with_the_same_result(client, setup):
+    clf, x, y = setup
+    kw = dict(eps=[0.05], steps=40, checks=False)
+    alone = mg.evaluate_robustness(clf, x, y, **kw)
+    spread = _kill_a_busy_worker(
+        client, lambda: mg.evaluate_robustness(clf, x, y, client=client, shard_size=4, **kw))
+    assert _metrics(spread) == _metrics(alone)
+    _same_points(spread, alone)
 
 
 def test_a_client_of_the_wrong_type_is_refused(setup):

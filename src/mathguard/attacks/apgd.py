@@ -88,7 +88,7 @@ class APGD(Constrained, Attack):
         if self.loss == "dlr" and clf.n_classes < (4 if self.targeted else 3):
             raise InputError(f"the DLR loss needs at least {4 if self.targeted else 3} classes, "
                              f"model has {clf.n_classes}")
-        gen = torch.Generator().manual_seed(self.seed)
+        draws = self._draws()
         best = x.clone()
         queries = torch.zeros(len(x), dtype=torch.long)
         with torch.no_grad():
@@ -106,14 +106,15 @@ class APGD(Constrained, Attack):
             if self.targeted:  # t-th most likely class other than the true one
                 others = ranking[idx][ranking[idx] != y[idx, None]].view(len(idx), -1)
                 target = others[:, t]
-            adv, fooled, stop = self._pass(clf, x[idx], y[idx], eps[idx], target, gen, queries, idx, i, len(passes))
+            adv, fooled, stop = self._pass(clf, x[idx], y[idx], eps[idx], target, draws.rows(idx), queries, idx, i,
+                                     len(passes))
             best[idx[fooled]] = adv[fooled]
             done[idx[fooled]] = True
             if stop:
                 break
         return best, queries
 
-    def _pass(self, clf, x, y, eps, target, gen, queries, idx, offset, n_passes):
+    def _pass(self, clf, x, y, eps, target, draws, queries, idx, offset, n_passes):
         n = len(x)
 
         def proj(z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -128,7 +129,7 @@ class APGD(Constrained, Attack):
             return loss.detach(), g, logits.detach().argmax(1) != y[rows]
 
         all_rows = torch.arange(n)
-        start = random_start(x, eps, self.norm, gen)
+        start = random_start(x, eps, self.norm, draws, (offset,))
         cur = proj(x + self._mask(start), all_rows)
         prev = cur.clone()
         eta = 2 * eps.clone()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
+from mathguard.attacks.draws import PointDraws
 from mathguard.attacks.result import AttackResult
 from mathguard.errors import InputError, MathguardError, UnsupportedError
 from mathguard.models.base import Classifier
@@ -117,6 +118,21 @@ def attack_inputs(clf: Classifier, x: Any, y: Any, name: str,
     return xt, yt
 
 
+def point_ids(ids: Any, n: int) -> torch.Tensor:
+    """Checked point ids: ``n`` distinct non-negative integers (default 0..n-1)."""
+    if ids is None:
+        return torch.arange(n)
+    out = torch.as_tensor(np.asarray(ids))
+    if out.shape != (n,) or out.dtype.is_floating_point or out.dtype == torch.bool or out.is_complex():
+        raise InputError(f"ids must be {n} integers, one per point; got shape {tuple(out.shape)} of {out.dtype}")
+    out = out.long()
+    if len(out) and int(out.min()) < 0:
+        raise InputError("ids must be non-negative")
+    if len(torch.unique(out)) != n:
+        raise InputError("ids must be distinct: two points with one id would share their random draws")
+    return out
+
+
 class Attack(ABC):
     """Base of every white-box attack: ``attack(clf, x, y, eps) -> AttackResult``."""
 
@@ -124,6 +140,7 @@ class Attack(ABC):
     minimal_norm: bool = False  # True: finds the smallest perturbation, eps optional
     needs_gradients: bool = True  # False for black-box attacks that only query outputs
     _box: "FeatureBox | None" = None  # per-feature constraints of the current call (see attacks.constraints)
+    _ids: torch.Tensor  # point ids of the batch given to _run/_run_minimal (keys of the per-point draws)
 
     def __init__(self, norm: str = "linf", progress: Progress | None = None) -> None:
         if norm not in NORMS:
@@ -172,9 +189,19 @@ class Attack(ABC):
         return self.progress is None or self.progress(step, total) is not False
 
     # -- driver ------------------------------------------------------------------------
-    def __call__(self, clf: Classifier, x: Any, y: Any, eps: Any = None) -> AttackResult:
+    def _draws(self, ids: torch.Tensor | None = None) -> PointDraws:
+        """Random numbers keyed by point id and ``self.seed``: a point's draws do not depend on its batch."""
+        return PointDraws(getattr(self, "seed", 0), self._ids if ids is None else ids)
+
+    def __call__(self, clf: Classifier, x: Any, y: Any, eps: Any = None, *, ids: Any = None) -> AttackResult:
+        """Attack the points ``x`` (labels ``y``) at the budgets ``eps``.
+
+        ``ids`` names the points (default 0..n-1): random starts and search windows are drawn
+        per id, so the same point with the same id gets the same attack in any batch.
+        """
         xt, yt = attack_inputs(clf, x, y, self.name, self.needs_gradients)
         budgets = parse_eps(eps)
+        self._ids = point_ids(ids, len(xt))
         self._box = self._constraints(clf, xt)
         with eval_mode(clf.module):
             if self.minimal_norm:
@@ -189,6 +216,7 @@ class Attack(ABC):
         xs = x.repeat(E, *([1] * (x.ndim - 1)))
         ys = y.repeat(E)
         es = torch.tensor(budgets, dtype=x.dtype).repeat_interleave(N)
+        self._ids = self._ids.repeat(E)  # a point keeps its draws at every budget
         adv, queries = self._run(clf, xs, ys, es)
         adv = self._clip(xs + project(adv - xs, es, self.norm), xs, clf.bounds)
         adv, more = self._polish(clf, xs, ys, adv, es)

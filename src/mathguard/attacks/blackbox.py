@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from mathguard.attacks.base import Attack, Progress, _per_sample, clip_bounds, normalized_step, project
+from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 
@@ -20,20 +21,23 @@ ESTIMATORS = ("nes", "spsa")
 
 @torch.no_grad()
 def estimate_gradient(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, method: str = "nes",
-                      samples: int = 50, sigma: float = 1e-3,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """Per-sample estimate of ∇ₓ CE(clf(x), y) from 2·samples queries per input."""
+                      samples: int = 50, sigma: float = 1e-3, draws: PointDraws | None = None,
+                      key: tuple[int, ...] = ()) -> torch.Tensor:
+    """Per-sample estimate of ∇ₓ CE(clf(x), y) from 2·samples queries per input.
+
+    The probe directions come from ``draws`` under ``key`` (default: point ids 0..n-1, seed 0),
+    so a point's estimate does not depend on the batch around it.
+    """
     if method not in ESTIMATORS:
         raise InputError(f"estimator must be one of {ESTIMATORS}, got {method!r}")
     if samples < 1 or not sigma > 0:
         raise InputError("samples must be >= 1 and sigma > 0")
     n = len(x)
     grad = torch.zeros_like(x)
-    for _ in range(samples):
-        if method == "nes":
-            u = torch.randn(x.shape, generator=generator, dtype=x.dtype)
-        else:
-            u = torch.randint(0, 2, x.shape, generator=generator).to(x.dtype) * 2 - 1
+    draws = PointDraws(0, torch.arange(n)) if draws is None else draws
+    shape = tuple(x.shape[1:])
+    for s in range(samples):
+        u = draws.normal((*key, s), shape, x.dtype) if method == "nes" else draws.signs((*key, s), shape, x.dtype)
         pair = torch.cat([x + sigma * u, x - sigma * u])
         loss = F.cross_entropy(clf.logits(pair), torch.cat([y, y]), reduction="none")
         diff = (loss[:n] - loss[n:]) / (2 * sigma)
@@ -60,7 +64,7 @@ class ZeroOrderPGD(Attack):
         self.name = f"ZO-PGD ({estimator.upper()})"
 
     def _run(self, clf, x, y, eps):
-        gen = torch.Generator().manual_seed(self.seed)
+        draws = self._draws()
         adv = x.clone()
         queries = torch.zeros(len(x), dtype=torch.long)
         alpha = _per_sample(torch.full_like(eps, self.step_size) if self.step_size else 2.5 * eps / self.steps, x)
@@ -70,7 +74,7 @@ class ZeroOrderPGD(Attack):
             if len(idx) == 0 or not self._tick(step, self.steps):
                 break
             g = estimate_gradient(clf, adv[idx], y[idx], method=self.estimator, samples=self.samples,
-                                  sigma=self.sigma, generator=gen)
+                                  sigma=self.sigma, draws=draws.rows(idx), key=(step,))
             queries[idx] += 2 * self.samples + 1
             moved = adv[idx] + alpha[idx] * normalized_step(g, self.norm)
             adv[idx] = clip_bounds(x[idx] + project(moved - x[idx], eps[idx], self.norm), clf.bounds)

@@ -130,9 +130,9 @@ class EOT(Attack):
         return {"attack": self.attack.name, **self.attack.params(), "samples": self.samples,
                 "transforms": repr(self.transform), "seed": self.seed}
 
-    def __call__(self, clf: Classifier, x: Any, y: Any, eps: Any = None) -> AttackResult:
+    def __call__(self, clf: Classifier, x: Any, y: Any, eps: Any = None, *, ids: Any = None) -> AttackResult:
         attack_inputs(clf, x, y, self.name, self.needs_gradients)
-        res = self.attack(ExpectedClassifier(clf, self.transform, self.samples, self.seed), x, y, eps)
+        res = self.attack(ExpectedClassifier(clf, self.transform, self.samples, self.seed), x, y, eps, ids=ids)
         res.attack, res.params = self.name, self.params()
         res.queries = res.queries * self.samples
         return res

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from mathguard.attacks.base import Attack, Progress, _per_sample, loss_gradient, lp_norm, project
 from mathguard.attacks.constraints import Constrained
+from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 
@@ -26,14 +27,16 @@ def loss_and_grad(clf: Classifier, x: torch.Tensor, y: torch.Tensor) -> tuple[to
     return loss.detach(), grad, logits.detach()
 
 
-def random_start(x: torch.Tensor, eps: torch.Tensor, norm: str, gen: torch.Generator) -> torch.Tensor:
-    """A uniform point of the eps-ball (Linf) or a uniform direction at a uniform radius (L2)."""
+def random_start(x: torch.Tensor, eps: torch.Tensor, norm: str, draws: PointDraws,
+                 key: tuple[int, ...] = (0,)) -> torch.Tensor:
+    """A uniform point of the eps-ball (Linf) or a uniform direction at a uniform radius (L2), per point."""
     e = _per_sample(eps, x)
+    shape = tuple(x.shape[1:])
     if norm == "linf":
-        return (torch.rand(x.shape, generator=gen) * 2 - 1) * e
-    d = torch.randn(x.shape, generator=gen)
+        return (draws.uniform(key, shape, x.dtype) * 2 - 1) * e
+    d = draws.normal(key, shape, x.dtype)
     d = d / _per_sample(lp_norm(d, "l2").clamp_min(1e-12), d)
-    return d * e * _per_sample(torch.rand(len(x), generator=gen), x)
+    return d * e * _per_sample(draws.uniform((*key, 1), (), x.dtype), x)
 
 
 class FGSM(Attack):
@@ -88,8 +91,8 @@ class PGD(Constrained, Attack):
             return torch.full_like(eps, self.step_size)
         return 2.5 * eps / self.steps
 
-    def _run(self, clf, x, y, eps, *, report: bool = True):
-        gen = torch.Generator().manual_seed(self.seed)
+    def _run(self, clf, x, y, eps, *, report: bool = True, ids: torch.Tensor | None = None):
+        draws = self._draws(ids)
         best = x.clone()
         done = torch.zeros(len(x), dtype=torch.bool)
         queries = torch.zeros(len(x), dtype=torch.long)
@@ -99,7 +102,7 @@ class PGD(Constrained, Attack):
             idx = (~done).nonzero().squeeze(1)
             if len(idx) == 0:
                 break
-            adv, found = self._restart(clf, x[idx], y[idx], eps[idx], alpha[idx], gen, queries, idx,
+            adv, found = self._restart(clf, x[idx], y[idx], eps[idx], alpha[idx], draws.rows(idx), r, queries, idx,
                                        report and r == 0, r * self.steps, total)
             best[idx] = adv
             if found is None:  # cancelled through the progress callback
@@ -107,10 +110,10 @@ class PGD(Constrained, Attack):
             done[idx] = found
         return best, queries
 
-    def _restart(self, clf, x, y, eps, alpha, gen, queries, idx, first, offset, total):
+    def _restart(self, clf, x, y, eps, alpha, draws, restart, queries, idx, first, offset, total):
         adv = x.clone()
         if self.random_start:
-            start = random_start(x, eps, self.norm, gen)
+            start = random_start(x, eps, self.norm, draws, (restart,))
             adv = self._clip(x + self._mask(start), x, clf.bounds)
         a = _per_sample(alpha, x)
         active = torch.ones(len(x), dtype=torch.bool)
@@ -158,7 +161,7 @@ class PGD(Constrained, Attack):
             if len(todo) == 0:
                 break
             mid = hi[todo] if s == 0 else (lo[todo] + hi[todo]) / 2
-            adv, q = self._run(clf, x[todo], y[todo], mid, report=False)
+            adv, q = self._run(clf, x[todo], y[todo], mid, report=False, ids=self._ids[todo])
             queries[todo] += q
             with torch.no_grad():
                 ok = clf.predict(adv) != y[todo]

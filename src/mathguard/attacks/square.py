@@ -5,8 +5,8 @@ square window and keeps the change where the margin loss falls. It is the standa
 sanity check against gradient masking, because masked gradients do not slow it down.
 L∞ re-draws the window at ±eps. L2 moves the perturbation mass of a second window into
 the first, shaped as a centre-peaked bump with halves of opposite sign, so the total
-norm stays exactly eps. Windows are placed at one random position per iteration for the
-whole batch (signs are drawn per sample and channel), which keeps the loop vectorised.
+norm stays exactly eps. Each point draws its own window position and signs (per channel)
+from its id (``attacks.draws``), so its attack is the same in any batch or shard.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import math
 import torch
 
 from mathguard.attacks.base import Attack, Progress, clip_bounds, margin
+from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
 
 
@@ -50,12 +51,11 @@ class Square(Attack):
 
     @torch.no_grad()
     def _run(self, clf, x, y, eps):
-        gen = torch.Generator().manual_seed(self.seed)
+        draws = self._draws()
         img = _as_images(x)
         e = eps.view(-1, 1, 1, 1)
-        init, propose = (self._l2_init, self._l2_proposal) if self.norm == "l2" else (self._linf_init,
-                                                                                     self._linf_proposal)
-        best = clip_bounds(img + init(img, e, gen), clf.bounds)
+        init, propose = (_l2_init, _l2_proposal) if self.norm == "l2" else (_linf_init, _linf_proposal)
+        best = clip_bounds(img + init(img, e, draws), clf.bounds)
         loss = margin(clf.logits(best.view_as(x)), y)
         queries = torch.ones(len(x), dtype=torch.long)
         for it in range(self.queries - 1):
@@ -63,7 +63,8 @@ class Square(Attack):
             if len(active) == 0 or not self._tick(it, self.queries - 1):
                 break
             p = _fraction(self.p_init, it, self.queries)
-            cand = clip_bounds(propose(img[active], best[active], e[active], p, gen), clf.bounds)
+            cand = clip_bounds(propose(img[active], best[active], e[active], p, draws.rows(active), it + 1),
+                               clf.bounds)
             new_loss = margin(clf.logits(cand.view(len(active), *x.shape[1:])), y[active])
             queries[active] += 1
             better = new_loss < loss[active]
@@ -71,61 +72,81 @@ class Square(Attack):
             loss[active[better]] = new_loss[better]
         return best.view_as(x), queries
 
-    @staticmethod
-    def _linf_init(img: torch.Tensor, e: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        # Vertical stripes of ±eps: a strong first guess for L∞.
-        n, c, _, w = img.shape
-        return e * (torch.randint(0, 2, (n, c, 1, w), generator=gen) * 2 - 1).to(img.dtype)
 
-    @staticmethod
-    def _linf_proposal(xa: torch.Tensor, best: torch.Tensor, e: torch.Tensor, p: float,
-                       gen: torch.Generator) -> torch.Tensor:
-        """Re-draw one window of the perturbation at ±eps (one sign per sample and channel)."""
-        n, c, h, w = xa.shape
-        sh, sw = _window(p, h, w, minimum=1, margin=1)
-        r = int(torch.randint(0, h - sh + 1, (1,), generator=gen))
-        col = int(torch.randint(0, w - sw + 1, (1,), generator=gen))
-        cand = best.clone()
-        signs = (torch.randint(0, 2, (n, c, 1, 1), generator=gen) * 2 - 1).to(xa.dtype)
-        cand[:, :, r:r + sh, col:col + sw] = xa[:, :, r:r + sh, col:col + sw] + e * signs
-        return cand
+def _linf_init(img: torch.Tensor, e: torch.Tensor, draws: PointDraws) -> torch.Tensor:
+    # Vertical stripes of ±eps: a strong first guess for L∞.
+    _, c, _, w = img.shape
+    return e * draws.signs((0,), (c, 1, w), img.dtype)
 
-    @staticmethod
-    def _l2_init(img: torch.Tensor, e: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        # Tiles of opposite-sign bumps with random signs, scaled to norm eps.
-        n, c, h, w = img.shape
-        tile = (max(1, h // 5), max(1, w // 5)) if h > 1 else (1, max(2, w // 5))
-        delta = torch.zeros_like(img)
-        for r in range(0, h - tile[0] + 1, tile[0]):
-            for col in range(0, w - tile[1] + 1, tile[1]):
-                signs = (torch.randint(0, 2, (n, c, 1, 1), generator=gen) * 2 - 1).to(img.dtype)
-                delta[:, :, r:r + tile[0], col:col + tile[1]] = _bump(*tile, gen).to(img.dtype) * signs
-        return _rescale(delta, e)
 
-    @staticmethod
-    def _l2_proposal(xa: torch.Tensor, best: torch.Tensor, e: torch.Tensor, p: float,
-                     gen: torch.Generator) -> torch.Tensor:
-        """Move the mass of a second window into a first one, reshaped as a fresh bump; total norm stays eps."""
-        n, c, h, w = xa.shape
-        sh, sw = _window(p, h, w, minimum=2, margin=0)
-        r1, c1, r2, c2 = (int(torch.randint(0, lim, (1,), generator=gen))
-                          for lim in (h - sh + 1, w - sw + 1, h - sh + 1, w - sw + 1))
-        d = best - xa
-        win1 = (slice(None), slice(None), slice(r1, r1 + sh), slice(c1, c1 + sw))
-        win2 = (slice(None), slice(None), slice(r2, r2 + sh), slice(c2, c2 + sw))
-        both = torch.zeros_like(d)
-        both[win1], both[win2] = 1.0, 1.0
-        # Mass available to the new window: what both windows held, plus any slack below eps.
-        total = d.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
-        held = (d * both).pow(2).sum(dim=(2, 3), keepdim=True)
-        budget = ((e ** 2 - total ** 2).clamp_min(0) / c + held).sqrt()
-        signs = (torch.randint(0, 2, (n, c, 1, 1), generator=gen) * 2 - 1).to(xa.dtype)
-        old = d[win1] / d[win1].pow(2).sum(dim=(2, 3), keepdim=True).sqrt().clamp_min(1e-12)
-        new = _bump(sh, sw, gen).to(xa.dtype) * signs + old
-        new = new / new.pow(2).sum(dim=(2, 3), keepdim=True).sqrt().clamp_min(1e-12) * budget
-        d[win2] = 0.0
-        d[win1] = new
-        return xa + _rescale(d, e)
+def _linf_proposal(xa: torch.Tensor, best: torch.Tensor, e: torch.Tensor, p: float, draws: PointDraws,
+                   it: int) -> torch.Tensor:
+    """Re-draw one window of the perturbation per point at ±eps (one sign per point and channel)."""
+    _, c, h, w = xa.shape
+    sh, sw = _window(p, h, w, minimum=1, margin=1)
+    inside = _window_mask(draws, (it, 0), h, w, sh, sw)
+    signs = draws.signs((it, 1), (c, 1, 1), xa.dtype)
+    return torch.where(inside, xa + e * signs, best)
+
+
+def _l2_init(img: torch.Tensor, e: torch.Tensor, draws: PointDraws) -> torch.Tensor:
+    # Tiles of opposite-sign bumps with random signs, scaled to norm eps.
+    _, c, h, w = img.shape
+    tile = (max(1, h // 5), max(1, w // 5)) if h > 1 else (1, max(2, w // 5))
+    delta = torch.zeros_like(img)
+    for t, (r, col) in enumerate((r, col) for r in range(0, h - tile[0] + 1, tile[0])
+                                 for col in range(0, w - tile[1] + 1, tile[1])):
+        signs = draws.signs((0, t, 0), (c, 1, 1), img.dtype)
+        delta[:, :, r:r + tile[0], col:col + tile[1]] = _bumps(*tile, draws, (0, t, 1)).to(img.dtype).unsqueeze(1) * signs
+    return _rescale(delta, e)
+
+
+def _l2_proposal(xa: torch.Tensor, best: torch.Tensor, e: torch.Tensor, p: float, draws: PointDraws,
+                 it: int) -> torch.Tensor:
+    """Move the mass of a second window into a first one, reshaped as a fresh bump; total norm stays eps."""
+    _, c, h, w = xa.shape
+    sh, sw = _window(p, h, w, minimum=2, margin=0)
+    win1 = _window_mask(draws, (it, 0), h, w, sh, sw)
+    win2 = _window_mask(draws, (it, 1), h, w, sh, sw)
+    d = best - xa
+    # Mass available to the new window: what both windows held, plus any slack below eps.
+    total = d.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    held = (d * (win1 | win2)).pow(2).sum(dim=(2, 3), keepdim=True)
+    budget = ((e ** 2 - total ** 2).clamp_min(0) / c + held).sqrt()
+    signs = draws.signs((it, 2), (c, 1, 1), xa.dtype)
+    old = d * win1
+    old = old / old.pow(2).sum(dim=(2, 3), keepdim=True).sqrt().clamp_min(1e-12)
+    bump = _place(_bumps(sh, sw, draws, (it, 3)).to(xa.dtype), draws, (it, 0), h, w)
+    new = (bump * signs + old) * win1
+    new = new / new.pow(2).sum(dim=(2, 3), keepdim=True).sqrt().clamp_min(1e-12) * budget
+    d = torch.where(win1, new, d.masked_fill(win2, 0.0))
+    return xa + _rescale(d, e)
+
+
+def _corner(draws: PointDraws, key: tuple[int, ...], h: int, w: int, sh: int, sw: int
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-left corner of each point's window, uniform over the positions that fit."""
+    return draws.integers((*key, 0), h - sh + 1), draws.integers((*key, 1), w - sw + 1)
+
+
+def _window_mask(draws: PointDraws, key: tuple[int, ...], h: int, w: int, sh: int, sw: int) -> torch.Tensor:
+    """(points, 1, h, w) mask of each point's own sh × sw window."""
+    r, col = _corner(draws, key, h, w, sh, sw)
+    rows = torch.arange(h).view(1, h, 1) - r.view(-1, 1, 1)
+    cols = torch.arange(w).view(1, 1, w) - col.view(-1, 1, 1)
+    return ((rows >= 0) & (rows < sh) & (cols >= 0) & (cols < sw)).unsqueeze(1)
+
+
+def _place(patterns: torch.Tensor, draws: PointDraws, key: tuple[int, ...], h: int, w: int) -> torch.Tensor:
+    """Each point's (sh, sw) pattern written at its window (zero elsewhere): (points, 1, h, w)."""
+    sh, sw = patterns.shape[1:]
+    r, col = _corner(draws, key, h, w, sh, sw)
+    rows = torch.arange(h).view(1, h, 1) - r.view(-1, 1, 1)
+    cols = torch.arange(w).view(1, 1, w) - col.view(-1, 1, 1)
+    inside = (rows >= 0) & (rows < sh) & (cols >= 0) & (cols < sw)
+    point = torch.arange(len(patterns)).view(-1, 1, 1)
+    placed = patterns[point, rows.clamp(0, sh - 1), cols.clamp(0, sw - 1)]
+    return (placed * inside).unsqueeze(1)
 
 
 def _window(p: float, h: int, w: int, minimum: int, margin: int) -> tuple[int, int]:
@@ -142,21 +163,27 @@ def _rescale(delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     return delta / norms.clamp_min(1e-12) * eps
 
 
-def _bump(sh: int, sw: int, gen: torch.Generator) -> torch.Tensor:
-    """Unit-norm window pattern: two centre-peaked halves of opposite sign (1/(1+d)² falloff)."""
+def _bumps(sh: int, sw: int, draws: PointDraws, key: tuple[int, ...]) -> torch.Tensor:
+    """Each point's unit-norm window pattern (points, sh, sw): two centre-peaked halves of opposite sign.
+
+    The halves have a 1/(1+d)² falloff; a square window splits into top/bottom or left/right
+    at random, per point.
+    """
 
     def half(a: int, b: int) -> torch.Tensor:
         rows = (torch.arange(a) - (a - 1) / 2).abs().view(-1, 1)
         cols = (torch.arange(b) - (b - 1) / 2).abs().view(1, -1)
         return 1.0 / (1.0 + torch.maximum(rows, cols)) ** 2
 
+    def unit(pattern: torch.Tensor) -> torch.Tensor:
+        return pattern / pattern.norm()
+
+    n = len(draws)
     if sh == 1 and sw == 1:
-        return torch.ones(1, 1)
-    split_rows = sh > 1 and (sh == sw and bool(torch.randint(0, 2, (1,), generator=gen)) or sw == 1)
-    if split_rows:
-        top = sh // 2
-        pattern = torch.cat([half(top, sw), -half(sh - top, sw)], dim=0)
-    else:
-        left = sw // 2
-        pattern = torch.cat([half(sh, left), -half(sh, sw - left)], dim=1)
-    return pattern / pattern.norm()
+        return torch.ones(n, 1, 1)
+    by_rows = unit(torch.cat([half(sh // 2, sw), -half(sh - sh // 2, sw)], dim=0)) if sh > 1 else None
+    by_cols = unit(torch.cat([half(sh, sw // 2), -half(sh, sw - sw // 2)], dim=1)) if sw > 1 else None
+    if by_rows is None or by_cols is None or sh != sw:  # a column splits by rows; any other shape by columns
+        return (by_rows if by_cols is None else by_cols).expand(n, sh, sw)
+    split_rows = draws.uniform(key) < 0.5
+    return torch.where(split_rows.view(-1, 1, 1), by_rows, by_cols)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from mathguard.attacks.base import NORMS, _per_sample, clip_bounds, normalized_step, parse_eps, project
+from mathguard.attacks.draws import PointDraws
 from mathguard.attacks.pgd import random_start
 from mathguard.detect.base import Detector, score_many
 from mathguard.detect.forward import eval_mode, forward
@@ -116,9 +117,9 @@ def adaptive_attack(detector: "Detector | Sequence[Detector]", x: Any, y: Any, *
     yt = clf.as_labels(y, len(xt))
     e = torch.full((len(xt),), budget, dtype=xt.dtype)
     alpha = _per_sample(torch.full_like(e, step_size if step_size is not None else 2.5 * budget / steps), xt)
-    gen = torch.Generator().manual_seed(random_state)
     lo, hi = _box(box, xt)
-    adv = _clip(clip_bounds(xt + random_start(xt, e, norm, gen), clf.bounds), lo, hi)
+    start = random_start(xt, e, norm, PointDraws(random_state, torch.arange(len(xt))))
+    adv = _clip(clip_bounds(xt + start, clf.bounds), lo, hi)
     best, found = xt.clone(), torch.zeros(len(xt), dtype=torch.bool)
     with eval_mode(clf):
         for _ in range(steps):

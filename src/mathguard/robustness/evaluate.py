@@ -70,16 +70,19 @@ def default_attacks(n_classes: int, norm: str, steps: int = 100,
     return attacks, notes
 
 
-def _ensemble(clf: Classifier, x: torch.Tensor, y: torch.Tensor, alive: torch.Tensor, attacks: Sequence[Attack],
-              eps: float) -> tuple[torch.Tensor, dict[str, int]]:
-    """Run attacks in turn on the still-robust points; return the robust mask and who broke how many."""
+def _ensemble(clf: Classifier, x: torch.Tensor, y: torch.Tensor, ids: torch.Tensor, alive: torch.Tensor,
+              attacks: Sequence[Attack], eps: float) -> tuple[torch.Tensor, dict[str, int]]:
+    """Run attacks in turn on the still-robust points; return the robust mask and who broke how many.
+
+    Each point goes to the attacks under its own id, so its random draws are its own in any shard.
+    """
     robust = alive.clone()
     broken: dict[str, int] = {}
     for attack in attacks:
         idx = robust.nonzero().squeeze(1)
         if len(idx) == 0:
             break
-        fooled = attack(clf, x[idx], y[idx], eps=eps).success[0]
+        fooled = attack(clf, x[idx], y[idx], eps=eps, ids=ids[idx]).success[0]
         robust[idx[fooled]] = False
         broken[attack.name] = broken.get(attack.name, 0) + int(fooled.sum())
     return robust, broken
@@ -107,14 +110,14 @@ class _Outcomes:
         return _Outcomes(torch.cat([p.clean for p in parts]), cat("ensemble"), cat("robust"), broken)
 
 
-def _outcomes(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attacks: Sequence[Attack], budgets: list[float],
-              norm: str) -> _Outcomes:
+def _outcomes(clf: Classifier, x: torch.Tensor, y: torch.Tensor, ids: torch.Tensor, attacks: Sequence[Attack],
+              budgets: list[float], norm: str) -> _Outcomes:
     """Clean and per-budget robust masks of the points ``x``: the unit of work of one shard."""
     clean = clf.predict(x) == y
     out = _Outcomes(clean, {}, {}, {})
     fgsm = FGSM(norm=norm)
     for e in budgets:
-        robust, broken = _ensemble(clf, x, y, clean, attacks, e)
+        robust, broken = _ensemble(clf, x, y, ids, clean, attacks, e)
         out.ensemble[e] = robust
         # FGSM runs after the ensemble on survivors: a single step should never find more.
         idx = robust.nonzero().squeeze(1)
@@ -133,12 +136,14 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
                         **wrap_kwargs: Any) -> Report:
     """Clean accuracy, worst-case robust accuracy per eps over an attack ensemble, and pitfall findings.
 
+    ``metrics["robust_points"][eps]`` says which points stayed robust (worst case up to eps).
     ``shard_size`` runs the attacks on consecutive shards of that many points (default: all at
-    once; 64 with a client). Attacks draw random starts and Square windows per batch, so the
-    numbers depend on the shard boundaries, and on nothing else: with a ``dask.distributed.Client``
-    each shard is a task (the model scattered to the workers once) and the result equals the
-    single-process run with the same ``shard_size``, point for point, also when a lost task is
-    rerun. The pitfall checks run here, on the first ``check_samples`` points.
+    once; 64 with a client). Every point draws its random starts and search windows from its
+    index (``attacks.draws``), so the split does not change what a point gets: with a
+    ``dask.distributed.Client`` each shard is a task (the model scattered to the workers once)
+    and the outcomes equal the single-process run point for point, also when a lost task is
+    rerun. (HopSkipJump, for labels-only models, still draws per batch: fix ``shard_size``.)
+    The pitfall checks run here, on the first ``check_samples`` points.
     """
     if norm not in ("linf", "l2"):
         raise InputError(f"norm must be 'linf' or 'l2', got {norm!r}")
@@ -166,11 +171,13 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
 
     n = len(xt)
     size = shard_size or (DEFAULT_SHARD if client is not None else n)
-    out = _Outcomes.merge(run_shards(client, _outcomes, clf, (xt, yt), size, list(attacks), budgets, norm))
+    out = _Outcomes.merge(run_shards(client, _outcomes, clf, (xt, yt, torch.arange(n)), size, list(attacks),
+                                     budgets, norm))
     clean = out.clean
     robust_raw: dict[float, float] = {}
     robust_worst: dict[float, float] = {}
     worst = clean.clone()
+    points: dict[float, Any] = {}
     for e in budgets:
         robust, broken = out.robust[e], out.broken[e]
         if checks and "FGSM" in broken:
@@ -182,6 +189,7 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
         robust_raw[e] = int(robust.sum()) / n
         worst &= robust  # fooled at a smaller budget ⇒ fooled here
         robust_worst[e] = int(worst.sum()) / n
+        points[e] = worst.cpu().numpy().copy()
     broken_by = out.broken
 
     if checks:
@@ -207,6 +215,7 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
         "clean_accuracy": clean_acc,
         "robust_accuracy": robust_worst,
         "robust_accuracy_per_budget_run": robust_raw,
+        "robust_points": points,
         "broken_by": broken_by,
         "norm": norm,
         "n": n,
@@ -230,7 +239,7 @@ def _params(attack: Attack) -> dict[str, Any]:
 
 def _noise_check(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attacks: Sequence[Attack], eps: float,
                  norm: str) -> Finding | None:
-    robust, _ = _ensemble(clf, x, y, torch.ones(len(x), dtype=torch.bool), attacks, eps)
+    robust, _ = _ensemble(clf, x, y, torch.arange(len(x)), torch.ones(len(x), dtype=torch.bool), attacks, eps)
     return pitfalls.noise_finding(clf, x, y, robust, eps, norm)
 
 

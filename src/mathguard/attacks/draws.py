@@ -1,0 +1,74 @@
+"""Per-point random draws: what a point gets depends on (seed, point id, draw key) only.
+
+A batch generator hands each point numbers that depend on its position in the batch, so
+splitting the points into shards (Dask tasks, smaller batches) would change an attack's
+random starts and windows, and with them its outcomes. These draws are counter based
+(the SplitMix64 finaliser over the key), so a point keeps its draws in any batch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a bijection on 64-bit words that scatters every input bit."""
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+class PointDraws:
+    """Random numbers per point: ``draws.uniform(key, shape)`` has one row per point id.
+
+    ``key`` is a tuple of non-negative ints naming the draw (which pass, which iteration);
+    the same (seed, id, key) always gives the same numbers, whatever else is in the batch.
+    """
+
+    def __init__(self, seed: int, ids: Any) -> None:
+        self.seed = int(seed)
+        self.ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows(self, rows: Any) -> "PointDraws":
+        """The draws of a subset of the points (indices or a mask into this batch)."""
+        return PointDraws(self.seed, self.ids[rows])
+
+    def uniform(self, key: tuple[int, ...], shape: tuple[int, ...] = (), dtype: torch.dtype = torch.float32
+                ) -> torch.Tensor:
+        """Uniform on [0, 1), shape (points, *shape)."""
+        with np.errstate(over="ignore"):
+            word = _mix(np.array([self.seed], dtype=np.uint64) * _GOLDEN + np.uint64(len(key)))
+            for part in key:
+                word = _mix(word ^ (np.uint64(part) * _GOLDEN + _M1))
+            point = _mix(word ^ (self.ids.numpy().astype(np.uint64) * _GOLDEN + _M2))
+            count = math.prod(shape)
+            z = _mix(point[:, None] + (np.arange(1, count + 1, dtype=np.uint64) * _GOLDEN)[None, :])
+        u = (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        return torch.from_numpy(u.reshape(len(self.ids), *shape)).to(dtype)
+
+    def normal(self, key: tuple[int, ...], shape: tuple[int, ...] = (), dtype: torch.dtype = torch.float32
+               ) -> torch.Tensor:
+        """Standard normal (Box–Muller on two uniform draws), shape (points, *shape)."""
+        u = self.uniform(key, (2, *shape), torch.float64)
+        z = torch.sqrt(-2.0 * torch.log1p(-u[:, 0])) * torch.cos(2 * math.pi * u[:, 1])
+        return z.to(dtype)
+
+    def integers(self, key: tuple[int, ...], high: int, shape: tuple[int, ...] = ()) -> torch.Tensor:
+        """Integers in [0, high), shape (points, *shape)."""
+        u = self.uniform(key, shape, torch.float64)
+        return (u * high).long().clamp_max(high - 1)
+
+    def signs(self, key: tuple[int, ...], shape: tuple[int, ...] = (), dtype: torch.dtype = torch.float32
+              ) -> torch.Tensor:
+        """±1 with equal odds, shape (points, *shape)."""
+        return torch.where(self.uniform(key, shape, torch.float64) < 0.5, -1.0, 1.0).to(dtype)
