@@ -45,6 +45,23 @@ def test_profile_on_workers_equals_one_process(table):
     assert a == b
 
 
+def test_drift_on_workers_equals_one_process(table):
+    rng = np.random.default_rng(1)
+    shifted = pd.DataFrame(rng.normal(size=(3000, 4)) + [1.0, 1e6, 0, 0], columns=list("abcd"))
+    shifted["label"] = (shifted["a"] > 0).astype(int)
+    shifted.to_parquet(table / "current.parquet", row_group_size=1000)
+    docs = {}
+    for name, extra in (("local", []), ("cluster", ["--workers", "2"])):
+        res = CliRunner().invoke(main, ["drift", str(table / "data.parquet"), str(table / "current.parquet"),
+                                        "--no-multivariate", "--quiet", "--json", str(table / f"{name}.drift.json"),
+                                        *extra])
+        assert res.exit_code == 1, res.output  # feature a moved by one standard deviation
+        docs[name] = json.loads((table / f"{name}.drift.json").read_text())["report"]
+    assert docs["cluster"]["metrics"] == docs["local"]["metrics"]
+    assert [f["id"] for f in docs["cluster"]["findings"]] == [f["id"] for f in docs["local"]["findings"]]
+    assert "drift" in json.dumps(docs["local"]["findings"])
+
+
 def test_both_cluster_options_is_a_usage_error(table):
     res = CliRunner().invoke(main, ["audit-data", str(table / "data.parquet"), "--workers", "2", "--scheduler",
                                     "tcp://127.0.0.1:1"])

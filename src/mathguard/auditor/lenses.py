@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -38,6 +38,7 @@ class AuditInputs:
     feature_names: list[str] | None = None
     baseline: Classifier | None = None
     notes: list[str] = field(default_factory=list)
+    client: Any = None  # a dask.distributed.Client: the adversarial lens shards its points over it
 
     @property
     def tabular(self) -> bool:
@@ -140,7 +141,8 @@ def adversarial_lens(a: AuditInputs) -> tuple[Report, str]:
     eps = a.eps
 
     def run(n: int, steps: int) -> Report:
-        return evaluate_robustness(a.clf, a.x_test[:n], a.y_test[:n], norm=a.config.norm, eps=eps, steps=steps)
+        return evaluate_robustness(a.clf, a.x_test[:n], a.y_test[:n], norm=a.config.norm, eps=eps, steps=steps,
+                                   client=a.client)
 
     n, steps = a.plan.points_by_pilot("adversarial", min(a.config.points, len(a.x_test)), a.config.steps, run)
     rep = run(n, steps)

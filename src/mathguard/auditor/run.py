@@ -15,6 +15,7 @@ from mathguard.errors import InputError, MathguardError
 from mathguard.models.base import Classifier
 from mathguard.models.wrap import wrap
 from mathguard.report import Finding, Report, Severity, Table
+from mathguard.sharding import check_client
 
 RESERVE = 0.05  # share of the budget kept back: a lens does not start with less than this left
 
@@ -34,21 +35,23 @@ def _split(clf: Classifier, pair: Any, name: str) -> tuple[np.ndarray, np.ndarra
 def audit(clf: Any, *, train: tuple[Any, Any], test: tuple[Any, Any], baseline: Any = None,
           config: "str | os.PathLike[str] | Mapping[str, Any] | AuditConfig | None" = None,
           feature_names: list[str] | None = None, progress: Callable[[str, int, int], None] | None = None,
-          **overrides: Any) -> Report:
+          client: Any = None, **overrides: Any) -> Report:
     """Audit ``clf`` through every applicable lens → Report; ``metrics["scorecard"]`` has one row per lens.
 
     ``train`` and ``test`` are (x, y) pairs; ``baseline`` a model to test against; ``config``
     a mathguard.toml path, a mapping shaped like it or an AuditConfig; keyword ``overrides``
     (``budget=120``, ``fail_on="medium"``, ``lenses=(...)``) win over the file.
-    ``progress(lens, done, total)`` is called before each lens.
+    ``progress(lens, done, total)`` is called before each lens. With a ``dask.distributed.Client``
+    the adversarial lens shards its points over the cluster (same outcomes as without).
     """
+    check_client(client)
     cfg = with_overrides(load_config(config), **overrides)
     model = clf if isinstance(clf, Classifier) else wrap(clf)
     x_train, y_train = _split(model, train, "train")
     x_test, y_test = _split(model, test, "test")
     base = None if baseline is None else (baseline if isinstance(baseline, Classifier) else wrap(baseline))
     plan = make_plan(model, model.as_input(x_test), cfg.budget)
-    inputs = AuditInputs(model, x_train, y_train, x_test, y_test, cfg, plan, feature_names, base)
+    inputs = AuditInputs(model, x_train, y_train, x_test, y_test, cfg, plan, feature_names, base, client=client)
     root = Report(title="mathguard audit",
                   summary=f"{model.kind} classifier with {model.n_classes} classes; {len(x_train)} training and "
                           f"{len(x_test)} test rows; gate: {cfg.fail_on}"

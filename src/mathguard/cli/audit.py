@@ -10,6 +10,7 @@ import click
 import numpy as np
 
 from mathguard.cli.app import activity, check_outputs, main, model_file
+from mathguard.cli.cluster import cluster, cluster_options
 from mathguard.cli.inputs import load_classifier, load_labeled
 from mathguard.errors import InputError
 from mathguard.report import Severity, write_all
@@ -64,9 +65,11 @@ def init(out: str) -> None:
 @click.option("--bounds", default=None, help="Valid input range low,high, e.g. 0,1.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled model (runs code from the file).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no terminal summary.")
+@cluster_options
 def audit(model_spec: str, train: str, test_path: str, target: str | None, baseline: str | None,
           config_path: str | None, out: str | None, junit: str | None, budget: str | None, fail_on: str | None,
-          input_shape: str | None, bounds: str | None, trust_pickle: bool, quiet: bool) -> None:
+          input_shape: str | None, bounds: str | None, trust_pickle: bool, quiet: bool, scheduler: str | None,
+          workers: int | None) -> None:
     """Audit a model and its data through every lens that applies; one scorecard, one gate."""
     from mathguard.auditor import junit_xml, load_config, parse_duration
     from mathguard.auditor.run import audit as run_audit
@@ -91,11 +94,11 @@ def audit(model_spec: str, train: str, test_path: str, target: str | None, basel
     overrides: dict[str, Any] = {"fail_on": fail_on}
     if budget is not None:
         overrides["budget"] = parse_duration(budget)
-    with activity("audit", quiet) as shown:
+    with cluster(scheduler, workers) as client, activity("audit", quiet) as shown:
         report = run_audit(clf, train=(x_train, y_train), test=(x_test, y_test), baseline=base, config=cfg,
                            feature_names=names, progress=lambda lens, done, total: shown.update(f"{lens} lens",
                                                                                                done, total),
-                           **overrides)
+                           client=client, **overrides)
     texts = {}
     if junit:
         texts[junit] = junit_xml(report)

@@ -31,6 +31,15 @@ def _is_profile(path: str) -> bool:
     return path.lower().endswith(".json")
 
 
+def _side(path: str, client: Any) -> Any:
+    """One side of a comparison: a stored profile, or the data file (a Dask DataFrame on a cluster)."""
+    from mathguard.drift import Profile
+
+    if _is_profile(path):
+        return Profile.load(path)
+    return path if client is None else dask_frame(path)  # on a cluster each partition is profiled there
+
+
 @main.command("profile")
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Write the profile (JSON) here.")
@@ -69,21 +78,22 @@ def profile_cmd(data: str, out: str, sample_size: int, categorical: str | None, 
 @click.option("--quiet", "-q", is_flag=True, help="No terminal summary; only the exit code and files.")
 @_common
 @severity_option("high")
+@cluster_options
 def drift_cmd(reference: str, current: str, html: str | None, json_path: str | None, psi_moderate: float,
               psi_major: float, alpha: float, no_multivariate: bool, quiet: bool, categorical: str | None,
-              proba_cols: str | None, chunk_size: int | None, fail_on: str) -> None:
+              proba_cols: str | None, chunk_size: int | None, fail_on: str, scheduler: str | None,
+              workers: int | None) -> None:
     """Compare CURRENT data with REFERENCE (a profile .json from `mathguard profile`, or a data file).
 
+    With --workers or --scheduler, data files are profiled partition by partition on Dask.
     Exit 0: nothing at or above --fail-on; 1: such findings; 2: unusable input.
     """
-    from mathguard.drift import Profile, Thresholds, compare
+    from mathguard.drift import Thresholds, compare
 
     check_outputs({"--json": json_path, "--html": html}, [reference, current])
     proba = _names(proba_cols) or None
-    ref: Any = Profile.load(reference) if _is_profile(reference) else reference
-    cur: Any = Profile.load(current) if _is_profile(current) else current
-    with activity("comparing", quiet):
-        report = compare(ref, cur, proba=None if _is_profile(current) else proba,
+    with cluster(scheduler, workers) as client, activity("comparing", quiet):
+        report = compare(_side(reference, client), _side(current, client), proba=None if _is_profile(current) else proba,
                          reference_proba=None if _is_profile(reference) else proba,
                          categorical=_names(categorical), chunk_size=chunk_size, multivariate=not no_multivariate,
                          thresholds=Thresholds(alpha=alpha, psi_moderate=psi_moderate, psi_major=psi_major))
