@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from mathguard.errors import InputError
 
@@ -37,20 +35,3 @@ def integer(value: Any, what: str, *, low: int = 1, high: int | None = None) -> 
     if high is not None and not low <= v <= high:
         raise InputError(f"{what} must be in [{low}, {high}], got {v}")
     return v
-
-
-@contextmanager
-def readable_csv(path: Any) -> Iterator[None]:
-    """Turn what pandas raises on a bad CSV (empty, ragged, binary, not UTF-8) into one InputError line."""
-    import pandas as pd
-
-    name = Path(path).name
-    try:
-        yield
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{name} is empty") from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{name} is not a rectangular CSV: {str(exc).strip().splitlines()[-1]}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at offset "
-                         f"{exc.start}); save it as UTF-8 CSV") from None

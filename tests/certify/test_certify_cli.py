@@ -51,7 +51,7 @@ def test_certify_writes_reports_and_gates(files):
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "nope.py:build"], "not found"),
-    (["--data", "missing.npz"], "data file not found"),
+    (["--data", "missing.npz"], "no such file"),
     (["--sigma", "-1"], "sigma"),
     (["--bounds", "0,1,2"], "--bounds"),
 ])

@@ -62,6 +62,21 @@ def severity_option(default: str = "high") -> Any:
     )
 
 
+def quiet_option(func: Any) -> Any:
+    """--quiet/-q, spelled alike in every command so CI scripts can pass it to any of them."""
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="No progress bar and no terminal summary; only the exit code and files.")(func)
+
+
+def report_options(func: Any) -> Any:
+    """--html, --json and --quiet: the outputs of every command that ends in :func:`finish`."""
+    func = quiet_option(func)
+    func = click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
+                        help="Write the JSON report here.")(func)
+    return click.option("--html", "html", default=None, type=click.Path(dir_okay=False),
+                        help="Write the self-contained HTML report here.")(func)
+
+
 def model_file(spec: str) -> str:
     """The file behind a --model spec ('net.py:build' → 'net.py')."""
     head, _, tail = spec.rpartition(":")
@@ -135,10 +150,14 @@ class activity:
             self.bar.stop()
 
 
-def finish(report: Report, html: str | None, json_path: str | None, fail_on: str, quiet: bool = False) -> None:
-    """Write the requested outputs (all or nothing), print the summary and exit with the gate's code."""
+def finish(report: Report, html: str | None, json_path: str | None, fail_on: str, quiet: bool = False,
+           also: Mapping[str, str] | None = None) -> None:
+    """Write the requested outputs (all or nothing), print the summary and exit with the gate's code.
+
+    ``also`` maps further output files (checked by the caller) to their text; they land with the reports.
+    """
     check_outputs({"--json": json_path, "--html": html})
-    texts = {}
+    texts = dict(also or {})
     if json_path:
         texts[json_path] = report.to_json()
     if html:
@@ -146,5 +165,6 @@ def finish(report: Report, html: str | None, json_path: str | None, fail_on: str
     write_all(texts)
     if not quiet:
         report.show()
+    fail_on = fail_on.lower()
     code = EXIT_OK if fail_on == "never" else report.gate(fail_on)
     sys.exit(code)

@@ -8,28 +8,29 @@ from typing import Any
 
 import click
 import numpy as np
+import pandas as pd
 
-from mathguard.cli.app import activity, check_outputs, main, model_file
+from mathguard.cli.app import activity, check_outputs, main, model_file, quiet_option
 from mathguard.cli.cluster import cluster, cluster_options
 from mathguard.cli.inputs import load_classifier, load_labeled
 from mathguard.errors import InputError
+from mathguard.io import TABLES, existing, read_table
 from mathguard.report import Severity, write_all
 
 
 def load_split(path: str, target: str | None) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
     """(x, y, feature names) from an .npz (x, y) or a CSV/Parquet table with a --target column."""
-    if Path(path).suffix.lower() == ".npz":
+    _, found = existing(path, ("npz", *TABLES))
+    if found == "npz":
         x, y = load_labeled(path)
         return x, y, None
-    from mathguard.evaluation.table import read_table
-
     if not target:
         raise InputError(f"{path} is a table: name its label column with --target")
     frame = read_table(path)
     if target not in frame.columns:
         raise InputError(f"--target {target!r} is not a column of {path}; it has {list(frame.columns)}")
     features = frame.drop(columns=[target])
-    text = [c for c in features.columns if not np.issubdtype(features[c].dtype, np.number)]
+    text = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c].dtype)]
     if text:
         raise InputError(f"{path}: column(s) {text[:5]} are not numeric; encode them before the audit")
     return features.to_numpy(dtype=np.float32), frame[target].to_numpy(), [str(c) for c in features.columns]
@@ -64,7 +65,7 @@ def init(out: str) -> None:
 @click.option("--input-shape", default=None, help="Shape of one input, e.g. 1,28,28 (default: from the data).")
 @click.option("--bounds", default=None, help="Valid input range low,high, e.g. 0,1.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled model (runs code from the file).")
-@click.option("--quiet", is_flag=True, help="No progress bar and no terminal summary.")
+@quiet_option
 @cluster_options
 def audit(model_spec: str, train: str, test_path: str, target: str | None, baseline: str | None,
           config_path: str | None, out: str | None, junit: str | None, budget: str | None, fail_on: str | None,

@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import click
 
-from mathguard.cli.app import check_outputs, finish, main, severity_option
-from mathguard.cli.cluster import cluster, cluster_options, dask_frame
+from mathguard.cli.app import check_outputs, finish, main, report_options, severity_option
+from mathguard.cli.cluster import cluster, cluster_options
 
 
 @main.command("audit-data")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--target", default=None, help="Column holding the label; left out of the features.")
-@click.option("--html", "html", default=None, type=click.Path(dir_okay=False), help="Write the HTML report here.")
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the JSON report here.")
+@report_options
 @click.option("--chunk-size", default=None, type=click.IntRange(min=1), help="Rows per streamed chunk.")
 @click.option("--no-figures", is_flag=True, help="Skip the plots (faster; numbers and findings only).")
-@click.option("--quiet", "-q", is_flag=True, help="No terminal summary; only the exit code and files.")
 @cluster_options
 @severity_option("high")
-def audit_data(path: str, target: str | None, html: str | None, json_path: str | None, chunk_size: int | None,
-               no_figures: bool, quiet: bool, scheduler: str | None, workers: int | None, fail_on: str) -> None:
+def audit_data(path: str, target: str | None, html: str | None, json_path: str | None, quiet: bool,
+               chunk_size: int | None, no_figures: bool, scheduler: str | None, workers: int | None,
+               fail_on: str) -> None:
     """Audit the feature matrix in PATH (.csv or .parquet) for rank, conditioning and collinearity.
 
     Exit 0: nothing at or above --fail-on; 1: such findings; 2: unusable input.
     """
     from mathguard.data import audit_data as run
+    from mathguard.io import dask_table
 
     check_outputs({"--json": json_path, "--html": html}, [path])
     with cluster(scheduler, workers) as client:
-        data = path if client is None else dask_frame(path)  # on a cluster, workers read the partitions
+        data = path if client is None else dask_table(path)  # on a cluster, workers read the partitions
         report = run(data, y=target, chunk_size=chunk_size, figures=not no_figures and bool(html))
-    finish(report, html, json_path, fail_on.lower(), quiet=quiet)
+    finish(report, html, json_path, fail_on, quiet=quiet)

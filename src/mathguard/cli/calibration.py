@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mathguard.cli.app import check_outputs, finish, main, severity_option
+from mathguard.cli.app import check_outputs, finish, main, report_options, severity_option
 
 
 @main.command("calibration")
@@ -17,9 +17,7 @@ from mathguard.cli.app import check_outputs, finish, main, severity_option
 @click.option("--bins", type=click.IntRange(min=1), default=15, show_default=True, help="Bins for ECE/MCE.")
 @click.option("--threshold", type=click.FloatRange(min=0), default=0.05, show_default=True,
               help="ECE above which the model is reported over- or underconfident.")
-@click.option("--html", "html", default=None, type=click.Path(dir_okay=False), help="Write the HTML report here.")
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the JSON report here.")
-@click.option("--quiet", "-q", is_flag=True, help="No terminal summary; only the exit code and files.")
+@report_options
 @severity_option("high")
 def calibration(path: str, truth: str, proba: str | None, logits: str | None, bins: int, threshold: float,
                 html: str | None, json_path: str | None, quiet: bool, fail_on: str) -> None:
@@ -32,7 +30,8 @@ def calibration(path: str, truth: str, proba: str | None, logits: str | None, bi
 
     from mathguard.errors import InputError
     from mathguard.evaluation import calibration as run
-    from mathguard.evaluation.table import columns, read_table
+    from mathguard.evaluation.table import columns
+    from mathguard.io import read_table
 
     if (proba is None) == (logits is None):
         raise InputError("give exactly one of --proba or --logits")
@@ -46,4 +45,4 @@ def calibration(path: str, truth: str, proba: str | None, logits: str | None, bi
         result = run(y, softmax(z, axis=1), n_bins=bins, logits=z, threshold=threshold)
     else:
         result = run(y, columns(df, proba, "--proba"), n_bins=bins, threshold=threshold)
-    finish(result.report(), html, json_path, fail_on.lower(), quiet=quiet)
+    finish(result.report(), html, json_path, fail_on, quiet=quiet)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mathguard.cli.app import activity, check_outputs, finish, main, model_file, severity_option
+from mathguard.cli.app import activity, check_outputs, finish, main, model_file, report_options, severity_option
 from mathguard.cli.cluster import cluster, cluster_options
 from mathguard.cli.inputs import load_model_and_data, model_options
 
@@ -15,19 +15,18 @@ from mathguard.cli.inputs import load_model_and_data, model_options
 @click.option("--n0", type=int, default=100, show_default=True, help="Draws to select the top class.")
 @click.option("--n", "n_draws", type=int, default=100_000, show_default=True, help="Draws to bound its probability.")
 @click.option("--alpha", type=float, default=0.001, show_default=True, help="Failure probability of each certificate.")
-@click.option("--html", default=None, help="Write the report as self-contained HTML.")
-@click.option("--json", "json_path", default=None, help="Write the report as JSON.")
+@report_options
 @cluster_options
 @severity_option("high")
 def certify(model_spec: str, data: str, input_shape: str | None, bounds: str | None, max_samples: int | None,
             trust_pickle: bool, sigma: float, n0: int, n_draws: int, alpha: float, html: str | None,
-            json_path: str | None, scheduler: str | None, workers: int | None, fail_on: str) -> None:
+            json_path: str | None, quiet: bool, scheduler: str | None, workers: int | None, fail_on: str) -> None:
     """Certify L2 robustness by randomized smoothing (Cohen et al.) and report certified accuracy per radius."""
     from mathguard.certify.summary import certify_report
 
     check_outputs({"--json": json_path, "--html": html}, [model_file(model_spec), data])
     clf, x, y = load_model_and_data(model_spec, data, input_shape, bounds, max_samples, trust_pickle)
-    with activity("certifying"):
+    with activity("certifying", quiet):
         with cluster(scheduler, workers) as client:
             report = certify_report(clf, x, y, sigma=sigma, n0=n0, n=n_draws, alpha=alpha, client=client)
-    finish(report, html, json_path, fail_on)
+    finish(report, html, json_path, fail_on, quiet=quiet)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import click
@@ -43,16 +42,3 @@ def cluster(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             Client(local) as client:
         yield client
 
-
-def dask_frame(path: str) -> Any:
-    """A CSV or Parquet file as a Dask DataFrame, partitioned so workers read it in parallel."""
-    import dask.dataframe as dd
-
-    suffix = Path(path).suffix.lower()
-    if not Path(path).is_file():
-        raise InputError(f"no such file: {path}")
-    if suffix in (".parquet", ".pq"):
-        return dd.read_parquet(path)
-    if suffix in (".csv", ".txt"):
-        return dd.read_csv(path)
-    raise InputError(f"unsupported file type {suffix!r}; use .csv or .parquet")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mathguard.cli.app import check_outputs, finish, main, severity_option
+from mathguard.cli.app import check_outputs, finish, main, report_options, severity_option
 
 
 @main.command("compare")
@@ -24,9 +24,7 @@ from mathguard.cli.app import check_outputs, finish, main, severity_option
 @click.option("--resamples", type=click.IntRange(min=100), default=10_000, show_default=True,
               help="Paired bootstrap resamples for the CI.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--html", "html", default=None, type=click.Path(dir_okay=False), help="Write the HTML report here.")
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the JSON report here.")
-@click.option("--quiet", "-q", is_flag=True, help="No terminal summary; only the exit code and files.")
+@report_options
 @severity_option("high")
 def compare(path: str, truth: str, col_a: str, col_b: str, metric: str, test: str, min_effect: float, alpha: float,
             resamples: int, seed: int, html: str | None, json_path: str | None, quiet: bool, fail_on: str) -> None:
@@ -36,11 +34,12 @@ def compare(path: str, truth: str, col_a: str, col_b: str, metric: str, test: st
     --min-effect (low). Exit 0: nothing at or above --fail-on; 1: such findings; 2: unusable input.
     """
     from mathguard.evaluation import compare as run
-    from mathguard.evaluation.table import columns, read_table
+    from mathguard.evaluation.table import columns
+    from mathguard.io import read_table
 
     check_outputs({"--json": json_path, "--html": html}, [path])
     df = read_table(path)
     result = run(columns(df, truth, "--truth"), columns(df, col_a, "--a"), columns(df, col_b, "--b"), metric,
                  test=test, alpha=alpha, min_effect=min_effect, n_resamples=resamples, seed=seed,
                  names=(col_a, col_b))
-    finish(result.report(), html, json_path, fail_on.lower(), quiet=quiet)
+    finish(result.report(), html, json_path, fail_on, quiet=quiet)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mathguard.cli.app import activity, check_outputs, finish, main, model_file, severity_option
+from mathguard.cli.app import activity, check_outputs, finish, main, model_file, report_options, severity_option
 from mathguard.cli.inputs import classifier_options, load_classifier, load_inputs, load_labeled, parse_floats
 from mathguard.errors import InputError
 
@@ -37,12 +37,12 @@ def _attacks(text: str | None) -> dict[str, float] | None:
 @click.option("--fpr", type=float, default=0.05, show_default=True, help="Promised false-alarm rate on clean data.")
 @click.option("--attacks", default=None, help="Attacks to detect, name:eps, e.g. pgd:0.1,fgsm:0.1.")
 @click.option("--no-adaptive", is_flag=True, help="Skip the adaptive attack on each detector.")
-@click.option("--html", default=None, help="Write the report as self-contained HTML.")
-@click.option("--json", "json_path", default=None, help="Write the report as JSON.")
+@report_options
 @severity_option("high")
 def detect(model_spec: str, input_shape: str | None, bounds: str | None, trust_pickle: bool, train: str, val: str,
            test_path: str, ood: tuple[str, ...], detectors: str, layer: str | None, fpr: float,
-           attacks: str | None, no_adaptive: bool, html: str | None, json_path: str | None, fail_on: str) -> None:
+           attacks: str | None, no_adaptive: bool, html: str | None, json_path: str | None, quiet: bool,
+           fail_on: str) -> None:
     """Out-of-distribution and adversarial-input detectors with a guaranteed false-alarm rate."""
     from mathguard.detect.pipeline import detect_report
 
@@ -50,9 +50,9 @@ def detect(model_spec: str, input_shape: str | None, bounds: str | None, trust_p
     x_train, y_train = load_labeled(train)
     clf = load_classifier(model_spec, input_shape, bounds, trust_pickle, tuple(x_train.shape[1:]))
     shifts = {Path(p).stem: load_inputs(p) for p in ood}
-    with activity("fitting and attacking detectors"):
+    with activity("fitting and attacking detectors", quiet):
         report = detect_report(clf, train=(x_train, y_train), val=load_inputs(val), test=load_labeled(test_path),
                                detectors=[d.strip() for d in detectors.split(",") if d.strip()],
                                ood=shifts or None, attacks=_attacks(attacks), fpr=fpr, layer=layer,
                                adaptive=not no_adaptive)
-    finish(report, html, json_path, fail_on)
+    finish(report, html, json_path, fail_on, quiet=quiet)

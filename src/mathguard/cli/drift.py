@@ -6,8 +6,9 @@ from typing import Any
 
 import click
 
-from mathguard.cli.app import activity, check_outputs, finish, main, severity_option
-from mathguard.cli.cluster import cluster, cluster_options, dask_frame
+from mathguard.cli.app import activity, check_outputs, finish, main, report_options, severity_option
+from mathguard.cli.cluster import cluster, cluster_options
+from mathguard.io import dask_table, kind
 
 
 def _names(text: str | None) -> list[str]:
@@ -28,7 +29,7 @@ def _common(func: Any) -> Any:
 
 
 def _is_profile(path: str) -> bool:
-    return path.lower().endswith(".json")
+    return kind(path) == "json"
 
 
 def _side(path: str, client: Any) -> Any:
@@ -37,7 +38,7 @@ def _side(path: str, client: Any) -> Any:
 
     if _is_profile(path):
         return Profile.load(path)
-    return path if client is None else dask_frame(path)  # on a cluster each partition is profiled there
+    return path if client is None else dask_table(path)  # on a cluster each partition is profiled there
 
 
 @main.command("profile")
@@ -54,7 +55,7 @@ def profile_cmd(data: str, out: str, sample_size: int, categorical: str | None, 
 
     check_outputs({"--out": out}, [data])
     with cluster(scheduler, workers) as client:
-        source = data if client is None else dask_frame(data)  # on a cluster, each partition is profiled there
+        source = data if client is None else dask_table(data)  # on a cluster, each partition is profiled there
         prof = profile(source, _names(proba_cols) or None, categorical=_names(categorical), chunk_size=chunk_size,
                        sample_size=sample_size)
     prof.save(out)
@@ -66,8 +67,7 @@ def profile_cmd(data: str, out: str, sample_size: int, categorical: str | None, 
 @main.command("drift")
 @click.argument("reference", type=click.Path(dir_okay=False))
 @click.argument("current", type=click.Path(dir_okay=False))
-@click.option("--html", "html", default=None, type=click.Path(dir_okay=False), help="Write the HTML report here.")
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the JSON report here.")
+@report_options
 @click.option("--psi-moderate", default=0.1, show_default=True, type=click.FloatRange(min=0),
               help="PSI from which a drifted feature is a medium finding.")
 @click.option("--psi-major", default=0.25, show_default=True, type=click.FloatRange(min=0),
@@ -75,12 +75,11 @@ def profile_cmd(data: str, out: str, sample_size: int, categorical: str | None, 
 @click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Family-wise significance level of the per-feature tests (Holm).")
 @click.option("--no-multivariate", is_flag=True, help="Skip the reference-vs-current classifier.")
-@click.option("--quiet", "-q", is_flag=True, help="No terminal summary; only the exit code and files.")
 @_common
 @severity_option("high")
 @cluster_options
-def drift_cmd(reference: str, current: str, html: str | None, json_path: str | None, psi_moderate: float,
-              psi_major: float, alpha: float, no_multivariate: bool, quiet: bool, categorical: str | None,
+def drift_cmd(reference: str, current: str, html: str | None, json_path: str | None, quiet: bool,
+              psi_moderate: float, psi_major: float, alpha: float, no_multivariate: bool, categorical: str | None,
               proba_cols: str | None, chunk_size: int | None, fail_on: str, scheduler: str | None,
               workers: int | None) -> None:
     """Compare CURRENT data with REFERENCE (a profile .json from `mathguard profile`, or a data file).
@@ -97,4 +96,4 @@ def drift_cmd(reference: str, current: str, html: str | None, json_path: str | N
                          reference_proba=None if _is_profile(reference) else proba,
                          categorical=_names(categorical), chunk_size=chunk_size, multivariate=not no_multivariate,
                          thresholds=Thresholds(alpha=alpha, psi_moderate=psi_moderate, psi_major=psi_major))
-    finish(report, html, json_path, fail_on.lower(), quiet=quiet)
+    finish(report, html, json_path, fail_on, quiet=quiet)

@@ -6,7 +6,7 @@ import csv
 import io
 import click
 
-from mathguard.cli.app import check_outputs, finish, main, model_file, severity_option
+from mathguard.cli.app import check_outputs, finish, main, model_file, report_options, severity_option
 from mathguard.cli.inputs import classifier_options, has_labels, load_classifier, load_inputs, load_labeled
 from mathguard.errors import InputError
 
@@ -33,17 +33,15 @@ def decisions_csv(decision: object) -> str:
 @click.option("--tolerance", type=float, default=0.1, show_default=True,
               help="Slack beyond the training range, as a share of that range.")
 @click.option("--decisions", default=None, help="Write per-row decisions as CSV.")
-@click.option("--html", default=None, help="Write the report as self-contained HTML.")
-@click.option("--json", "json_path", default=None, help="Write the report as JSON.")
+@report_options
 @severity_option("high")
 def guard(model_spec: str, input_shape: str | None, bounds: str | None, trust_pickle: bool, data: str,
           profile_path: str | None, detectors: str, train: str | None, val: str | None, fpr: float, tolerance: float,
-          decisions: str | None, html: str | None, json_path: str | None, fail_on: str) -> None:
+          decisions: str | None, html: str | None, json_path: str | None, quiet: bool, fail_on: str) -> None:
     """Validate, detect, abstain: decide every row of --data behind the guard."""
     from mathguard.detect.pipeline import make_detector
     from mathguard.drift import Profile
     from mathguard.guard import Guard
-    from mathguard.report import write_all
 
     outputs = {"--decisions": decisions, "--json": json_path, "--html": html}
     check_outputs(outputs, [model_file(model_spec), data, profile_path, train, val])
@@ -61,13 +59,5 @@ def guard(model_spec: str, input_shape: str | None, bounds: str | None, trust_pi
     g = Guard(clf, profile=Profile.load(profile_path) if profile_path else None, detectors=built,
               tolerance=tolerance)
     decision = g.predict(x, y=y)
-    report = g.report()
-    texts = {}  # decisions and report land together or not at all
-    if decisions:
-        texts[decisions] = decisions_csv(decision)
-    if json_path:
-        texts[json_path] = report.to_json()
-    if html:
-        texts[html] = report.to_html()
-    write_all(texts)
-    finish(report, None, None, fail_on)
+    finish(g.report(), html, json_path, fail_on, quiet=quiet,  # decisions land with the reports or not at all
+           also={decisions: decisions_csv(decision)} if decisions else None)

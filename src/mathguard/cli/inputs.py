@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -10,6 +9,7 @@ import click
 import numpy as np
 
 from mathguard.errors import InputError
+from mathguard.io import npz_names, read_npz
 
 
 def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
@@ -22,47 +22,19 @@ def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
         raise InputError(f"{what} must be comma-separated numbers, got {text!r}") from None
 
 
-def _read_npz(path: str, arrays: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The named arrays of an .npz file, read without unpickling."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"data file not found: {path}")
-    if p.suffix != ".npz":
-        raise InputError(f"data must be an .npz file with array(s) {', '.join(arrays)}, got {p.name}")
-    try:
-        with np.load(p, allow_pickle=False) as data:
-            files = set(data.files)
-            out = {name: data[name] for name in arrays if name in files}
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:  # truncated or not a zip archive at all
-        raise InputError(f"{p.name} is not a readable .npz file ({type(exc).__name__}: {exc})") from None
-    except ValueError as exc:  # object arrays would need pickle
-        raise InputError(f"cannot read {p.name} without unpickling: {exc}") from None
-    missing = set(arrays) - set(out)
-    if missing:
-        raise InputError(f"{p.name} lacks array(s) {sorted(missing)}; it has {sorted(files)}")
-    for name, arr in out.items():
-        if arr.ndim == 0 or arr.dtype.kind not in "biuf":
-            raise InputError(f"{p.name}: array {name!r} must be a numeric array with one row per sample, "
-                             f"got dtype {arr.dtype} and shape {arr.shape}")
-    if len(out[arrays[0]]) == 0:
-        raise InputError(f"{p.name} holds no samples")
-    return out
-
-
 def load_inputs(path: str) -> np.ndarray:
     """Unlabelled inputs from an .npz file holding an array ``x``."""
-    return _read_npz(path, ("x",))["x"]
+    return read_npz(path, ("x",))["x"]
 
 
 def has_labels(path: str) -> bool:
     """Whether an .npz file (already readable) holds an array ``y`` too."""
-    with np.load(path, allow_pickle=False) as data:
-        return "y" in data.files
+    return "y" in npz_names(path)
 
 
 def load_labeled(path: str, max_samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Inputs and labels from an .npz file holding arrays ``x`` and ``y`` (never unpickled)."""
-    data = _read_npz(path, ("x", "y"))
+    data = read_npz(path, ("x", "y"))
     x, y = data["x"], data["y"]
     if len(x) != len(y):
         raise InputError(f"{Path(path).name}: x has {len(x)} rows but y has {len(y)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mathguard.cli.app import activity, check_outputs, finish, main, model_file, severity_option
+from mathguard.cli.app import activity, check_outputs, finish, main, model_file, report_options, severity_option
 from mathguard.cli.cluster import cluster, cluster_options
 from mathguard.cli.inputs import load_model_and_data, model_options, parse_floats
 from mathguard.errors import InputError
@@ -17,13 +17,12 @@ from mathguard.errors import InputError
 @click.option("--steps", type=int, default=100, show_default=True, help="Iterations of each APGD attack.")
 @click.option("--bracket", is_flag=True, help="Add certified accuracy (IBP / Lipschitz) below the attacked accuracy.")
 @click.option("--no-checks", is_flag=True, help="Skip the pitfall checks (faster, less trustworthy).")
-@click.option("--html", default=None, help="Write the report as self-contained HTML.")
-@click.option("--json", "json_path", default=None, help="Write the report as JSON.")
+@report_options
 @cluster_options
 @severity_option("high")
 def robustness(model_spec: str, data: str, input_shape: str | None, bounds: str | None, max_samples: int | None,
                trust_pickle: bool, norm: str, eps_text: str, steps: int, bracket: bool, no_checks: bool,
-               html: str | None, json_path: str | None, scheduler: str | None, workers: int | None,
+               html: str | None, json_path: str | None, quiet: bool, scheduler: str | None, workers: int | None,
                fail_on: str) -> None:
     """Evaluate robust accuracy per eps with an attack ensemble and flag evaluation pitfalls."""
     from mathguard.robustness import evaluate_robustness, robustness_bracket
@@ -33,9 +32,9 @@ def robustness(model_spec: str, data: str, input_shape: str | None, bounds: str 
     if not eps:
         raise InputError("--eps needs at least one budget")
     clf, x, y = load_model_and_data(model_spec, data, input_shape, bounds, max_samples, trust_pickle)
-    with activity("attacking"), cluster(scheduler, workers) as client:
+    with activity("attacking", quiet), cluster(scheduler, workers) as client:
         report = evaluate_robustness(clf, x, y, norm=norm, eps=eps, steps=steps, checks=not no_checks,
                                      client=client)
         if bracket:
             report.add_section(robustness_bracket(clf, x, y, norm=norm, eps=eps))
-    finish(report, html, json_path, fail_on)
+    finish(report, html, json_path, fail_on, quiet=quiet)

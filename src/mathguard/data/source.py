@@ -1,7 +1,7 @@
 """Turn numpy, pandas, scipy.sparse or a CSV/Parquet path into a re-iterable stream of float64 chunks.
 
-Files are never loaded whole: CSV is read with pandas' chunked reader and Parquet batch by
-batch through pyarrow, so the audit's memory is one chunk plus its p×p accumulators.
+Files are never loaded whole: CSV is streamed by ``mathguard.io.iter_table`` and Parquet row
+group by row group through pyarrow, so the audit's memory is one chunk plus its p×p accumulators.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from mathguard.errors import InputError
-from mathguard.validate import readable_csv
+from mathguard.io import existing, iter_table, parquet_file, table_head
 
 @dataclass
 class Source:
@@ -166,8 +166,7 @@ def _from_frame(df: pd.DataFrame, y: Any, names: Sequence[Any] | None, size: int
 
 
 def _from_csv(path: Path, y: Any, names: Sequence[Any] | None, size: int | None) -> Source:
-    with readable_csv(path):
-        head = pd.read_csv(path, nrows=1000)
+    head = table_head(path)
     cols = _check_names(names, head.shape[1]) if names is not None else [str(c) for c in head.columns]
     if y is not None and not isinstance(y, str):
         raise InputError("for a file, give the target as a column name (y='label')")
@@ -183,10 +182,9 @@ def _from_csv(path: Path, y: Any, names: Sequence[Any] | None, size: int | None)
 
     def gen() -> Iterator[np.ndarray]:
         rows = 0
-        with readable_csv(path):
-            for df in pd.read_csv(path, chunksize=chunk, header=0, names=cols):
-                yield _frame_block(df, use, f"after row {rows}")
-                rows += len(df)
+        for df in iter_table(path, chunk):
+            yield _frame_block(df.set_axis(cols, axis=1), use, f"after row {rows}")
+            rows += len(df)
 
     return Source(names=numeric, chunks=gen, non_numeric=other, target=y,
                   target_numeric=target_numeric, kind="csv")
@@ -194,13 +192,8 @@ def _from_csv(path: Path, y: Any, names: Sequence[Any] | None, size: int | None)
 
 def _from_parquet(path: Path, y: Any, names: Sequence[Any] | None, size: int | None) -> Source:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    try:
-        pf = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{path.name} is not a readable Parquet file: {exc}") from None
-    schema = pf.schema_arrow
+    schema = parquet_file(path).schema_arrow
     raw_cols = list(schema.names)
     cols = _check_names(names, len(raw_cols)) if names is not None else [str(c) for c in raw_cols]
     if y is not None and not isinstance(y, str):
@@ -228,7 +221,7 @@ def _from_parquet(path: Path, y: Any, names: Sequence[Any] | None, size: int | N
     def gen() -> Iterator[np.ndarray]:
         # Row groups up to ~2 chunks are read a few columns at a time straight into one float64
         # block (Arrow never holds more than those columns); larger groups are streamed in batches.
-        pfile = pq.ParquetFile(path, pre_buffer=False)
+        pfile = parquet_file(path, pre_buffer=False)
         step = max(1, len(raw_use) // 8)
         for g in range(pfile.num_row_groups):
             rows = pfile.metadata.row_group(g).num_rows
@@ -294,15 +287,8 @@ def open_source(X: Any, y: Any = None, feature_names: Sequence[Any] | None = Non
     if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
         raise InputError(f"chunk_size must be a positive integer; got {chunk_size!r}")
     if isinstance(X, (str, os.PathLike)):
-        path = Path(X)
-        if not path.exists():
-            raise InputError(f"no such file: {path}")
-        suffix = path.suffix.lower()
-        if suffix in (".csv", ".txt"):
-            return _from_csv(path, y, feature_names, chunk_size)
-        if suffix in (".parquet", ".pq"):
-            return _from_parquet(path, y, feature_names, chunk_size)
-        raise InputError(f"unsupported file type {suffix!r}; use .csv or .parquet")
+        path, kind = existing(X)
+        return (_from_csv if kind == "csv" else _from_parquet)(path, y, feature_names, chunk_size)
     if isinstance(X, pd.DataFrame):
         return _from_frame(X, y, feature_names, chunk_size)
     if _is_dask(X):

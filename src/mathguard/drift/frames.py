@@ -1,22 +1,21 @@
 """Any tabular input as a stream of pandas DataFrame chunks, keeping categorical columns.
 
 The linear-algebra audit streams float blocks (``mathguard.data.source``); drift needs
-string and boolean columns too, so it reads frames: arrays and frames are sliced, CSV is
-read with pandas' chunked reader, Parquet batch by batch through pyarrow, and an iterable
-of chunks (say ``pd.read_csv(..., chunksize=...)``) is passed through.
+string and boolean columns too, so it reads frames: arrays and frames are sliced, CSV and
+Parquet files are streamed by ``mathguard.io.iter_table``, and an iterable of chunks (say
+``pd.read_csv(..., chunksize=...)``) is passed through.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 from mathguard.errors import InputError
-from mathguard.validate import readable_csv
+from mathguard.io import iter_table
 
 DEFAULT_CHUNK = 262_144
 
@@ -47,25 +46,6 @@ def _as_frame(chunk: Any, names: Sequence[str] | None) -> pd.DataFrame:
     return frame
 
 
-def _file_frames(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".txt"):
-        with readable_csv(path):
-            yield from pd.read_csv(path, chunksize=chunk_size)
-    elif suffix in (".parquet", ".pq"):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            pfile = pq.ParquetFile(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(f"{path.name} is not a readable Parquet file: {exc}") from None
-        for batch in pfile.iter_batches(batch_size=chunk_size):
-            yield batch.to_pandas()
-    else:
-        raise InputError(f"unsupported file type {suffix!r}; use .csv or .parquet")
-
-
 def iter_frames(X: Any, chunk_size: int | None = None,
                 feature_names: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
     """Yield DataFrame chunks of ``X`` (array, DataFrame, CSV/Parquet path, or an iterable of chunks)."""
@@ -73,10 +53,7 @@ def iter_frames(X: Any, chunk_size: int | None = None,
     if size < 1:
         raise InputError(f"chunk_size must be a positive integer; got {chunk_size!r}")
     if isinstance(X, (str, os.PathLike)):
-        path = Path(X)
-        if not path.is_file():
-            raise InputError(f"no such file: {path}")
-        for frame in _file_frames(path, size):
+        for frame in iter_table(X, size):
             yield _as_frame(frame, feature_names)
         return
     chunked = isinstance(X, Iterator) or (

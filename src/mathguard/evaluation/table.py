@@ -1,32 +1,11 @@
-"""Read prediction columns from a CSV or Parquet file (the CLI's input format)."""
+"""Prediction columns of a CSV or Parquet table read by mathguard.io.read_table (the CLI's input format)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mathguard.errors import InputError
-from mathguard.validate import readable_csv
-
-
-def read_table(path: str) -> pd.DataFrame:
-    """Load .csv or .parquet; other suffixes and unreadable files are user errors."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"no such file: {path}")
-    try:
-        if p.suffix.lower() == ".parquet":
-            return pd.read_parquet(p)
-        if p.suffix.lower() in (".csv", ".txt"):
-            with readable_csv(p):
-                return pd.read_csv(p)
-    except (ValueError, OSError) as exc:  # pyarrow's errors on a corrupt Parquet file
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-    raise InputError(f"unsupported file type {p.suffix!r}; use .csv or .parquet")
 
 
 def columns(df: pd.DataFrame, spec: str, option: str) -> np.ndarray:
