@@ -8,12 +8,38 @@
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mathguard.errors import InputError, MathguardError, ModelError, UnsupportedError
 from mathguard.report import Finding, Report, Severity
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # what __getattr__ resolves, spelled out (`x as x`: re-exported) so type checkers see real types
+    from mathguard import (
+        attacks as attacks,
+        auditor as auditor,
+        certify as certify,
+        data as data,
+        defend as defend,
+        demo as demo,
+        detect as detect,
+        drift as drift,
+        evaluation as evaluation,
+        guard as guard,
+        info as info,
+        models as models,
+        monitor as monitor,
+        report as report,
+        robustness as robustness,
+        training as training,
+    )
+    from mathguard.auditor import audit as audit
+    from mathguard.data import audit_data as audit_data
+    from mathguard.guard import Guard as Guard
+    from mathguard.models import load_model as load_model, wrap as wrap
+    from mathguard.robustness.bracket import robustness_bracket as robustness_bracket
+    from mathguard.robustness.evaluate import evaluate_robustness as evaluate_robustness
 
 # Lazy attribute → "module:attribute" (subpackages import torch/sklearn; keep `import mathguard` light).
 _LAZY: dict[str, str] = {

@@ -7,15 +7,19 @@ from mathguard.errors import MathguardError
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
 
 
+def _line():
+    fig, ax = new_axes()
+    ax.plot([0, 1], [1, 0])
+    return fig
+
+
 def _report() -> Report:
     r = Report(title="root", metrics={"vif": {"a": 1.5, "b": float("inf")}, "rank": np.int64(3)})
     r.add(Finding(id="x.low", lens="linalg", severity="low", title="small thing"))
     child = r.add_section(Report(title="child"))
     child.add(Finding(id="x.high", lens="stats", severity=Severity.HIGH, title="big thing",
                       detail="why", evidence={"p": np.float64(0.01)}, fix="do this"))
-    fig, ax = new_axes()
-    ax.plot([0, 1], [1, 0])
-    child.figures.append(Figure.from_matplotlib(fig, "line", "a line"))
+    child.figures.append(Figure.later(_line, "line", "a line"))
     return r
 
 

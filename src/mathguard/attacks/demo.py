@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -33,22 +35,17 @@ def demo_section(ctx: DemoContext) -> Report:
     robust = {e: float(1 - worst[i].float().mean()) for i, e in enumerate(EPS)}
     deepfool = DeepFool(norm="l2")(clf, x, y)
 
-    fig, ax = new_axes()
-    for name, r in curves.items():
-        ax.plot(EPS, [r.robust_accuracy[e] for e in EPS], marker="o", label=name)
-    ax.plot(EPS, list(robust.values()), "k--", label="worst case over attacks")
-    ax.set_xlabel("Linf budget eps (inputs in [0, 1])")
-    ax.set_ylabel("robust accuracy")
-    ax.legend()
     report = Report(
         title="Adversary: white-box attacks",
         summary=f"FGSM, PGD and APGD-DLR on the demo CNN ({n} test digits, one vectorised run per eps list), "
         "DeepFool's minimal L2 perturbations, and DeepFool against the exact minimal perturbation "
         "of a linear model.",
     )
-    report.figures.append(Figure.from_matplotlib(fig, "Robust accuracy vs Linf budget",
-                                                 "Each attack only fools points; the worst case over them is "
-                                                 "an upper bound on the true robust accuracy."))
+    lines = {name: [r.robust_accuracy[e] for e in EPS] for name, r in curves.items()}
+    report.figures.append(Figure.later(lambda: _draw_robust_accuracy(lines, list(robust.values())),
+                                       "Robust accuracy vs Linf budget",
+                                       "Each attack only fools points; the worst case over them is "
+                                       "an upper bound on the true robust accuracy."))
     report.metrics.update({
         "clean_accuracy": float((clf.predict(x) == y).float().mean()),
         "robust_accuracy": robust,
@@ -102,3 +99,14 @@ def _linear_check(ctx: DemoContext) -> Report:
         evidence={"max_relative_error": rel, "n": int(pos.sum()), "not_crossed": stuck},
     ))
     return rep
+
+
+def _draw_robust_accuracy(lines: dict[str, list[float]], worst: list[float]) -> Any:
+    fig, ax = new_axes()
+    for name, ys in lines.items():
+        ax.plot(EPS, ys, marker="o", label=name)
+    ax.plot(EPS, worst, "k--", label="worst case over attacks")
+    ax.set_xlabel("Linf budget eps (inputs in [0, 1])")
+    ax.set_ylabel("robust accuracy")
+    ax.legend()
+    return fig

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -74,16 +76,21 @@ def _pct(v: float | None) -> str:
 
 
 def _figure(table: dict[str, dict[str, float]]) -> Figure:
-    names = list(table)
+    bars = {key: [table[n][key] or 0.0 for n in table]
+            for key in ("unguarded_accuracy", "accepted_accuracy", "abstention_rate")}
+    return Figure.later(lambda: _draw_guard(list(table), bars), "The guard under shift and attack",
+                        "Per batch: the bare model's accuracy, the guard's accuracy on the rows it accepted, "
+                        "and the share it refused. A guard earns its keep when the middle bar stays high.")
+
+
+def _draw_guard(names: list[str], bars: dict[str, list[float]]) -> Any:
     xs = np.arange(len(names))
     fig, ax = new_axes(8.5, 3.8)
     for off, key, label in ((-0.27, "unguarded_accuracy", "bare model accuracy"),
                             (0.0, "accepted_accuracy", "accuracy on accepted rows"),
                             (0.27, "abstention_rate", "abstention rate")):
-        ax.bar(xs + off, [table[n][key] or 0.0 for n in names], width=0.26, label=label)
+        ax.bar(xs + off, bars[key], width=0.26, label=label)
     ax.set_xticks(xs, names, rotation=15, ha="right")
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
-    return Figure.from_matplotlib(fig, "The guard under shift and attack",
-                                  "Per batch: the bare model's accuracy, the guard's accuracy on the rows it accepted, "
-                                  "and the share it refused. A guard earns its keep when the middle bar stays high.")
+    return fig

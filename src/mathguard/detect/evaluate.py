@@ -21,7 +21,7 @@ from mathguard.detect.adaptive import adaptive_attack
 from mathguard.detect.base import Detector, score_many, unique_names
 from mathguard.detect.metrics import detection_scores, roc_points
 from mathguard.errors import InputError
-from mathguard.report import Figure, Finding, Report, Severity, new_axes
+from mathguard.report import Figure, Finding, Report, Severity, new_axes, new_figure
 
 COLLAPSE = 0.5  # adaptive TPR at or below this share of the static TPR: broken
 
@@ -186,12 +186,17 @@ def _adaptive(report: Report, label: str, d: Detector, x: torch.Tensor, y: torch
 
 
 def _roc_figure(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]) -> Figure:
-    import matplotlib.pyplot as plt
+    return Figure.later(lambda: _draw_roc(curves), "Detector ROC curves",
+                        "One panel per shift or attack; the dotted diagonal is a detector that guesses. Curves "
+                        "towards the top left separate better.")
 
+
+def _draw_roc(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]) -> Any:
     n = len(curves)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    fig = new_figure(4.2 * cols, 3.6 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (scenario, by_det) in zip(axes.flat, curves.items()):
         for label, (fpr, tpr) in by_det.items():
             ax.plot(fpr, tpr, label=label, lw=1.3)
@@ -204,14 +209,19 @@ def _roc_figure(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]) -> 
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
-    return Figure.from_matplotlib(fig, "Detector ROC curves", "One panel per shift or attack; the dotted diagonal "
-                                  "is a detector that guesses. Curves towards the top left separate better.")
+    return fig
 
 
 def _table_figure(results: dict[str, dict[str, dict[str, float]]], labels: list[str]) -> Figure:
     scenarios = list(results)
     auroc = np.array([[results[s][label]["auroc"] for s in scenarios] for label in labels])
     tpr = np.array([[results[s][label]["tpr"] for s in scenarios] for label in labels])
+    return Figure.later(lambda: _draw_table(auroc, tpr, scenarios, list(labels)),
+                        "AUROC and detection rate at the calibrated threshold",
+                        "Rows: detectors; columns: shifts and attacks. Green is better; 0.5 is chance.")
+
+
+def _draw_table(auroc: np.ndarray, tpr: np.ndarray, scenarios: list[str], labels: list[str]) -> Any:
     fig, ax = new_axes(1.6 + 1.5 * len(scenarios), 0.9 + 0.45 * len(labels))
     ax.grid(False)
     ax.imshow(auroc, cmap="RdYlGn", vmin=0.5, vmax=1.0, aspect="auto")
@@ -220,5 +230,4 @@ def _table_figure(results: dict[str, dict[str, dict[str, float]]], labels: list[
             ax.text(j, i, f"{auroc[i, j]:.3f}\nTPR {tpr[i, j]:.0%}", ha="center", va="center", fontsize=7)
     ax.set_xticks(range(len(scenarios)), scenarios, rotation=25, ha="right", fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    return Figure.from_matplotlib(fig, "AUROC and detection rate at the calibrated threshold",
-                                  "Rows: detectors; columns: shifts and attacks. Green is better; 0.5 is chance.")
+    return fig

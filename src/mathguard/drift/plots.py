@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mathguard.drift.measures import FeatureDrift
-from mathguard.report import Figure
+from mathguard.report import Figure, new_figure
 
 
 def drift_figure(measured: list[FeatureDrift], drifted: set[str], thresholds) -> Figure:  # noqa: ANN001
@@ -17,10 +17,9 @@ def drift_figure(measured: list[FeatureDrift], drifted: set[str], thresholds) ->
 
 
 def _draw_drift(measured: list[FeatureDrift], drifted: set[str], thresholds) -> object:  # noqa: ANN001
-    import matplotlib.pyplot as plt
-
     top = sorted(measured, key=lambda d: -d.psi)[:30]
-    fig, ax = plt.subplots(figsize=(8, 0.25 * len(top) + 1.2))
+    fig = new_figure(8, 0.25 * len(top) + 1.2)
+    ax = fig.subplots()
     y = np.arange(len(top))[::-1]
     ax.barh(y, [d.psi for d in top], color=["tab:red" if d.name in drifted else "tab:gray" for d in top])
     ax.set_yticks(y, [d.name for d in top], fontsize=7)
@@ -40,9 +39,8 @@ def distribution_figure(features: list[FeatureDrift]) -> Figure:
 
 
 def _draw_distributions(features: list[FeatureDrift]) -> object:
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(features), figsize=(3.4 * len(features), 3.0), squeeze=False)
+    fig = new_figure(3.4 * len(features), 3.0)
+    axes = fig.subplots(1, len(features), squeeze=False)
     for ax, d in zip(axes[0], features):
         x = np.arange(len(d.bins))
         ax.bar(x - 0.2, d.reference_share, 0.4, label="reference", color="tab:blue")

@@ -114,22 +114,28 @@ def bias_variance_curve(make_estimator: Callable[[Any], Any], params: Sequence[A
     results = [bias_variance(lambda p=p: make_estimator(p), X, y, **kwargs) for p in params]
     losses = np.array([r.expected_loss for r in results])
     best = int(np.argmin(losses))
-    fig, ax = new_axes()
-    xs = np.arange(len(params))
-    ax.plot(xs, losses, "o-", label="expected loss")
-    ax.plot(xs, [r.bias for r in results], "s--", label="bias")
-    ax.plot(xs, [r.variance for r in results], "^--", label="variance")
-    ax.axvline(best, color="gray", lw=1, ls=":")
-    ax.set_xticks(xs, [str(p) for p in params])
-    ax.set_xlabel(param_name)
-    ax.set_ylabel(f"{results[0].loss} loss")
-    ax.legend()
+    bias, variance = [r.bias for r in results], [r.variance for r in results]
     report = Report(title=f"Bias–variance across {param_name}",
                     summary=f"Lowest expected loss {losses[best]:.4f} at {param_name} = {params[best]}.",
                     metrics={"params": list(params), "expected_loss": losses.tolist(),
-                             "bias": [r.bias for r in results], "variance": [r.variance for r in results],
-                             "best": params[best]})
-    report.figures.append(Figure.from_matplotlib(
-        fig, "Bias–variance curve", "Bias falls and variance rises with complexity; pick the minimum of the total."))
+                             "bias": bias, "variance": variance, "best": params[best]})
+    curves = {"expected loss": losses.tolist(), "bias": bias, "variance": variance}
+    labels, ylabel = [str(p) for p in params], f"{results[0].loss} loss"
+    report.figures.append(Figure.later(
+        lambda: _draw_curve(curves, labels, best, param_name, ylabel), "Bias–variance curve",
+        "Bias falls and variance rises with complexity; pick the minimum of the total."))
     report.findings.extend(results[best].findings())
     return report
+
+
+def _draw_curve(curves: dict[str, list[float]], labels: list[str], best: int, xlabel: str, ylabel: str) -> Any:
+    fig, ax = new_axes()
+    xs = np.arange(len(labels))
+    for (name, values), style in zip(curves.items(), ("o-", "s--", "^--")):
+        ax.plot(xs, values, style, label=name)
+    ax.axvline(best, color="gray", lw=1, ls=":")
+    ax.set_xticks(xs, labels)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return fig

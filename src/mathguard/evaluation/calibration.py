@@ -13,7 +13,7 @@ from mathguard.errors import InputError
 from mathguard.evaluation import _checks
 from mathguard.evaluation.metrics import example_nll
 from mathguard.report import Figure, Finding, Report, Severity
-from mathguard.report.figure import plt
+from mathguard.report.figure import new_figure
 
 STRATEGIES = ("uniform", "quantile")
 
@@ -168,24 +168,10 @@ class Calibration:
 
     def figure(self, title: str = "Reliability diagram") -> Figure:
         """Reliability diagram (equal-width bins) with per-bin counts."""
-        rel = self.top_label["uniform"]
-        fig, (ax, axc) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-        centers = (rel.edges[:-1] + rel.edges[1:]) / 2
-        width = np.diff(rel.edges)
-        seen = rel.count > 0
-        ax.bar(centers[seen], rel.frequency[seen], width=width[seen] * 0.9, alpha=0.7, label="observed accuracy")
-        ax.plot(rel.confidence[seen], rel.frequency[seen], "o-", color="C1", label="accuracy at the bin's mean confidence")
-        ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
-        ax.set_ylabel("accuracy")
-        ax.set_title(f"ECE {self.ece:.3f} ({self.n_bins} equal-width bins)")
-        ax.legend(loc="upper left", fontsize=8)
-        ax.grid(True, alpha=0.3)
-        axc.bar(centers, rel.count, width=width * 0.9, color="gray")
-        axc.set_xlabel("confidence (top-label)")
-        axc.set_ylabel("count")
-        axc.set_yscale("log")
-        return Figure.from_matplotlib(fig, title, "Bars below the diagonal: the model is more confident than accurate. "
-                                      "The lower panel shows how many predictions fall in each bin.")
+        rel, ece, n_bins = self.top_label["uniform"], self.ece, self.n_bins
+        return Figure.later(lambda: _draw_reliability(rel, ece, n_bins), title,
+                            "Bars below the diagonal: the model is more confident than accurate. "
+                            "The lower panel shows how many predictions fall in each bin.")
 
     def report(self, title: str = "Calibration") -> Report:
         r = Report(title=title, findings=self.findings(), summary=self.findings()[0].title)
@@ -195,6 +181,26 @@ class Calibration:
                          brier_uncertainty=self.brier_uncertainty, temperature=self.temperature.temperature)
         r.figures.append(self.figure())
         return r
+
+
+def _draw_reliability(rel: Reliability, ece: float, n_bins: int) -> Any:
+    fig = new_figure(6.4, 5.6)
+    ax, axc = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    centers = (rel.edges[:-1] + rel.edges[1:]) / 2
+    width = np.diff(rel.edges)
+    seen = rel.count > 0
+    ax.bar(centers[seen], rel.frequency[seen], width=width[seen] * 0.9, alpha=0.7, label="observed accuracy")
+    ax.plot(rel.confidence[seen], rel.frequency[seen], "o-", color="C1", label="accuracy at the bin's mean confidence")
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"ECE {ece:.3f} ({n_bins} equal-width bins)")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(True, alpha=0.3)
+    axc.bar(centers, rel.count, width=width * 0.9, color="gray")
+    axc.set_xlabel("confidence (top-label)")
+    axc.set_ylabel("count")
+    axc.set_yscale("log")
+    return fig
 
 
 def _brier_terms(P: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[float, float, float, float]:

@@ -17,7 +17,7 @@ import numpy as np
 from mathguard.errors import InputError
 from mathguard.evaluation._checks import probabilities
 from mathguard.info.divergence import entropy
-from mathguard.report import Figure, Finding, Report, Severity
+from mathguard.report import Figure, Finding, Report, Severity, new_axes
 
 STRATEGIES = ("entropy", "margin", "least-confident")
 
@@ -87,8 +87,6 @@ class ActiveLearningCurve:
         return first(self.strategy_accuracy), first(self.random_accuracy)
 
     def to_report(self) -> Report:
-        import matplotlib.pyplot as plt
-
         target = float(self.random_accuracy[-1])  # what random sampling reaches with the whole budget
         ours, rand = self.labels_to_reach(target)
         report = Report(title=f"Active learning: {self.strategy} sampling against random sampling",
@@ -108,16 +106,18 @@ class ActiveLearningCurve:
                        "averaged over the repeats.",
                 evidence={"target_accuracy": target, "labels_strategy": ours, "labels_random": rand,
                           "labels_saved_fraction": saved}))
-        fig, ax = plt.subplots(figsize=(6, 3.4))
+        report.figures.append(Figure.later(self._draw, "Learning curves", "Test accuracy against the number of "
+                                           "labels bought, uncertainty sampling vs random sampling."))
+        return report
+
+    def _draw(self) -> Any:
+        fig, ax = new_axes(6, 3.4)
         ax.plot(self.labels, self.strategy_accuracy, marker="o", ms=3, label=self.strategy)
         ax.plot(self.labels, self.random_accuracy, marker="o", ms=3, label="random")
         ax.set_xlabel("labelled examples")
         ax.set_ylabel("test accuracy")
-        ax.grid(True, alpha=0.3)
         ax.legend()
-        report.figures.append(Figure.from_matplotlib(fig, "Learning curves", "Test accuracy against the number of "
-                                                     "labels bought, uncertainty sampling vs random sampling."))
-        return report
+        return fig
 
 
 def _initial(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:

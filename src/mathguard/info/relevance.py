@@ -29,7 +29,7 @@ from scipy import stats
 
 from mathguard.errors import InputError
 from mathguard.info.divergence import entropy, mutual_information
-from mathguard.report import Figure, Finding, Report, Severity
+from mathguard.report import Figure, Finding, Report, Severity, new_figure
 
 _MAX_DISCRETE = 32  # a numeric column with at most this many distinct integer values is treated as discrete
 
@@ -128,18 +128,21 @@ class Relevance:
 
 
 def _bar_figure(scores: pd.Series, dim: set[str]) -> Figure:
-    import matplotlib.pyplot as plt
+    top = scores.iloc[:30].copy()
+    return Figure.later(lambda: _draw_bars(top, dim), "Feature relevance", "Mutual information of each feature "
+                        "with the target, most relevant first (grey: not distinguishable from zero).")
 
-    top = scores.iloc[:30]
-    fig, ax = plt.subplots(figsize=(7, 0.22 * len(top) + 1.2))
+
+def _draw_bars(top: pd.Series, dim: set[str]) -> Any:
+    fig = new_figure(7, 0.22 * len(top) + 1.2)
+    ax = fig.subplots()
     y = np.arange(len(top))[::-1]
     ax.barh(y, top.to_numpy(), color=["tab:gray" if n in dim else "tab:blue" for n in top.index])
     ax.set_yticks(y, list(top.index), fontsize=7)
     ax.set_xlabel("mutual information with the target (nats)")
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
-    return Figure.from_matplotlib(fig, "Feature relevance", "Mutual information of each feature with the target, "
-                                  "most relevant first (grey: not distinguishable from zero).")
+    return fig
 
 
 def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]" = "auto", method: str = "auto",
@@ -218,18 +221,21 @@ class Redundancy:
 
 
 def _heatmap(nmi: pd.DataFrame) -> Figure:
-    import matplotlib.pyplot as plt
+    return Figure.later(lambda: _draw_heatmap(nmi), "Normalised mutual information between features",
+                        "I(a;b)/√(H(a)H(b)) on binned features: 1 means one determines the other.")
 
+
+def _draw_heatmap(nmi: pd.DataFrame) -> Any:
     n = len(nmi)
-    fig, ax = plt.subplots(figsize=(min(2 + 0.22 * n, 10), min(1.6 + 0.22 * n, 9.5)))
+    fig = new_figure(min(2 + 0.22 * n, 10), min(1.6 + 0.22 * n, 9.5))
+    ax = fig.subplots()
     im = ax.imshow(nmi.to_numpy(), vmin=0, vmax=1, cmap="viridis")
     if n <= 40:
         ax.set_xticks(range(n), list(nmi.columns), rotation=90, fontsize=6)
         ax.set_yticks(range(n), list(nmi.index), fontsize=6)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    return Figure.from_matplotlib(fig, "Normalised mutual information between features",
-                                  "I(a;b)/√(H(a)H(b)) on binned features: 1 means one determines the other.")
+    return fig
 
 
 def redundancy(X: Any, *, threshold: float = 0.75, bins: int = 10,

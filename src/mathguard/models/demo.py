@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,15 +84,8 @@ def _pitfalls(ctx: DemoContext) -> list[Report]:
         xt = torch.as_tensor(x)
         top_ok = torch.softmax(ctx.classifier.logits(xt), dim=1).max(dim=1).values.numpy()
         top_double = torch.softmax(softmaxed.logits(xt), dim=1).max(dim=1).values.numpy()
-    fig, ax = new_axes()
-    bins = np.linspace(0, 1, 41)
-    ax.hist(top_ok, bins=bins, alpha=0.7, label="softmax(logits): healthy CNN")
-    ax.hist(top_double, bins=bins, alpha=0.7, label="softmax(probabilities): softmax inside the net")
-    ax.set_xlabel("top-class probability an attack's loss sees")
-    ax.set_ylabel("test inputs")
-    ax.legend()
-    planted.figures.append(Figure.from_matplotlib(
-        fig, "What a loss sees when softmax is applied twice",
+    planted.figures.append(Figure.later(
+        lambda: _draw_top_probabilities(top_ok, top_double), "What a loss sees when softmax is applied twice",
         "With 10 classes softmax of a probability vector can never exceed e/(e+9) ≈ 0.23: every input is squeezed "
         "into a narrow band, so losses saturate and gradients shrink."))
     planted.metrics["max_top_probability_after_double_softmax"] = float(top_double.max())
@@ -103,3 +97,14 @@ def demo_section(ctx: DemoContext) -> Report:
     return Report(title="Model protocol", summary="One protocol for torch, scikit-learn, ONNX and callables, and "
                   "the model pitfalls that silently invalidate attacks and certificates.",
                   sections=[_twins(ctx), *_pitfalls(ctx)])
+
+
+def _draw_top_probabilities(top_ok: np.ndarray, top_double: np.ndarray) -> Any:
+    fig, ax = new_axes()
+    bins = np.linspace(0, 1, 41)
+    ax.hist(top_ok, bins=bins, alpha=0.7, label="softmax(logits): healthy CNN")
+    ax.hist(top_double, bins=bins, alpha=0.7, label="softmax(probabilities): softmax inside the net")
+    ax.set_xlabel("top-class probability an attack's loss sees")
+    ax.set_ylabel("test inputs")
+    ax.legend()
+    return fig

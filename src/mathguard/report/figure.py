@@ -1,15 +1,15 @@
-"""Figures embedded in reports: rendered once to PNG so HTML stays self-contained."""
+"""Figures embedded in reports: drawn once, on demand, to PNG so HTML stays self-contained.
+
+Charts use matplotlib's object-oriented API (no pyplot): no backend is selected, so a user's
+notebook keeps its inline plots, no window ever opens, and no global figure registry fills up.
+matplotlib itself is imported only when a figure is first rendered.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
 from typing import Any, Callable
-
-import matplotlib
-
-matplotlib.use("Agg")  # reports are written headless; never open a window
-import matplotlib.pyplot as plt  # noqa: E402
 
 
 class Figure:
@@ -27,18 +27,15 @@ class Figure:
         self._png, self._draw, self._dpi = png, draw, dpi
 
     @classmethod
-    def from_matplotlib(cls, fig: Any, title: str, caption: str = "", dpi: int = 100) -> "Figure":
-        """Render a matplotlib figure to PNG now and close it (so long runs do not leak figures)."""
-        return cls(title=title, png=_png(fig, dpi), caption=caption)
-
-    @classmethod
     def later(cls, draw: Callable[[], Any], title: str, caption: str = "", dpi: int = 100) -> "Figure":
         """A figure drawn by ``draw()`` (returning a matplotlib figure) the first time its PNG is needed."""
         return cls(title=title, caption=caption, draw=draw, dpi=dpi)
 
     @property
     def png(self) -> bytes:
+        """The PNG bytes; drawing happens here, once, and the draw closure (and its data) is then dropped."""
         if self._png is None:
+            assert self._draw is not None
             self._png = _png(self._draw(), self._dpi)
             self._draw = None
         return self._png
@@ -52,15 +49,20 @@ class Figure:
 
 def _png(fig: Any, dpi: int) -> bytes:
     buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return buf.getvalue()
+
+
+def new_figure(width: float = 6.4, height: float = 4.0) -> Any:
+    """A matplotlib figure not registered with pyplot: freed with its last reference, backend untouched."""
+    from matplotlib.figure import Figure as MplFigure
+
+    return MplFigure(figsize=(width, height))
 
 
 def new_axes(width: float = 6.4, height: float = 4.0) -> tuple[Any, Any]:
     """A fresh (figure, axes) pair with the house style."""
-    fig, ax = plt.subplots(figsize=(width, height))
+    fig = new_figure(width, height)
+    ax = fig.subplots()
     ax.grid(True, alpha=0.3)
     return fig, ax

@@ -124,6 +124,12 @@ def _figure(budgets: list[float], certified: dict[float, float], empirical: dict
     hi = [clean] + [empirical[e] for e in budgets]
     if budgets[0] == 0.0:
         xs, lo, hi = xs[1:], lo[1:], hi[1:]
+    return Figure.later(lambda: _draw_bracket(xs, lo, hi, norm), f"Robustness bracket ({norm})",
+                        "Accuracy vs budget: the attack gives an upper bound, the certificate a lower "
+                        "bound; a wide band means robustness is not settled.")
+
+
+def _draw_bracket(xs: list[float], lo: list[float], hi: list[float], norm: str) -> Any:
     fig, ax = new_axes()
     ax.fill_between(xs, lo, hi, alpha=0.2, color="tab:orange", label="true robust accuracy lies here")
     ax.plot(xs, hi, "o-", color="tab:red", label="empirical (attack): upper bound")
@@ -132,6 +138,4 @@ def _figure(budgets: list[float], certified: dict[float, float], empirical: dict
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(loc="upper right", fontsize=8)
-    return Figure.from_matplotlib(fig, f"Robustness bracket ({norm})",
-                                  "Accuracy vs budget: the attack gives an upper bound, the certificate a lower "
-                                  "bound; a wide band means robustness is not settled.")
+    return fig

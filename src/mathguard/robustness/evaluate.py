@@ -258,13 +258,17 @@ def _convergence_check(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attack
 
 
 def _curve(budgets: list[float], robust: dict[float, float], clean: float, norm: str) -> Figure:
-    fig, ax = new_axes()
     xs = [0.0] + [e for e in budgets if e > 0]
     ys = [clean] + [robust[e] for e in budgets if e > 0]
+    return Figure.later(lambda: _draw_curve(xs, ys, norm), f"Robustness curve ({norm})",
+                        "Accuracy under the strongest attack found at each budget (an upper bound).")
+
+
+def _draw_curve(xs: list[float], ys: list[float], norm: str) -> Any:
+    fig, ax = new_axes()
     ax.plot(xs, ys, "o-", color="tab:red", label="worst case over the attack ensemble")
     ax.set_xlabel(f"{norm} budget eps")
     ax.set_ylabel("robust accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
-    return Figure.from_matplotlib(fig, f"Robustness curve ({norm})",
-                                  "Accuracy under the strongest attack found at each budget (an upper bound).")
+    return fig

@@ -23,7 +23,7 @@ from torch import nn
 
 from mathguard.errors import InputError
 from mathguard.models.torch_model import check_module
-from mathguard.report import Figure, Finding, Report, Severity
+from mathguard.report import Figure, Finding, Report, Severity, new_figure
 from mathguard.training.weights import WEIGHTED, init_scale_finding, scale_stats
 
 _SATURATION = {nn.Sigmoid: (0.01, 0.99), nn.Tanh: (-0.99, 0.99)}  # outputs beyond these are on a flat tail
@@ -386,25 +386,31 @@ class Monitor:
             fix="Raise the learning rate" if med < 1e-5 else "Lower the learning rate")
 
     def _figure(self, grads: np.ndarray, names: list[str]) -> Figure:
-        import matplotlib.pyplot as plt  # Agg backend, set by mathguard.report
+        """The curves as they stand now (copied: training may go on before the report is drawn)."""
+        h = self.history
+        curves = (list(h.steps), grads.copy(), list(names), list(h.loss), list(h.lr))
+        return Figure.later(lambda: _draw_training(*curves), "Gradient flow, loss and learning rate",
+                            "Per-layer gradient norm over training (log scale; lines far below the "
+                            "others are layers that stopped learning), the loss, and the learning rate "
+                            "read from the optimizer at every step.")
 
-        steps = self.history.steps
-        fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.6))
-        for j, name in enumerate(names):
-            ax1.plot(steps, np.clip(grads[:, j], 1e-30, None), label=name, lw=1)
-        ax1.set_yscale("log")
-        ax1.set_ylabel("gradient norm")
-        if len(names) <= 10:
-            ax1.legend(fontsize=6)
-        ax2.plot(steps, self.history.loss, color="tab:red")
-        ax2.set_ylabel("loss")
-        ax3.plot(steps, self.history.lr, color="tab:green")
-        ax3.set_ylabel("learning rate")
-        for ax in (ax1, ax2, ax3):
-            ax.set_xlabel("step")
-            ax.grid(True, alpha=0.3)
-        fig.tight_layout()
-        return Figure.from_matplotlib(fig, "Gradient flow, loss and learning rate",
-                                      "Per-layer gradient norm over training (log scale; lines far below the "
-                                      "others are layers that stopped learning), the loss, and the learning rate "
-                                      "read from the optimizer at every step.")
+
+def _draw_training(steps: list[int], grads: np.ndarray, names: list[str], loss: list[float],
+                   lr: list[float]) -> Any:
+    fig = new_figure(13, 3.6)
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    for j, name in enumerate(names):
+        ax1.plot(steps, np.clip(grads[:, j], 1e-30, None), label=name, lw=1)
+    ax1.set_yscale("log")
+    ax1.set_ylabel("gradient norm")
+    if len(names) <= 10:
+        ax1.legend(fontsize=6)
+    ax2.plot(steps, loss, color="tab:red")
+    ax2.set_ylabel("loss")
+    ax3.plot(steps, lr, color="tab:green")
+    ax3.set_ylabel("learning rate")
+    for ax in (ax1, ax2, ax3):
+        ax.set_xlabel("step")
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -12,6 +12,7 @@ up with depth and one far below both lets them die out.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from torch import nn
 
 from mathguard.errors import InputError
 from mathguard.models.torch_model import check_module
-from mathguard.report import Figure, Finding, Report, Severity
+from mathguard.report import Figure, Finding, Report, Severity, new_axes
 
 WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)  # the layers whose weights are watched
 TOO_LARGE, TOO_SMALL = 3.0, 0.2  # std relative to He (above) and to Xavier (below) that is flagged
@@ -93,17 +94,19 @@ def init_scale_finding(name: str, s: dict[str, float]) -> Finding | None:
 
 
 def _spectrum_figure(spectra: dict[str, np.ndarray]) -> Figure:
-    import matplotlib.pyplot as plt
+    return Figure.later(lambda: _draw_spectra(spectra), "Singular value spectra",
+                        "Each layer's singular values, largest first (x normalised by the rank); a steep drop "
+                        "means few directions carry the layer.")
 
-    fig, ax = plt.subplots(figsize=(6, 3.4))
+
+def _draw_spectra(spectra: dict[str, np.ndarray]) -> Any:
+    fig, ax = new_axes(6, 3.4)
     for name, sv in spectra.items():
         ax.plot(np.arange(1, len(sv) + 1) / len(sv), np.clip(sv, 1e-12, None), label=name, lw=1)
     ax.set_yscale("log")
     ax.set_xlabel("singular value index / rank")
     ax.set_ylabel("singular value")
-    ax.grid(True, alpha=0.3)
     if len(spectra) <= 10:
         ax.legend(fontsize=6)
     fig.tight_layout()
-    return Figure.from_matplotlib(fig, "Singular value spectra", "Each layer's singular values, largest first "
-                                  "(x normalised by the rank); a steep drop means few directions carry the layer.")
+    return fig
