@@ -19,50 +19,15 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import runpy
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
+import robustness_eval
 import torch
-from sklearn.datasets import load_digits
+from _models import digits_split, train
+from _timing import best_of, timed
 from torch import nn
 
 import mathguard as mg
-
-
-def cnn() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 16, 128), nn.ReLU(), nn.Linear(128, 10))
-
-
-def train(x: torch.Tensor, y: torch.Tensor, adversarial_eps: float = 0.0, epochs: int = 8) -> nn.Module:
-    torch.manual_seed(0)
-    net = cnn()
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    for _ in range(epochs):
-        for i in torch.randperm(len(x)).split(64):
-            xb, yb = x[i], y[i]
-            if adversarial_eps:
-                xb = xb.clone().requires_grad_(True)
-                (g,) = torch.autograd.grad(nn.functional.cross_entropy(net(xb), yb), xb)
-                xb = (xb + adversarial_eps * g.sign()).clamp(0, 1).detach()
-            opt.zero_grad()
-            nn.functional.cross_entropy(net(xb), yb).backward()
-            opt.step()
-    return net.eval()
-
-
-def digits_split(n_test: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Digits as (N, 1, 8, 8) in [0, 1]: 1200 seeded training images and ``n_test`` test images."""
-    torch.manual_seed(0)
-    d = load_digits()
-    x = torch.tensor(d.data / 16.0, dtype=torch.float32).view(-1, 1, 8, 8)
-    y = torch.tensor(d.target)
-    perm = torch.randperm(len(x))
-    tr, te = perm[:1200], perm[1200:1200 + n_test]
-    return x[tr], y[tr], x[te], y[te]
 
 
 def bare(net: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int) -> torch.Tensor:
@@ -73,15 +38,6 @@ def bare(net: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: fl
         (g,) = torch.autograd.grad(loss, adv)
         adv = (x + (adv.detach() + alpha * g.sign() - x).clamp(-eps, eps)).clamp(0, 1)
     return adv
-
-
-def timed(fn, repeat: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def main() -> None:
@@ -130,14 +86,8 @@ def main() -> None:
     hopskipjump_vs_art(x_tr, y_tr, xs[:16], ys[:16])
     patch_step_cost(x_tr, y_tr, args.repeat)
 
-    # --- hook: robustness engineer's evaluate_robustness vs AutoAttack --------------------
-    other = Path(__file__).with_name("robustness_eval.py")
-    if other.exists():
-        print(f"\n--- {other.name} ---")
-        sys.argv = [str(other)]  # its own defaults, not this script's options
-        runpy.run_path(str(other), run_name="__main__")
-    else:
-        print(f"\n({other.name} not present: evaluate_robustness vs AutoAttack not run)")
+    print("\n--- robustness_eval.py ---")
+    robustness_eval.main([])  # its own defaults, not this script's options
 
 
 def hopskipjump_vs_art(x_tr: torch.Tensor, y_tr: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> None:
@@ -164,6 +114,15 @@ def hopskipjump_vs_art(x_tr: torch.Tensor, y_tr: torch.Tensor, xs: torch.Tensor,
         with torch.no_grad():
             return np.eye(10)[net(torch.as_tensor(a, dtype=torch.float32)).argmax(1).numpy()]
 
+    def art_one_by_one(art: ArtHopSkipJump) -> tuple[list[float], list[int]]:
+        """L2 norm and query count per point, ART attacking one point at a time."""
+        norms, queries = [], []
+        for row in x.numpy():
+            count[0] = 0
+            norms.append(float(np.linalg.norm(art.generate(row[None])[0] - row)))
+            queries.append(count[0])
+        return norms, queries
+
     est = BlackBoxClassifier(labels, input_shape=(64,), nb_classes=10, clip_values=(0.0, 1.0))
     print(f"\nHopSkipJump L2, linear model, {len(x)} points, labels only (ART one point at a time)")
     print(f"  {'ART max_iter':>12s} {'queries/pt':>10s} {'ART median':>10s} {'ART s':>7s} "
@@ -171,24 +130,15 @@ def hopskipjump_vs_art(x_tr: torch.Tensor, y_tr: torch.Tensor, xs: torch.Tensor,
     for iters in (5, 17, 35):
         np.random.seed(0)
         art = ArtHopSkipJump(est, norm=2, max_iter=iters, max_eval=10_000, init_eval=100, verbose=False)
-        t0, norms, queries = time.perf_counter(), [], []
-        for row in x.numpy():
-            count[0] = 0
-            norms.append(float(np.linalg.norm(art.generate(row[None])[0] - row)))
-            queries.append(count[0])
-        t_art = time.perf_counter() - t0
+        t_art, (norms, queries) = timed(lambda: art_one_by_one(art))
         q = int(np.mean(queries))
-        t0 = time.perf_counter()
-        res = mg.attacks.HopSkipJump(queries=q)(clf, x, y)
-        t_mg = time.perf_counter() - t0
+        t_mg, res = timed(lambda: mg.attacks.HopSkipJump(queries=q)(clf, x, y))
         print(f"  {iters:12d} {q:10d} {np.median(norms):10.4f} {t_art:7.2f} {float(res.norms[0].median()):9.4f} "
               f"{t_mg:7.2f}")
 
 
 def patch_step_cost(x_tr: torch.Tensor, y_tr: torch.Tensor, repeat: int) -> None:
     """Time per optimisation step of an EOT patch against the bare forward+backward on the same batch."""
-    from _timing import best_of
-
     net = train(x_tr, y_tr, epochs=2)
     clf = mg.wrap(net, input_shape=(1, 8, 8), bounds=(0.0, 1.0))
     xb, yb, steps = x_tr[:128], y_tr[:128], 50

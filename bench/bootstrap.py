@@ -12,23 +12,13 @@ bootstrap. Slow contenders run fewer resamples and are extrapolated linearly; th
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from _timing import timed
 
 from mathguard.evaluation import paired_bootstrap
 from mathguard.evaluation.bootstrap import replicates
 from mathguard.evaluation.metrics import Accuracy, Atoms
-
-
-def timed(fn, *args, repeat: int = 1, **kwargs):
-    """Result and the best wall time of ``repeat`` calls (repeat > 1 only for sub-second runs)."""
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn(*args, **kwargs)
-        best = min(best, time.perf_counter() - t)
-    return out, best
 
 
 def main() -> None:
@@ -44,14 +34,15 @@ def main() -> None:
     d = (b == y).astype(np.float64) - (a == y)
     rows = []  # (name, resamples run, seconds, CI or None)
 
-    res, t = timed(paired_bootstrap, y, a, b, "accuracy", n_resamples=B, method="percentile", seed=1, repeat=3)
+    t, res = timed(lambda: paired_bootstrap(y, a, b, "accuracy", n_resamples=B, method="percentile", seed=1),
+                   repeat=3)
     rows.append(("mathguard percentile (multinomial cells)", B, t, res.ci))
-    res_bca, t = timed(paired_bootstrap, y, a, b, "accuracy", n_resamples=B, method="bca", seed=1, repeat=3)
+    t, res_bca = timed(lambda: paired_bootstrap(y, a, b, "accuracy", n_resamples=B, method="bca", seed=1), repeat=3)
     rows.append(("mathguard BCa (multinomial cells)", B, t, res_bca.ci))
 
     per_example = Atoms(np.ones(n), {"correct": np.column_stack([a == y, b == y]).astype(np.float64)})
     k = min(B, 500)
-    reps, t = timed(replicates, Accuracy(), per_example, k, np.random.default_rng(2))
+    t, reps = timed(lambda: replicates(Accuracy(), per_example, k, np.random.default_rng(2)))
     rows.append(("mathguard generic per-example path (chunked)", k, t, tuple(np.quantile(reps, [0.025, 0.975]))))
 
     def naive(k: int) -> np.ndarray:
@@ -63,16 +54,16 @@ def main() -> None:
         return np.array(out)
 
     k = min(B, 30)
-    _, t = timed(naive, k)
+    t, _ = timed(lambda: naive(k))
     rows.append(("naive loop (numpy per resample)", k, t, None))
 
     from scipy.stats import bootstrap
 
     k = min(B, 300)
-    ci, t = timed(lambda: bootstrap((d,), lambda x, axis: x.mean(axis), n_resamples=k, method="percentile",
+    t, ci = timed(lambda: bootstrap((d,), lambda x, axis: x.mean(axis), n_resamples=k, method="percentile",
                                     vectorized=True, batch=20, random_state=4).confidence_interval)
     rows.append(("scipy.stats.bootstrap (vectorised, percentile)", k, t, (ci.low, ci.high)))
-    ci, t = timed(lambda: bootstrap((a == y, b == y), lambda u, v, axis: v.mean(axis) - u.mean(axis),
+    t, ci = timed(lambda: bootstrap((a == y, b == y), lambda u, v, axis: v.mean(axis) - u.mean(axis),
                                     paired=True, n_resamples=k, method="percentile", vectorized=True, batch=20,
                                     random_state=4).confidence_interval)
     rows.append(("scipy.stats.bootstrap (paired=True, percentile)", k, t, (ci.low, ci.high)))
@@ -81,7 +72,7 @@ def main() -> None:
         from mlxtend.evaluate import bootstrap as mlx_bootstrap
 
         k = min(B, 30)
-        _, t = timed(mlx_bootstrap, d, num_rounds=k, func=np.mean, ci=0.95, seed=5)
+        t, _ = timed(lambda: mlx_bootstrap(d, num_rounds=k, func=np.mean, ci=0.95, seed=5))
         rows.append(("mlxtend.evaluate.bootstrap (loop over d)", k, t, None))
     except ImportError:
         print("mlxtend not installed: skipped")

@@ -21,7 +21,6 @@ import argparse
 import importlib.util
 from typing import Callable
 
-import numpy as np
 import torch
 from _timing import best_of
 from sklearn.datasets import load_digits

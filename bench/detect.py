@@ -22,19 +22,12 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import torch
+from _models import mnist_cnn
 from _timing import best_of
 from torch import nn
 
 import mathguard as mg
-
-
-def cnn() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10)).eval()
 
 
 def plain_features(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,7 +44,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=512)
     args = ap.parse_args()
     torch.set_grad_enabled(False)
-    net = cnn()
+    net = mnist_cnn()
     clf = mg.wrap(net, input_shape=(1, 28, 28), bounds=(0.0, 1.0))
     gen = torch.Generator().manual_seed(0)
     x_train = torch.rand(4096, 1, 28, 28, generator=gen)

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 import tracemalloc
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from _timing import timed
 
 import mathguard as mg
 
@@ -41,19 +41,13 @@ def frames(n: int, p: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return ref, cur
 
 
-def timed(fn: Callable[[], Any], memory: bool = False) -> tuple[Any, float, float]:
-    """Result and wall seconds of one call; with ``memory`` a second, traced call gives the peak in MiB
-    (tracing slows Python-heavy code, so it never overlaps the timed call)."""
-    t = time.perf_counter()
-    out = fn()
-    seconds = time.perf_counter() - t
-    peak = 0.0
-    if memory:
-        tracemalloc.start()
-        fn()
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-    return out, seconds, peak
+def peak_mib(fn: Callable[[], Any]) -> float:
+    """Peak traced memory of one more call, in MiB (tracing slows Python-heavy code, so never during a timed call)."""
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return peak
 
 
 def evidently_run(ref: pd.DataFrame, cur: pd.DataFrame) -> Any:
@@ -133,16 +127,18 @@ def main() -> None:
     print(f"data: reference and current {args.rows:,} × {args.features} (f0 +0.2σ, f1 ×1.2 spread)")
 
     mg.drift.compare(ref.iloc[:5000], cur.iloc[:5000])  # warm imports and thread pool
-    prof, t_prof, m_prof = timed(lambda: mg.drift.profile(ref), memory=True)
-    rep, t_cmp, m_cmp = timed(lambda: mg.drift.compare(prof, cur), memory=True)
-    _, t_both, _ = timed(lambda: mg.drift.compare(ref, cur))
+    t_prof, prof = timed(lambda: mg.drift.profile(ref))
+    m_prof = peak_mib(lambda: mg.drift.profile(ref))
+    t_cmp, rep = timed(lambda: mg.drift.compare(prof, cur))
+    m_cmp = peak_mib(lambda: mg.drift.compare(prof, cur))
+    t_both, _ = timed(lambda: mg.drift.compare(ref, cur))
     print(f"mathguard profile(reference)          {t_prof:7.2f} s   peak {m_prof:6.0f} MiB")
     print(f"mathguard compare(profile, current)   {t_cmp:7.2f} s   peak {m_cmp:6.0f} MiB   "
           f"drifted: {rep.metrics['drifted_features']}, AUC {rep.metrics['domain_auc']:.2f}")
     print(f"mathguard compare(raw, raw)           {t_both:7.2f} s")
 
     try:
-        snap, t_ev, _ = timed(lambda: evidently_run(ref, cur))
+        t_ev, snap = timed(lambda: evidently_run(ref, cur))
         drifted = [m["config"]["column"] for m in snap.dict()["metrics"]
                    if m["config"]["type"].endswith("ValueDrift") and m["value"] >= m["config"]["threshold"]]
         print(f"evidently DataDriftPreset (raw, raw)  {t_ev:7.2f} s   drifted: {drifted}")
@@ -159,7 +155,7 @@ def main() -> None:
         print(f"  ratio: {t_al / t_both:.1f}× mathguard's compare(raw, raw), which adds PSI/KL/JS/W1, the classifier "
               "and the charts")
     else:
-        _, t_ks, _ = timed(lambda: scipy_ks(ref, cur))
+        t_ks, _ = timed(lambda: scipy_ks(ref, cur))
         print(f"scipy ks_2samp per feature (alibi-detect KSDrift's test; set ALIBI_PYTHON to time alibi-detect "
               f"itself): {t_ks:.2f} s  → {t_ks / t_both:.1f}× mathguard's compare(raw, raw)")
 
@@ -168,7 +164,8 @@ def main() -> None:
           f"seeds ({false_mv:.2f} over {args.seeds // 5} with the domain classifier); a 0.2σ shift of one "
           f"feature found in {found:.0%} of seeds")
 
-    big, t_big, m_big = timed(lambda: big_profile(args.big_rows, args.features), memory=True)
+    t_big, big = timed(lambda: big_profile(args.big_rows, args.features))
+    m_big = peak_mib(lambda: big_profile(args.big_rows, args.features))
     print(f"profile of {args.big_rows:,} × {args.features} in 500k-row chunks: {t_big:.1f} s (incl. generating the "
           f"data), peak {m_big:.0f} MiB (target ≤ 1024), {big.n_rows:,} rows")
 

@@ -11,27 +11,13 @@ forward pass and a softmax under ``torch.no_grad``. Target: ≤ 1.3× at batch 2
 from __future__ import annotations
 
 import argparse
-import time
-from typing import Callable
 
 import numpy as np
 import torch
-from detect import cnn
+from _models import mnist_cnn
+from _timing import rounds
 
 import mathguard as mg
-
-
-def medians(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median seconds per call of each contender, calls interleaved so background load hits all alike."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for fn in fns.values():
-        fn()  # warm-up
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def main() -> None:
@@ -39,7 +25,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=200)
     args = ap.parse_args()
     torch.set_num_threads(1)  # latency of one request, not the whole machine
-    net = cnn()
+    net = mnist_cnn()
     clf = mg.wrap(net, input_shape=(1, 28, 28), bounds=(0.0, 1.0))
     gen = torch.Generator().manual_seed(0)
     x_train = torch.rand(4096, 1, 28, 28, generator=gen)
@@ -56,8 +42,8 @@ def main() -> None:
             with torch.no_grad():
                 torch.softmax(net(xb), dim=1).numpy()
 
-        t = medians({"bare": bare, "guard": lambda: guard.predict(xn)}, args.repeat)
-        t_bare, t_guard = t["bare"], t["guard"]
+        t = rounds({"bare": bare, "guard": lambda: guard.predict(xn)}, args.repeat, warmup=1)
+        t_bare, t_guard = float(np.median(t["bare"])), float(np.median(t["guard"]))
         print(f"  batch {batch:3d}: bare {t_bare * 1e3:7.2f} ms   guard {t_guard * 1e3:7.2f} ms   "
               f"ratio {t_guard / t_bare:5.2f}x")
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import orjson
+from _timing import timed
 
 import mathguard as mg
 from mathguard.monitor.pgtemp import PostgresCluster, free_port
@@ -137,12 +138,9 @@ def run(backend: str, db: str, args: argparse.Namespace) -> None:
         wait_folded(url, key, "month")
         params = {"window": "1h", "start": first, "end": now}
         for label in ("first (computes uncached summaries)", "second (cached summaries)"):
-            t0 = time.perf_counter()
-            r = httpx.get(f"{url}/v1/models/month/drift", params=params, timeout=3600,
-                          headers={"Authorization": f"Bearer {key}"})
-            r.raise_for_status()
-            print(f"{backend:<10} drift 30 days at 1h ({len(r.json()['windows'])} windows), {label}: "
-                  f"{time.perf_counter() - t0:.2f} s")
+            seconds, r = timed(lambda: httpx.get(f"{url}/v1/models/month/drift", params=params, timeout=3600,
+                                                 headers={"Authorization": f"Bearer {key}"}).raise_for_status())
+            print(f"{backend:<10} drift 30 days at 1h ({len(r.json()['windows'])} windows), {label}: {seconds:.2f} s")
     finally:
         proc.terminate()
         proc.wait()

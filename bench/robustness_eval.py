@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import time
-from pathlib import Path
+from typing import Sequence
 
-import runpy
 import torch
+from _models import digits_split, train
+from _timing import timed
 
 import mathguard as mg
 
-_attacks_bench = runpy.run_path(str(Path(__file__).with_name("attacks.py")), run_name="bench_attacks")
-train, digits_split = _attacks_bench["train"], _attacks_bench["digits_split"]
 
-
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--eps", type=float, default=0.1)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if importlib.util.find_spec("torchattacks") is None:
         print("torchattacks not installed: pip install --no-deps torchattacks")
         return
@@ -40,18 +37,12 @@ def main() -> None:
         net = train(x_tr, y_tr, adv_eps)
         clf = mg.wrap(net, input_shape=(1, 8, 8), bounds=(0.0, 1.0))
         aa = torchattacks.AutoAttack(net, norm="Linf", eps=args.eps, version="standard", n_classes=10, seed=0)
-        t0 = time.perf_counter()
-        adv = aa(xs, ys)
-        t_aa = time.perf_counter() - t0
+        t_aa, adv = timed(lambda: aa(xs, ys))
         with torch.no_grad():
             acc_aa = float((net(adv).argmax(1) == ys).float().mean())
-        t0 = time.perf_counter()
-        rep = mg.evaluate_robustness(clf, xs, ys, eps=[args.eps], checks=False)
-        t_mg = time.perf_counter() - t0
+        t_mg, rep = timed(lambda: mg.evaluate_robustness(clf, xs, ys, eps=[args.eps], checks=False))
         acc_mg = rep.metrics["robust_accuracy"][args.eps]
-        t0 = time.perf_counter()
-        mg.evaluate_robustness(clf, xs, ys, eps=[args.eps], checks=True)
-        t_checks = time.perf_counter() - t0
+        t_checks, _ = timed(lambda: mg.evaluate_robustness(clf, xs, ys, eps=[args.eps], checks=True))
         print(f"\n{label}: clean accuracy {rep.metrics['clean_accuracy']:.3f}")
         print(f"  {'method':42s} {'robust acc':>10s} {'time s':>8s}")
         print(f"  {'torchattacks AutoAttack (standard)':42s} {acc_aa:10.3f} {t_aa:8.2f}")

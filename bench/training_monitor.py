@@ -14,13 +14,13 @@ noise hits all of them alike; the median block time per step is reported.
 from __future__ import annotations
 
 import argparse
-
-import time
+import itertools
 import warnings
 from typing import Callable
 
 import numpy as np
 import torch
+from _timing import rounds
 from sklearn.datasets import load_digits
 from torch import nn
 
@@ -80,6 +80,19 @@ def cockpit_loop(net: nn.Module, opt: torch.optim.Optimizer) -> Step | None:
     return step
 
 
+def block(loop: Step, x: torch.Tensor, y: torch.Tensor, steps: int) -> Callable[[], None]:
+    """One call runs the loop's next ``steps`` batches of 64; every loop walks the same batches in the same order."""
+    starts = itertools.count(0, 64)
+
+    def run() -> None:
+        for _ in range(steps):
+            start = next(starts)
+            idx = torch.arange(start, start + 64) % len(x)
+            loop(x[idx], y[idx])
+
+    return run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--blocks", type=int, default=15)
@@ -95,17 +108,8 @@ def main() -> None:
         loop = make(net, torch.optim.Adam(net.parameters(), lr=1e-3))
         if loop is not None:
             loops[name] = loop
-    times: dict[str, list[float]] = {name: [] for name in loops}
-    position = 0
-    for block in range(args.blocks + 1):  # block 0 warms up every loop and is not counted
-        for name, loop in loops.items():
-            t = time.perf_counter()
-            for i in range(args.steps):
-                idx = torch.arange(position + i * 64, position + (i + 1) * 64) % len(x)
-                loop(x[idx], y[idx])
-            if block:
-                times[name].append((time.perf_counter() - t) / args.steps)
-        position += args.steps * 64
+    blocks = rounds({name: block(loop, x, y, args.steps) for name, loop in loops.items()}, args.blocks, warmup=1)
+    times = {name: [t / args.steps for t in ts] for name, ts in blocks.items()}
     base = np.median(times["bare"])
     print(f"small digits CNN, batch 64, Adam; {args.blocks} alternating blocks of {args.steps} steps, "
           f"torch threads={torch.get_num_threads()}")
