@@ -57,7 +57,7 @@ def _reading(path: Path) -> Iterator[None]:
         raise InputError(f"{path.name} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at offset "
                          f"{exc.start}); save it as UTF-8 CSV") from None
     except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        if isinstance(exc, InputError) or path.suffix.lower() not in (".parquet", ".pq"):
+        if isinstance(exc, InputError) or kind(path) != "parquet":  # ours already, or not pyarrow's
             raise
         raise InputError(f"{path.name} is not a readable Parquet file: {_last_line(exc)}") from None
 
