@@ -126,3 +126,22 @@ def test_moments_equal_numpy_for_any_chunking(n, p, chunk, offset, seed):
     centred = X - X.mean(0)
     np.testing.assert_allclose(mom.m2, centred.T @ centred, rtol=1e-7, atol=1e-7 * n)
     assert mom.n == n
+
+
+def test_one_chunk_of_many_blocks_with_nan_and_inf_rows_equals_numpy_on_complete_rows():
+    from mathguard.data.moments import block_rows
+
+    p = 3
+    rows = block_rows(p)
+    X = 5e6 + np.random.default_rng(7).normal(size=(4 * rows + 17, p))
+    X[: rows + 5, 0] = np.nan  # the whole first block and a few rows of the next: the shift comes later
+    X[2 * rows + 3, 1] = np.inf
+    X[3 * rows + 1, 2] = -np.inf
+    mom = Moments(p)
+    mom.update(X)
+    complete = X[np.isfinite(X).all(axis=1)]
+    assert (mom.n_seen, mom.n) == (len(X), len(complete))
+    assert mom.n_nan.tolist() == [rows + 5, 0, 0] and mom.n_inf.tolist() == [0, 1, 1]
+    np.testing.assert_allclose(mom.mean, complete.mean(0), rtol=1e-12)
+    centred = complete - complete.mean(0)
+    np.testing.assert_allclose(mom.m2, centred.T @ centred, rtol=1e-10)

@@ -8,8 +8,9 @@ merged with Chan, Golub & LeVeque's pairwise update
 so nothing of the form Σxxᵀ − n·m mᵀ is ever subtracted at the scale of the raw data
 (that naive formula loses every digit once |mean| ≫ sd). Dense chunks are further shifted
 by one fixed vector K (the first chunk's mean) before anything is summed, so chunk means
-are accumulated at the scale of the spread, not of the offset. Sparse chunks are shifted by
-the same K without densifying them (see :func:`_shifted_sparse_gram`). Memory is O(p²).
+are accumulated at the scale of the spread, not of the offset; they are folded in cache-sized
+row blocks (:func:`block_rows`), each merged like a chunk. Sparse chunks are shifted by the
+same K without densifying them (see :func:`_shifted_sparse_gram`). Memory is O(p²).
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+
+
+def block_rows(p: int) -> int:
+    """Rows per block of a dense chunk: narrow blocks (≈ 512 KiB) stay in cache through the centring passes
+    and their Gram, which are memory-bound on the whole chunk; at least 16·p rows, so the O(p²) merge of each
+    block stays small next to its O(rows·p²) Gram."""
+    return max(2**19 // (8 * max(p, 1)), 16 * p)
 
 
 @dataclass
@@ -48,19 +56,35 @@ class Moments:
         if sp.issparse(chunk):
             self._update_sparse(chunk)
             return
-        if not np.isfinite(chunk).all():
-            self.n_nan += np.isnan(chunk).sum(axis=0)
-            self.n_inf += np.isinf(chunk).sum(axis=0)
-            chunk = chunk[np.isfinite(chunk).all(axis=1)]
-        n = chunk.shape[0]
-        if n == 0:
-            return
-        if self.n == 0:
-            self.shift = chunk.mean(axis=0)
-        chunk = chunk - self.shift
-        mean = chunk.mean(axis=0)
-        chunk -= mean
-        self.merge(n, mean, chunk.T @ chunk)
+        rows = block_rows(chunk.shape[1])
+        scratch = np.empty((min(rows, chunk.shape[0]), chunk.shape[1]))
+        for start in range(0, chunk.shape[0], rows):
+            self._update_dense(chunk[start : start + rows], scratch)
+
+    def _update_dense(self, block: np.ndarray, scratch: np.ndarray) -> None:
+        """Fold one cache-sized block in. NaN/Inf are looked for only when the block's mean is not finite
+        (any NaN or Inf makes it so), which spares a full pass over clean data."""
+        shift, mean, centred = self._centre(block, scratch)
+        if not np.isfinite(mean).all():
+            finite = np.isfinite(block)
+            if not finite.all():  # else finite values whose sums overflow: kept, and refused by validation
+                self.n_nan += np.isnan(block).sum(axis=0)
+                self.n_inf += np.isinf(block).sum(axis=0)
+                block = block[finite.all(axis=1)]
+                if block.shape[0] == 0:
+                    return
+                shift, mean, centred = self._centre(block, scratch)
+        self.shift = shift
+        self.merge(block.shape[0], mean, centred.T @ centred)
+
+    def _centre(self, block: np.ndarray, scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(shift, mean of block − shift, block − shift − mean) written into ``scratch``; the very first
+        rows folded in fix the shift."""
+        shift = block.mean(axis=0) if self.n == 0 else self.shift
+        centred = np.subtract(block, shift, out=scratch[: block.shape[0]])
+        mean = centred.mean(axis=0)
+        centred -= mean
+        return shift, mean, centred
 
     def _update_sparse(self, chunk: sp.csr_matrix) -> None:
         data = chunk.data
