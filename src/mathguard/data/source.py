@@ -256,11 +256,12 @@ def _from_dask(X: Any, y: Any, names: Sequence[Any] | None) -> Source:
         numeric, other = _split_frame_columns(pd.Series(list(X.dtypes), index=labels), target)
         if not numeric:
             raise InputError(f"X has no numeric columns (non-numeric: {other[:10]})")
-        cols = numeric + ([target] if target is not None else [])
-        rename = dict(zip(X.columns, labels))
+        # Select by the partition's own column names: renaming first would copy each partition once more.
+        own = dict(zip(labels, X.columns))
+        cols = [own[c] for c in numeric + ([target] if target is not None else [])]
 
         def block(part: pd.DataFrame) -> np.ndarray:
-            return _frame_block(part.rename(columns=rename), cols, "in a partition")
+            return _frame_block(part, cols, "in a partition")
 
         return Source(names=numeric, chunks=lambda: (block(p.compute()) for p in X.to_delayed()),
                       non_numeric=other, target=target, target_numeric=target is not None, kind="dask dataframe",
