@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from mathguard.attacks.demo import EPS, demo_section
+from mathguard.demo.attacks import EPS, demo_section
 from mathguard.demo.context import DemoContext
 
 

@@ -1,4 +1,4 @@
-from mathguard.certify.demo import demo_section
+from mathguard.demo.certify import demo_section
 from mathguard.demo.context import DemoContext
 
 

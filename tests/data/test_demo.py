@@ -1,6 +1,6 @@
 """The data lens's demo section runs on the bundled data and shows the planted defects."""
 
-from mathguard.data.demo import demo_section
+from mathguard.demo.data import demo_section
 from mathguard.demo.context import DemoContext
 
 

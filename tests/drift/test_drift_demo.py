@@ -1,7 +1,7 @@
 """The drift demo section: quiet on the clean batch, loud and specific on the degraded one."""
 
 from mathguard.demo.context import DemoContext
-from mathguard.drift.demo import demo_section
+from mathguard.demo.drift import demo_section
 
 
 def test_drift_demo_section():

@@ -1,7 +1,7 @@
 """The information demo section builds on bundled data and finds what was planted."""
 
 from mathguard.demo.context import DemoContext
-from mathguard.info.demo import demo_section
+from mathguard.demo.info import demo_section
 
 
 def test_info_demo_section():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mathguard.demo.context import DemoContext
-from mathguard.models.demo import demo_section
+from mathguard.demo.models import demo_section
 
 
 def test_demo_section_quick():

@@ -1,5 +1,5 @@
 from mathguard.demo.context import DemoContext
-from mathguard.robustness.demo import demo_section
+from mathguard.demo.robustness import demo_section
 
 
 def test_demo_flags_the_planted_masked_defense_and_not_the_cnn():

@@ -150,7 +150,7 @@ def test_frozen_layers_are_skipped_and_unused_ones_read_zero():
 
 def test_demo_section_is_quiet_for_healthy_and_flags_the_planted_net():
     from mathguard.demo.context import DemoContext
-    from mathguard.training.demo import demo_section
+    from mathguard.demo.training import demo_section
 
     healthy, weights, planted, hot = demo_section(DemoContext(quick=True)).sections
     assert _ids(healthy) == set() and _ids(weights) == set()

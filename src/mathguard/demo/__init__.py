@@ -1,7 +1,8 @@
 """`mathguard demo`: every lens on bundled data, one report.
 
-Each lens contributes a section function ``(DemoContext) -> Report``; they are listed
-here in report order.
+Each lens has a section module here (``mathguard.demo.<lens>``) with a function
+``(DemoContext) -> Report``; they are listed below in report order. The sections live in
+this package, not in the lenses, so that a lens never imports the demo.
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ from mathguard.report import Report
 
 # "module:function" for each section, in the order they appear in the report.
 SECTIONS: list[str] = [
-    "mathguard.data.demo:demo_section",
-    "mathguard.models.demo:demo_section",
-    "mathguard.training.demo:demo_section",
-    "mathguard.evaluation.demo:demo_section",
-    "mathguard.info.demo:demo_section",
-    "mathguard.drift.demo:demo_section",
-    "mathguard.attacks.demo:demo_section",
-    "mathguard.robustness.demo:demo_section",
+    "mathguard.demo.data:demo_section",
+    "mathguard.demo.models:demo_section",
+    "mathguard.demo.training:demo_section",
+    "mathguard.demo.evaluation:demo_section",
+    "mathguard.demo.info:demo_section",
+    "mathguard.demo.drift:demo_section",
+    "mathguard.demo.attacks:demo_section",
+    "mathguard.demo.robustness:demo_section",
     "mathguard.demo.adversary:demo_section",
-    "mathguard.certify.demo:demo_section",
+    "mathguard.demo.certify:demo_section",
     "mathguard.demo.detect:demo_section",
     "mathguard.demo.guard:demo_section",
 ]
