@@ -21,7 +21,7 @@ least that tight.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,11 +34,21 @@ from mathguard.report import Figure, Finding, Report, Severity, new_figure
 _MAX_DISCRETE = 32  # a numeric column with at most this many distinct integer values is treated as discrete
 
 
+def is_nominal(dtype: Any) -> bool:
+    """Text, categorical and boolean columns are nominal: their codes have no order to bin."""
+    return not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+
+
+def numeric(col: pd.Series) -> np.ndarray:
+    """A numeric column as float64, missing values as NaN (refused later with the non-finite ones)."""
+    return col.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def _matrix(X: Any, feature_names: Sequence[str] | None) -> tuple[np.ndarray, list[str], np.ndarray]:
     """X as float64, the column names, and which columns are nominal (text/boolean, now integer codes)."""
     if isinstance(X, pd.DataFrame):
         names = [str(c) for c in (X.columns if feature_names is None else feature_names)]
-        nominal = np.array([not pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t) for t in X.dtypes])
+        nominal = np.array([is_nominal(t) for t in X.dtypes])
         cols = []
         for j, (_, col) in enumerate(X.items()):
             if nominal[j]:
@@ -48,7 +58,7 @@ def _matrix(X: Any, feature_names: Sequence[str] | None) -> tuple[np.ndarray, li
                                      "impute or drop them first")
                 cols.append(coded.astype(np.float64))
             else:
-                cols.append(col.to_numpy(dtype=np.float64, na_value=np.nan))
+                cols.append(numeric(col))
         arr = np.column_stack(cols) if cols else np.zeros((len(X), 0))
     else:
         arr = np.asarray(X, dtype=np.float64) if np.asarray(X).dtype.kind in "biuf" else None
@@ -67,21 +77,43 @@ def _matrix(X: Any, feature_names: Sequence[str] | None) -> tuple[np.ndarray, li
     return arr, names, nominal
 
 
+def integer_valued(col: np.ndarray) -> bool:
+    return bool(np.all(col == np.round(col)))
+
+
 def _is_discrete(col: np.ndarray) -> bool:
-    return bool(np.all(col == np.round(col))) and np.unique(col).size <= _MAX_DISCRETE
+    return integer_valued(col) and np.unique(col).size <= _MAX_DISCRETE
+
+
+def edge_ranks(n: int, bins: int) -> np.ndarray:
+    """Ranks (in the sorted column) of the inner quantile edges, as numpy's ``method="lower"`` picks them.
+
+    Edges that are data values chosen by rank, not interpolations, can be found exactly on
+    partitioned data (``mathguard.info.partitions``), so both paths bin alike.
+    """
+    return np.unique(np.floor((n - 1) * np.linspace(0, 1, bins + 1)[1:-1]).astype(np.intp))
+
+
+def binned(col: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin codes against sorted inner edges; a value equal to an edge goes up, so ties share one bin."""
+    return np.searchsorted(edges, col, side="right")
 
 
 def codes(col: np.ndarray, bins: int, nominal: bool = False) -> np.ndarray:
     """Integer codes of one column: its values if discrete (or nominal), else its quantile bin (ties share one)."""
     if nominal or _is_discrete(col):
         return np.unique(col, return_inverse=True)[1]
-    edges = np.unique(np.quantile(col, np.linspace(0, 1, bins + 1)[1:-1]))
-    return np.searchsorted(edges, col, side="right")
+    ranks = edge_ranks(col.size, bins)
+    return binned(col, np.unique(np.partition(col, ranks)[ranks]))
+
+
+def counts(a: np.ndarray, b: np.ndarray, ka: int, kb: int) -> np.ndarray:
+    """The ka × kb contingency table of two code arrays."""
+    return np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb)
 
 
 def _table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ka, kb = int(a.max()) + 1, int(b.max()) + 1
-    return np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb)
+    return counts(a, b, int(a.max()) + 1, int(b.max()) + 1)
 
 
 def g_test(table: np.ndarray) -> float:
@@ -148,21 +180,34 @@ def _draw_bars(top: pd.Series, dim: set[str]) -> Any:
 def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]" = "auto", method: str = "auto",
                       task: str = "auto", feature_names: Sequence[str] | None = None, bins: int = 10,
                       knn_max_rows: int = 50_000, alpha: float = 0.05, random_state: int = 0) -> Relevance:
-    """Rank features by MI with ``y``; ``method`` is "knn" (scikit-learn), "binned" or "auto"."""
+    """Rank features by MI with ``y``; ``method`` is "knn" (scikit-learn), "binned" or "auto".
+
+    ``X`` may be a Dask DataFrame with ``y`` one of its column names: the binned path then runs
+    partition by partition (``mathguard.info.partitions``) and gives the in-memory binned result.
+    """
     from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
-    from mathguard.evaluation.paired import holm
+    from mathguard.data.source import _is_dask
 
+    if method not in ("auto", "knn", "binned"):
+        raise InputError(f"method must be 'auto', 'knn' or 'binned', got {method!r}")
+    if task not in ("auto", "classification", "regression"):
+        raise InputError(f"task must be 'auto', 'classification' or 'regression', got {task!r}")
+    if _is_dask(X):
+        from mathguard.info.partitions import dask_tables
+
+        if method == "knn":
+            raise InputError("method='knn' needs all rows in one process; use method='binned' with a Dask DataFrame")
+        tables, names, task = dask_tables(X, y, discrete_features=discrete_features, task=task,
+                                          feature_names=feature_names, bins=bins)
+        return _relevance(binned_mi(tables), tables, names, f"binned ({bins} quantile bins, over Dask partitions)",
+                          task, alpha)
     arr, names, nominal = _matrix(X, feature_names)
     target = np.asarray(y)
     if target.ndim != 1 or len(target) != len(arr):
         raise InputError(f"y must be 1-D with one value per row of X ({len(arr)}), got shape {target.shape}")
-    if method not in ("auto", "knn", "binned"):
-        raise InputError(f"method must be 'auto', 'knn' or 'binned', got {method!r}")
     if task == "auto":
-        task = "classification" if target.dtype.kind in "OUSb" or _is_discrete(target.astype(float)) else "regression"
-    if task not in ("classification", "regression"):
-        raise InputError(f"task must be 'auto', 'classification' or 'regression', got {task!r}")
+        task = infer_task(target.dtype.kind, lambda: _is_discrete(target.astype(float)))
     if task == "classification":
         y_codes = np.unique(target, return_inverse=True)[1]
     else:
@@ -170,8 +215,7 @@ def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]
         if not np.isfinite(y_num).all():
             raise InputError("y contains NaN or infinite values")
         y_codes = codes(y_num, bins)
-    if np.unique(y_codes).size < 2:
-        raise InputError("y is constant: there is no information to measure")
+    check_target_varies(np.bincount(y_codes))
     discrete = nominal | (np.array([_is_discrete(c) for c in arr.T]) if isinstance(discrete_features, str)
                           else np.isin(np.arange(arr.shape[1]), list(discrete_features)))
     x_codes = [codes(c, bins, bool(d)) for c, d in zip(arr.T, discrete)]
@@ -183,8 +227,30 @@ def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]
                        discrete_features=discrete, random_state=random_state)
         used = "k-nearest-neighbour (scikit-learn)"
     else:
-        mi = np.array([mutual_information(t) for t in tables])
+        mi = binned_mi(tables)
         used = f"binned ({bins} quantile bins; above {knn_max_rows} rows the kNN estimator is too slow)"
+    return _relevance(mi, tables, names, used, task, alpha)
+
+
+def infer_task(kind: str, discrete: Callable[[], bool]) -> str:
+    """``task="auto"``: labels (text, boolean) and integer targets with few levels are classes."""
+    return "classification" if kind in "OUSb" or discrete() else "regression"
+
+
+def check_target_varies(marginal: np.ndarray) -> None:
+    if np.count_nonzero(marginal) < 2:
+        raise InputError("y is constant: there is no information to measure")
+
+
+def binned_mi(tables: Sequence[np.ndarray]) -> np.ndarray:
+    return np.array([mutual_information(t) for t in tables])
+
+
+def _relevance(mi: np.ndarray, tables: Sequence[np.ndarray], names: list[str], used: str, task: str,
+               alpha: float) -> Relevance:
+    """Scores (MI, nats) ranked, with Holm-adjusted G-test p-values from the tables: one path for all inputs."""
+    from mathguard.evaluation import holm
+
     p = holm([g_test(t) for t in tables])
     scores = pd.Series(np.maximum(mi, 0.0), index=names).sort_values(ascending=False, kind="stable")
     return Relevance(scores, pd.Series(p, index=names)[scores.index], used, task, alpha)
