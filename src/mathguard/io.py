@@ -128,6 +128,11 @@ def iter_table(path: PathLike, chunk_size: int) -> Iterator[Any]:
         yield from pd.read_csv(p, chunksize=chunk_size)
 
 
+def is_dask(obj: Any) -> bool:
+    """Whether ``obj`` is a Dask collection, told by its type's module so that asking never imports Dask."""
+    return type(obj).__module__.split(".")[0] in ("dask", "dask_expr")
+
+
 def dask_table(path: PathLike) -> Any:
     """A CSV or Parquet file as a Dask DataFrame, partitioned so workers read it in parallel."""
     import dask.dataframe as dd

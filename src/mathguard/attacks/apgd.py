@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import Attack, Progress, _per_sample, loss_gradient, project
+from mathguard.attacks.base import Attack, Progress, loss_gradient, per_sample, project
 from mathguard.attacks.constraints import Constrained
 from mathguard.attacks.pgd import random_start
 from mathguard.errors import InputError
@@ -136,7 +136,7 @@ class APGD(Constrained, Attack):
         loss, grad, fooled = evaluate(cur, all_rows)
         best_loss, best_x, best_grad = loss.clone(), cur.clone(), grad.clone()
         found = fooled.clone()
-        adv = torch.where(_per_sample(fooled, x), cur, x)
+        adv = torch.where(per_sample(fooled, x), cur, x)
         increases = torch.zeros(n)
         last_ck, reduced_last, best_at_ck = 0, torch.zeros(n, dtype=torch.bool), best_loss.clone()
         cks = set(checkpoints(self.steps))
@@ -145,7 +145,7 @@ class APGD(Constrained, Attack):
             rows = (~found).nonzero().squeeze(1)
             if len(rows) == 0:
                 break
-            step = _per_sample(eta[rows], x[rows]) * self._direction(grad[rows])
+            step = per_sample(eta[rows], x[rows]) * self._direction(grad[rows])
             z = proj(cur[rows] + step, rows)
             a = MOMENTUM if k > 0 else 1.0
             nxt = proj(cur[rows] + a * (z - cur[rows]) + (1 - a) * (cur[rows] - prev[rows]), rows)

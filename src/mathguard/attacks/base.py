@@ -38,16 +38,17 @@ def lp_norm(delta: torch.Tensor, norm: str) -> torch.Tensor:
     return flat.abs().amax(dim=1) if norm == "linf" else flat.norm(dim=1)
 
 
-def _per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-sample vector (N,) shaped to broadcast against the batch ``like`` (N, ...)."""
     return v.view(-1, *([1] * (like.ndim - 1)))
 
 
 def project(delta: torch.Tensor, eps: torch.Tensor, norm: str) -> torch.Tensor:
     """Nearest point of the eps-ball (per-sample ``eps``) to ``delta``."""
-    e = _per_sample(eps, delta)
+    e = per_sample(eps, delta)
     if norm == "linf":
         return torch.max(torch.min(delta, e), -e)
-    n = _per_sample(lp_norm(delta, "l2"), delta)
+    n = per_sample(lp_norm(delta, "l2"), delta)
     return delta * torch.clamp(e / n.clamp_min(1e-12), max=1.0)
 
 
@@ -59,7 +60,7 @@ def normalized_step(grad: torch.Tensor, norm: str) -> torch.Tensor:
     """Steepest-ascent direction of unit norm: sign for Linf, g/‖g‖₂ for L2."""
     if norm == "linf":
         return grad.sign()
-    return grad / _per_sample(lp_norm(grad, "l2").clamp_min(1e-12), grad)
+    return grad / per_sample(lp_norm(grad, "l2").clamp_min(1e-12), grad)
 
 
 def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -81,7 +82,7 @@ def loss_gradient(loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, z: 
     dead = g.flatten(1).abs().amax(dim=1) == 0
     if dead.any():
         (gm,) = torch.autograd.grad(-margin(logits, y)[dead].sum(), z)
-        g = torch.where(_per_sample(dead, g), gm, g)
+        g = torch.where(per_sample(dead, g), gm, g)
     return g
 
 
@@ -240,7 +241,7 @@ class Attack(ABC):
         with torch.no_grad():
             fooled = clf.predict(adv) != ys
         # A failed search returns the clean input, so nothing outside the budget leaks out.
-        adv = torch.where(_per_sample(fooled, adv), adv, xs)
+        adv = torch.where(per_sample(fooled, adv), adv, xs)
         norms = lp_norm(adv - xs, self.norm)
         # x + δ is rounded to the input dtype: |x| ≈ 2500 (a raw tabular feature) moves it by ~1e-4 in float32.
         rounding = 2 * torch.finfo(xs.dtype).eps * lp_norm(xs, self.norm)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import Attack, Progress, _per_sample, clip_bounds, normalized_step, project
+from mathguard.attacks.base import Attack, Progress, clip_bounds, normalized_step, per_sample, project
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
@@ -41,7 +41,7 @@ def estimate_gradient(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, meth
         pair = torch.cat([x + sigma * u, x - sigma * u])
         loss = F.cross_entropy(clf.logits(pair), torch.cat([y, y]), reduction="none")
         diff = (loss[:n] - loss[n:]) / (2 * sigma)
-        grad += _per_sample(diff, x) * u
+        grad += per_sample(diff, x) * u
     return grad / samples
 
 
@@ -67,7 +67,7 @@ class ZeroOrderPGD(Attack):
         draws = self._draws()
         adv = x.clone()
         queries = torch.zeros(len(x), dtype=torch.long)
-        alpha = _per_sample(torch.full_like(eps, self.step_size) if self.step_size else 2.5 * eps / self.steps, x)
+        alpha = per_sample(torch.full_like(eps, self.step_size) if self.step_size else 2.5 * eps / self.steps, x)
         active = torch.ones(len(x), dtype=torch.bool)
         for step in range(self.steps):
             idx = active.nonzero().squeeze(1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from mathguard.attacks.base import Attack, Progress, _per_sample, clip_bounds
+from mathguard.attacks.base import Attack, Progress, clip_bounds, per_sample
 from mathguard.errors import InputError
 
 
@@ -86,7 +86,7 @@ class DeepFool(Attack):
         hi = torch.ones(len(idx))
         for _ in range(self.refine_steps if len(idx) else 0):
             mid = (lo + hi) / 2
-            cand = clip_bounds(x[idx] + _per_sample(mid, x[idx]) * (1 + self.overshoot) * r_tot[idx], clf.bounds)
+            cand = clip_bounds(x[idx] + per_sample(mid, x[idx]) * (1 + self.overshoot) * r_tot[idx], clf.bounds)
             ok = clf.predict(cand) != y[idx]
             adv[idx[ok]] = cand[ok]
             hi = torch.where(ok, mid, hi)

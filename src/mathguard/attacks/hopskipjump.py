@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from mathguard.attacks.base import Attack, Progress, _per_sample, lp_norm
+from mathguard.attacks.base import Attack, Progress, lp_norm, per_sample
 from mathguard.attacks.constraints import FeatureBox, feature_box
 from mathguard.models.base import Classifier
 from mathguard.validate import integer
@@ -123,7 +123,7 @@ class _Run:
                 lo, hi = self.box.low.to(xr), self.box.high.to(xr)
                 cand = lo + (hi - lo) * (self._rand(tuple(xr.shape), xr, True) + 1) / 2
             else:  # unbounded: Gaussian noise of growing size around the input
-                size = _per_sample(xr.flatten(1).norm(dim=1).clamp_min(1.0), xr) / math.sqrt(xr[0].numel())
+                size = per_sample(xr.flatten(1).norm(dim=1).clamp_min(1.0), xr) / math.sqrt(xr[0].numel())
                 cand = xr + scale * size * self._rand(tuple(xr.shape), xr, False)
                 scale *= 1.5
             cand = self.box.project(cand, xr)
@@ -134,7 +134,7 @@ class _Run:
 
     def _towards(self, adv: torch.Tensor, clean: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         """The point at parameter ``alpha`` between ``clean`` (0) and ``adv``: a blend (L2) or a box (L∞)."""
-        a = _per_sample(alpha, adv)
+        a = per_sample(alpha, adv)
         if self.norm == "l2":
             return clean + a * (adv - clean)
         return torch.max(torch.min(adv, clean + a), clean - a)
@@ -169,7 +169,7 @@ class _Run:
         u = self.box.mask(self._rand(shape, base, self.norm == "linf"))
         u = u / u.flatten(2).norm(dim=2).clamp_min(1e-12).view(n, k, *([1] * (base.ndim - 1)))
         used = torch.arange(k, device=base.device)[None, :] < evals.to(base.device)[:, None]  # (n, k)
-        d = _per_sample(delta, base).unsqueeze(1)
+        d = per_sample(delta, base).unsqueeze(1)
         probes = self.box.clip(base.unsqueeze(1) + d * u)
         u = (probes - base.unsqueeze(1)) / d  # the direction actually probed after clipping
         owner = rows[:, None].expand(n, k)[used]
@@ -180,10 +180,10 @@ class _Run:
         # Baseline correction lowers the estimate's variance; when every probe agrees, fall back to the mean.
         centred = torch.where(used & (mean.abs() < 1)[:, None], sign - mean[:, None], sign)
         w = centred.view(n, k, *([1] * (base.ndim - 1)))
-        grad = (w * u).sum(1) / _per_sample(m, base)
+        grad = (w * u).sum(1) / per_sample(m, base)
         if self.norm == "linf":
             return self.box.mask(grad.sign())
-        return grad / _per_sample(lp_norm(grad, "l2").clamp_min(1e-12), grad)
+        return grad / per_sample(lp_norm(grad, "l2").clamp_min(1e-12), grad)
 
     def step(self, rows: torch.Tensor, direction: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
         """Geometric step search: the largest of size, size/2, ... that keeps each point adversarial."""
@@ -195,7 +195,7 @@ class _Run:
             idx = (todo & (self.queries[rows] < self.budget).to(base.device)).nonzero().squeeze(1)
             if not len(idx):
                 break
-            cand = self.box.project(base[idx] + _per_sample(size[idx], base[idx]) * direction[idx],
+            cand = self.box.project(base[idx] + per_sample(size[idx], base[idx]) * direction[idx],
                                     self.x[rows[idx]])
             ok = self.fooled(cand, rows[idx])
             out[idx[ok]] = cand[ok]

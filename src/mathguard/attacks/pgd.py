@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import Attack, Progress, _per_sample, loss_gradient, lp_norm, project
+from mathguard.attacks.base import Attack, Progress, loss_gradient, lp_norm, per_sample, project
 from mathguard.attacks.constraints import Constrained
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
@@ -30,13 +30,13 @@ def loss_and_grad(clf: Classifier, x: torch.Tensor, y: torch.Tensor) -> tuple[to
 def random_start(x: torch.Tensor, eps: torch.Tensor, norm: str, draws: PointDraws,
                  key: tuple[int, ...] = (0,)) -> torch.Tensor:
     """A uniform point of the eps-ball (Linf) or a uniform direction at a uniform radius (L2), per point."""
-    e = _per_sample(eps, x)
+    e = per_sample(eps, x)
     shape = tuple(x.shape[1:])
     if norm == "linf":
         return (draws.uniform(key, shape, x.dtype) * 2 - 1) * e
     d = draws.normal(key, shape, x.dtype)
-    d = d / _per_sample(lp_norm(d, "l2").clamp_min(1e-12), d)
-    return d * e * _per_sample(draws.uniform((*key, 1), (), x.dtype), x)
+    d = d / per_sample(lp_norm(d, "l2").clamp_min(1e-12), d)
+    return d * e * per_sample(draws.uniform((*key, 1), (), x.dtype), x)
 
 
 class FGSM(Attack):
@@ -49,7 +49,7 @@ class FGSM(Attack):
 
     def _run(self, clf, x, y, eps):
         _, grad, _ = loss_and_grad(clf, x, y)
-        adv = self._clip(x + _per_sample(eps, x) * self._direction(grad), x, clf.bounds)
+        adv = self._clip(x + per_sample(eps, x) * self._direction(grad), x, clf.bounds)
         self._tick(1, 1)
         return adv, torch.ones(len(x), dtype=torch.long)
 
@@ -115,7 +115,7 @@ class PGD(Constrained, Attack):
         if self.random_start:
             start = random_start(x, eps, self.norm, draws, (restart,))
             adv = self._clip(x + self._mask(start), x, clf.bounds)
-        a = _per_sample(alpha, x)
+        a = per_sample(alpha, x)
         active = torch.ones(len(x), dtype=torch.bool)
         for step in range(self.steps):
             n_active = int(active.sum())

@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from mathguard.errors import InputError
-from mathguard.io import existing, iter_table, parquet_file, table_head
+from mathguard.io import existing, is_dask, iter_table, parquet_file, table_head
 
 @dataclass
 class Source:
@@ -240,10 +240,6 @@ def _from_parquet(path: Path, y: Any, names: Sequence[Any] | None, size: int | N
                   target_numeric=target_numeric, kind="parquet")
 
 
-def _is_dask(X: Any) -> bool:
-    return type(X).__module__.split(".")[0] in ("dask", "dask_expr")
-
-
 def _from_dask(X: Any, y: Any, names: Sequence[Any] | None) -> Source:
     """A Dask DataFrame (by column, target by name) or 2-D Dask Array, profiled partition by partition."""
     if hasattr(X, "dtypes") and hasattr(X, "columns"):  # a Dask DataFrame
@@ -292,7 +288,7 @@ def open_source(X: Any, y: Any = None, feature_names: Sequence[Any] | None = Non
         return (_from_csv if kind == "csv" else _from_parquet)(path, y, feature_names, chunk_size)
     if isinstance(X, pd.DataFrame):
         return _from_frame(X, y, feature_names, chunk_size)
-    if _is_dask(X):
+    if is_dask(X):
         return _from_dask(X, y, feature_names)
     if sp.issparse(X):
         if X.ndim != 2:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import NORMS, _per_sample, clip_bounds, normalized_step, parse_eps, project
+from mathguard.attacks.base import NORMS, clip_bounds, normalized_step, parse_eps, per_sample, project
 from mathguard.attacks.draws import PointDraws
 from mathguard.attacks.pgd import random_start
 from mathguard.detect.base import Detector, score_many
@@ -116,7 +116,7 @@ def adaptive_attack(detector: "Detector | Sequence[Detector]", x: Any, y: Any, *
     xt = detectors[0]._input(x)
     yt = clf.as_labels(y, len(xt))
     e = torch.full((len(xt),), budget, dtype=xt.dtype)
-    alpha = _per_sample(torch.full_like(e, step_size if step_size is not None else 2.5 * budget / steps), xt)
+    alpha = per_sample(torch.full_like(e, step_size if step_size is not None else 2.5 * budget / steps), xt)
     lo, hi = _box(box, xt)
     start = random_start(xt, e, norm, PointDraws(random_state, torch.arange(len(xt))))
     adv = _clip(clip_bounds(xt + start, clf.bounds), lo, hi)

@@ -32,7 +32,7 @@ from mathguard.drift.domain import DomainAUC, domain_auc
 from mathguard.drift.measures import FeatureDrift, categorical_drift, numeric_drift
 from mathguard.drift.profile import CategoricalFeature, NumericFeature, Profile, profile
 from mathguard.errors import InputError
-from mathguard.evaluation.paired import holm
+from mathguard.evaluation import holm
 from mathguard.report import Finding, Report, Severity
 
 VERDICTS = {None: "no drift", Severity.INFO: "no drift", Severity.LOW: "minor drift", Severity.MEDIUM: "moderate drift",

@@ -30,7 +30,7 @@ from mathguard.drift.frames import iter_frames
 from mathguard.drift.sketch import LogSketch
 from mathguard.errors import InputError
 from mathguard.info.divergence import entropy
-from mathguard.validate import integer
+from mathguard.validate import integer, probabilities
 
 SCHEMA = "mathguard.profile/1"
 PREDICTION, ENTROPY = "prediction", "prediction_entropy"
@@ -406,7 +406,6 @@ def profile(X: Any, proba: Any = None, *, categorical: Sequence[str] = (), colum
     Non-numeric and boolean columns, and those named in ``categorical``, are categorical.
     ``columns`` restricts the profile to those columns (in that order).
     """
-    from mathguard.evaluation._checks import probabilities
 
     integer(sample_size, "sample_size", low=0)
     integer(max_buckets, "max_buckets", low=16)

@@ -7,8 +7,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from mathguard import validate
 from mathguard.errors import InputError
-from mathguard.evaluation import _checks
 from mathguard.report import Figure, Finding, Report, Severity
 from mathguard.report.figure import new_axes
 
@@ -91,17 +91,17 @@ def bias_variance(make_estimator: Callable[[], Any], X: Any, y: Any, loss: str =
         raise InputError("make_estimator must be a callable returning a fresh unfitted estimator")
     X = np.asarray(X)
     y = np.asarray(y, dtype=np.float64 if loss == "mse" else None)
-    _checks.same_length(X=X, y=y)
+    validate.same_length(X=X, y=y)
     if X_test is None:
         from sklearn.model_selection import train_test_split
 
         X, X_test, y, y_test = train_test_split(X, y, test_size=test_size, random_state=seed)
     else:
         X_test, y_test = np.asarray(X_test), np.asarray(y_test)
-        _checks.same_length(X_test=X_test, y_test=y_test)
+        validate.same_length(X_test=X_test, y_test=y_test)
     if loss == "0-1":
-        y, y_test = _checks.labels(y, "y"), _checks.labels(y_test, "y_test")
-    f = None if f_test is None else _checks.as_1d(f_test, "f_test", dtype=np.float64)
+        y, y_test = validate.labels(y, "y"), validate.labels(y_test, "y_test")
+    f = None if f_test is None else validate.as_1d(f_test, "f_test", dtype=np.float64)
     preds = _predictions(make_estimator, X, y, X_test, rounds, np.random.default_rng(seed))
     return decompose(preds, y_test, loss, f)
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from mathguard import validate
 from mathguard.errors import InputError
-from mathguard.evaluation import _checks
 from mathguard.evaluation.metrics import Atoms, PairedMetric, get_metric
 
 #: Elements of the (chunk, n) weight matrix held at once; bounds memory to ~ a few hundred MB.
@@ -90,7 +90,7 @@ def paired_bootstrap(y_true: Any, pred_a: Any, pred_b: Any, metric: "str | Paire
     if n_resamples < 100:
         raise InputError(f"n_resamples must be at least 100, got {n_resamples}")
     m = get_metric(metric)
-    y = _checks.labels(y_true)
+    y = validate.labels(y_true)
     atoms = m.atoms(y, pred_a, pred_b)
     point = m.values(atoms, atoms.counts[None, :])[0]
     theta = float(point[1] - point[0])

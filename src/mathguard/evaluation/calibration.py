@@ -9,8 +9,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
+from mathguard import validate
 from mathguard.errors import InputError
-from mathguard.evaluation import _checks
 from mathguard.evaluation.metrics import example_nll
 from mathguard.report import Figure, Finding, Report, Severity
 from mathguard.report.figure import new_figure
@@ -96,8 +96,8 @@ def fit_temperature(logits_val: Any, y_val: Any, bounds: tuple[float, float] = (
     the optimum and can never return a negative or zero temperature.
     """
     z = _logits(logits_val, "logits_val")
-    y = _checks.labels(y_val, "y_val", n_classes=z.shape[1])
-    _checks.same_length(logits_val=z, y_val=y)
+    y = validate.labels(y_val, "y_val", n_classes=z.shape[1])
+    validate.same_length(logits_val=z, y_val=y)
     lo, hi = bounds
     if not 0 < lo < hi:
         raise InputError(f"temperature bounds must satisfy 0 < low < high, got {bounds}")
@@ -231,10 +231,10 @@ def calibration(y_true: Any, proba: Any, n_bins: int = 15, logits: Any = None,
     ``logits`` when given, else from log-probabilities, which softmax maps back to ``proba``).
     ``threshold`` is the ECE above which a finding is raised.
     """
-    P = _checks.probabilities(proba)
-    y = _checks.labels(y_true, n_classes=P.shape[1])
-    _checks.same_length(y_true=y, proba=P)
-    _checks.at_least_two_classes(y)
+    P = validate.probabilities(proba)
+    y = validate.labels(y_true, n_classes=P.shape[1])
+    validate.same_length(y_true=y, proba=P)
+    validate.at_least_two_classes(y)
     pred = P.argmax(axis=1)
     conf, hit = P.max(axis=1), pred == y
     top = {s: reliability(conf, hit, n_bins, s) for s in STRATEGIES}

@@ -16,8 +16,8 @@ from sklearn.base import clone
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import RepeatedKFold, train_test_split
 
+from mathguard import validate
 from mathguard.errors import InputError
-from mathguard.evaluation import _checks
 from mathguard.report import Finding, Report, Severity
 
 
@@ -83,9 +83,9 @@ def compare_cv(est_a: Any, est_b: Any, X: Any, y: Any, scheme: str = "5x2", scor
     y = np.asarray(y)
     if X.ndim != 2:
         raise InputError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
-    _checks.same_length(X=X, y=y)
+    validate.same_length(X=X, y=y)
     if scoring in ("accuracy", "f1", "roc_auc"):
-        _checks.at_least_two_classes(y, "y")
+        validate.at_least_two_classes(y, "y")
     try:
         scorer = get_scorer(scoring)
     except ValueError:

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from mathguard import validate
 from mathguard.errors import InputError
-from mathguard.evaluation import _checks
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ def _cells(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _hard_predictions(y: np.ndarray, pred: Any, name: str) -> np.ndarray:
-    p = _checks.labels(pred, name)
-    _checks.same_length(y_true=y, **{name: p})
+    p = validate.labels(pred, name)
+    validate.same_length(y_true=y, **{name: p})
     return p
 
 
@@ -133,8 +133,8 @@ class LogLoss(PairedMetric):
     def atoms(self, y: np.ndarray, a: Any, b: Any) -> Atoms:
         losses = []
         for name, p in (("proba_a", a), ("proba_b", b)):
-            P = _checks.probabilities(p, name)
-            _checks.same_length(y_true=y, **{name: P})
+            P = validate.probabilities(p, name)
+            validate.same_length(y_true=y, **{name: P})
             if y.max() >= P.shape[1]:
                 raise InputError(f"{name} has {P.shape[1]} columns but y_true has label {y.max()}")
             losses.append(example_nll(y, P))
@@ -156,11 +156,11 @@ class AUC(PairedMetric):
     def atoms(self, y: np.ndarray, a: Any, b: Any) -> Atoms:
         if y.max() > 1:
             raise InputError("auc needs binary labels 0/1 in y_true")
-        _checks.at_least_two_classes(y)
+        validate.at_least_two_classes(y)
         data: dict[str, Any] = {"pos": (y == 1).astype(np.float64)}
         for key, name, s in (("a", "score_a", a), ("b", "score_b", b)):
-            s = _checks.as_1d(s, name, dtype=np.float64)
-            _checks.same_length(y_true=y, **{name: s})
+            s = validate.as_1d(s, name, dtype=np.float64)
+            validate.same_length(y_true=y, **{name: s})
             order = np.argsort(s, kind="stable")
             starts = np.flatnonzero(np.r_[True, np.diff(s[order]) != 0])  # first index of each tie group
             data[key] = (order, starts, s)

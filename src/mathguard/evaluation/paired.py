@@ -14,11 +14,10 @@ import numpy as np
 from scipy.stats import binom, chi2
 
 from mathguard.errors import InputError
-from mathguard.evaluation import _checks
 from mathguard.evaluation.bootstrap import BootstrapResult, paired_bootstrap
 from mathguard.evaluation.metrics import get_metric
 from mathguard.report import Finding, Report, Severity
-from mathguard.validate import integer
+from mathguard.validate import as_1d, integer, labels
 
 MCNEMAR_TESTS = ("exact", "mid-p", "chi2", "auto")
 #: Fewer paired examples than this: a bootstrap CI collapses (1 row: "100 pp, CI 100–100"), so no verdict is given.
@@ -63,7 +62,7 @@ def mcnemar(b: int, c: int, test: str = "exact") -> McNemar:
 
 def holm(p_values: Any) -> np.ndarray:
     """Holm–Bonferroni adjusted p-values (family-wise error control, any dependence)."""
-    p = _checks.as_1d(p_values, "p_values", dtype=np.float64)
+    p = as_1d(p_values, "p_values", dtype=np.float64)
     if p.min() < 0 or p.max() > 1:
         raise InputError("p_values must lie in [0, 1]")
     order = np.argsort(p)
@@ -188,13 +187,13 @@ def compare(y_true: Any, pred_a: Any, pred_b: Any, metric: str = "accuracy", *, 
     m = get_metric(metric)
     boot: BootstrapResult = paired_bootstrap(y_true, pred_a, pred_b, m, n_resamples=n_resamples,
                                              level=1 - alpha, method=ci_method, seed=seed)
-    y = _checks.labels(y_true)
+    y = labels(y_true)
     evidence: dict[str, Any] = {"ci_level": 1 - alpha, "ci_method": ci_method, "bootstrap_se": boot.se,
                                 "n_resamples": n_resamples}
     p_value, test_name = boot.p_value, f"paired bootstrap, {n_resamples} resamples"
     if m.name == "accuracy":
-        ra = _checks.labels(pred_a, "pred_a") == y
-        rb = _checks.labels(pred_b, "pred_b") == y
+        ra = labels(pred_a, "pred_a") == y
+        rb = labels(pred_b, "pred_b") == y
         mc = mcnemar(int(np.sum(ra & ~rb)), int(np.sum(~ra & rb)), test)
         p_value, test_name = mc.p_value, f"McNemar {mc.test}"
         disc = mc.b + mc.c

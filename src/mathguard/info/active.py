@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mathguard.errors import InputError
-from mathguard.evaluation._checks import probabilities
+from mathguard.validate import probabilities
 from mathguard.info.divergence import entropy
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
 

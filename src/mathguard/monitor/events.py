@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mathguard.errors import InputError
-from mathguard.evaluation._checks import probabilities
+from mathguard.validate import probabilities
 
 MAX_BATCH_ID = 200
 
