@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
 from mathguard.report.display import fmt_number, is_scalar, metric_rows
 from mathguard.report.finding import Finding, Severity
-from mathguard.report.report import Report
 from mathguard.report.table import Table
+
+if TYPE_CHECKING:  # report.py calls this renderer, so at run time the import runs one way: report -> html
+    from mathguard.report.report import Report
 
 _COLORS = {
     Severity.INFO: "#5b7083",

@@ -13,6 +13,7 @@ from typing import Any, Iterator, Mapping
 from mathguard.errors import InputError
 from mathguard.report.figure import Figure
 from mathguard.report.finding import Finding, Severity
+from mathguard.report.html import render_html
 from mathguard.report.jsonable import jsonable
 from mathguard.report.table import Table
 
@@ -97,15 +98,13 @@ class Report:
 
     def to_html(self, path: "str | os.PathLike[str] | None" = None) -> str:
         """One self-contained HTML file: inline CSS and PNG plots, no network needed."""
-        from mathguard.report.html import render_html
-
         text = render_html(self)
         if path is not None:
             write_atomic(path, text)
         return text
 
     def show(self, console: Any = None) -> None:
-        """Print a rich terminal summary."""
+        """Print a rich terminal summary (rich is imported here, so that only showing a report loads it)."""
         from mathguard.report.terminal import render_terminal
 
         render_terminal(self, console)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -10,7 +10,9 @@ from rich.table import Table
 
 from mathguard.report.display import fmt_number, is_scalar, metric_rows
 from mathguard.report.finding import Severity
-from mathguard.report.report import Report
+
+if TYPE_CHECKING:  # report.py calls this renderer, so at run time the import runs one way: report -> terminal
+    from mathguard.report.report import Report
 
 _STYLE = {
     Severity.INFO: "dim",
