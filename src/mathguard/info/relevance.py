@@ -29,6 +29,7 @@ from scipy import stats
 
 from mathguard.errors import InputError
 from mathguard.info.divergence import entropy, mutual_information
+from mathguard.io import is_dask
 from mathguard.report import Figure, Finding, Report, Severity, new_figure
 
 _MAX_DISCRETE = 32  # a numeric column with at most this many distinct integer values is treated as discrete
@@ -187,13 +188,11 @@ def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]
     """
     from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
-    from mathguard.data.source import _is_dask
-
     if method not in ("auto", "knn", "binned"):
         raise InputError(f"method must be 'auto', 'knn' or 'binned', got {method!r}")
     if task not in ("auto", "classification", "regression"):
         raise InputError(f"task must be 'auto', 'classification' or 'regression', got {task!r}")
-    if _is_dask(X):
+    if is_dask(X):
         from mathguard.info.partitions import dask_tables
 
         if method == "knn":
