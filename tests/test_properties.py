@@ -70,7 +70,7 @@ def test_model_protocol(x):
 @given(x=arrays(), eps=FLOATS, sigma=FLOATS, n=st.one_of(st.integers(-2, 50), FLOATS))
 def test_certificates_never_hold_nan(x, eps, sigma, n):
     y = np.zeros(len(x) if x.ndim else 1, dtype=int)
-    bounds = result_or_mathguard_error(lambda: mg.certify.ibp(CLF, x, eps, y=y))
+    bounds = result_or_mathguard_error(lambda: mg.certify.ibp(CLF, x, y, eps=eps))
     if bounds is not None:
         assert not (torch.isnan(bounds.lower).any() or torch.isnan(bounds.upper).any())
         assert (bounds.lower <= bounds.upper + 1e-5).all()
@@ -124,9 +124,9 @@ def test_information(p, q):
 @given(y=arrays(max_dims=1, max_side=8), a=arrays(max_dims=2, max_side=8), b=arrays(max_dims=2, max_side=8),
        metric=st.sampled_from(["accuracy", "f1", "auc", "log_loss"]))
 def test_statistics(y, a, b, metric):
-    result_or_mathguard_error(lambda: mg.evaluation.compare(y, a, b, metric, n_resamples=100))
+    result_or_mathguard_error(lambda: mg.evaluation.compare(y, a, b, metric=metric, n_resamples=100))
     result_or_mathguard_error(lambda: mg.evaluation.calibration(y, a))
-    result_or_mathguard_error(lambda: mg.evaluation.fit_temperature(a, y))
+    result_or_mathguard_error(lambda: mg.evaluation.fit_temperature(y, a))
     result_or_mathguard_error(lambda: mg.evaluation.holm(a))
 
 

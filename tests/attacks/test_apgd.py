@@ -30,9 +30,9 @@ def test_apgd_at_least_pgd(clf, batch, norm, eps, seed):
     # APGD-CE against PGD on the same loss; DLR is a different objective, so it is judged in the
     # ensemble it was designed for (CE then DLR), never alone against CE.
     x, y = batch
-    pgd = mg.attacks.PGD(norm=norm, steps=30, seed=seed)(clf, x, y, eps=eps)
-    ce = mg.attacks.APGD(norm=norm, loss="ce", steps=30, seed=seed)(clf, x, y, eps=eps)
-    dlr = mg.attacks.APGD(norm=norm, loss="dlr", steps=30, seed=seed)(clf, x, y, eps=eps)
+    pgd = mg.attacks.PGD(norm=norm, steps=30, random_state=seed)(clf, x, y, eps=eps)
+    ce = mg.attacks.APGD(norm=norm, loss="ce", steps=30, random_state=seed)(clf, x, y, eps=eps)
+    dlr = mg.attacks.APGD(norm=norm, loss="dlr", steps=30, random_state=seed)(clf, x, y, eps=eps)
     assert ce.success_rate[0] >= pgd.success_rate[0]
     assert (ce.success[0] | dlr.success[0]).float().mean() >= pgd.success_rate[0]
     for res in (ce, dlr):

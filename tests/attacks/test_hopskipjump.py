@@ -35,7 +35,7 @@ def test_binary_linear_every_sample_within_10_percent_of_exact(digits):
     yb = (y >= 5).long()
     clf = mg.wrap(_linear(x, yb, 2), input_shape=(64,))
     xs, ys = _correct(clf, x, yb, 16)
-    exact = mg.attacks.classifier_minimal_perturbation(clf, xs, ys, "l2")
+    exact = mg.attacks.classifier_minimal_perturbation(clf, xs, ys, norm="l2")
     res = HopSkipJump(norm="l2", queries=10_000)(clf, xs, ys)
     ratio = res.norms[0].double() / exact
     assert res.success.all()
@@ -47,7 +47,7 @@ def test_multiclass_linear_median_within_10_percent(linear_clf, digits):
     """Ten classes: the class region is a polytope and a walk can settle on a farther facet; the median cannot."""
     x, y = digits
     xs, ys = _correct(linear_clf, x, y, 20)
-    exact = mg.attacks.classifier_minimal_perturbation(linear_clf, xs, ys, "l2")
+    exact = mg.attacks.classifier_minimal_perturbation(linear_clf, xs, ys, norm="l2")
     res = HopSkipJump(queries=10_000)(linear_clf, xs, ys)
     ratio = res.norms[0].double() / exact
     assert res.success.all() and (ratio >= 1 - 1e-4).all()
@@ -113,7 +113,7 @@ def test_labels_function_is_validated():
 def test_linf_converges_near_exact(linear_clf, digits):
     x, y = digits
     xs, ys = _correct(linear_clf, x, y, 12)
-    exact = mg.attacks.classifier_minimal_perturbation(linear_clf, xs, ys, "linf")
+    exact = mg.attacks.classifier_minimal_perturbation(linear_clf, xs, ys, norm="linf")
     res = HopSkipJump(norm="linf", queries=3000)(linear_clf, xs, ys)
     ratio = res.norms[0].double() / exact
     assert res.success.all() and (ratio >= 1 - 1e-4).all()

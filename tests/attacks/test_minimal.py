@@ -11,7 +11,7 @@ from mathguard.errors import InputError, UnsupportedError
 
 
 def _exact(linear_clf, x, y, norm):
-    return mg.attacks.classifier_minimal_perturbation(linear_clf, x, y, norm)
+    return mg.attacks.classifier_minimal_perturbation(linear_clf, x, y, norm=norm)
 
 
 def test_linear_formula_against_brute_force_binary():
@@ -20,12 +20,12 @@ def test_linear_formula_against_brute_force_binary():
     b = np.array([0.0, 1.0])
     x = np.array([[1.0, 2.0], [2.0, 0.0]])
     y = np.array([0, 1])  # f = 3x1 - 4x2 + 1: -4 (class 0 correct), 7 (class 1 correct)
-    l2 = mg.attacks.minimal_perturbation(W, b, x, y, "l2")
-    linf = mg.attacks.minimal_perturbation(W, b, x, y, "linf")
+    l2 = mg.attacks.minimal_perturbation(W, b, x, y, norm="l2")
+    linf = mg.attacks.minimal_perturbation(W, b, x, y, norm="linf")
     assert torch.allclose(l2, torch.tensor([4 / 5, 7 / 5], dtype=torch.float64))
     assert torch.allclose(linf, torch.tensor([4 / 7, 7 / 7], dtype=torch.float64))
     # one-row form (binary sign model) gives the same
-    assert torch.allclose(mg.attacks.minimal_perturbation(W[1:], b[1:], x, y, "l2"), l2)
+    assert torch.allclose(mg.attacks.minimal_perturbation(W[1:], b[1:], x, y, norm="l2"), l2)
 
 
 @pytest.mark.parametrize("norm", ["l2", "linf"])
@@ -118,7 +118,7 @@ def test_deepfool_exact_on_sklearn_logistic_twin(norm):
     pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
     clf = mg.wrap(pipe)
     x, yy = X[:30], y[:30]
-    exact = mg.attacks.classifier_minimal_perturbation(clf, x, yy, norm)
+    exact = mg.attacks.classifier_minimal_perturbation(clf, x, yy, norm=norm)
     d = pipe.decision_function(x)
     w = pipe[-1].coef_[0] / pipe[0].scale_
     dual = np.linalg.norm(w) if norm == "l2" else np.abs(w).sum()

@@ -16,8 +16,8 @@ def test_eot_patch_survives_fresh_transformations_better(demo_digits):
     eot = Patch(transforms="eot", **kw)(clf, xtr[:256], ytr[:256])
     fixed = Patch(transforms=None, **kw)(clf, xtr[:256], ytr[:256])
     fresh = RandomTransform()
-    rate_eot = eot.evaluate(clf, xte, yte, transforms=fresh, seed=7)
-    rate_fixed = fixed.evaluate(clf, xte, yte, transforms=fresh, seed=7)
+    rate_eot = eot.evaluate(clf, xte, yte, transforms=fresh, random_state=7)
+    rate_fixed = fixed.evaluate(clf, xte, yte, transforms=fresh, random_state=7)
     assert rate_eot > rate_fixed + 0.05, (rate_eot, rate_fixed)
     assert eot.patch.shape == (1, 4, 4) and eot.patch.min() >= 0 and eot.patch.max() <= 1
     assert eot.success.shape == (256,) and eot.queries == -(-150 * 64 // 256) + 1
@@ -28,7 +28,7 @@ def test_patch_stays_in_its_region_and_hits_a_target(demo_digits):
     region = np.zeros((8, 8), dtype=bool)
     region[:4, :4] = True
     res = Patch(size=0.1, steps=40, batch_size=64, region=region)(clf, xtr[:128], ytr[:128], target=3)
-    pasted = res.apply(xtr[:128], seed=3)
+    pasted = res.apply(xtr[:128], random_state=3)
     changed = (pasted != xtr[:128]).any(0).any(0)
     assert not changed[torch.as_tensor(~region)].any()
     assert res.target == 3 and 0 <= res.success_rate <= 1

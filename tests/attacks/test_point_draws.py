@@ -36,7 +36,7 @@ def test_a_point_keeps_its_draws_in_any_batch_and_keys_and_seeds_change_them():
 
 
 ATTACKS = {
-    "apgd-ce": lambda norm: mg.attacks.APGD(norm=norm, steps=10, seed=1),
+    "apgd-ce": lambda norm: mg.attacks.APGD(norm=norm, steps=10, random_state=1),
     "apgd-t": lambda norm: mg.attacks.APGD(norm=norm, loss="dlr", targeted=True, n_target_classes=3, steps=5),
     "pgd": lambda norm: mg.attacks.PGD(norm=norm, steps=10, restarts=2),
     "square": lambda norm: mg.attacks.Square(norm=norm, queries=60, p_init=0.3),

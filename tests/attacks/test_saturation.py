@@ -29,7 +29,7 @@ def test_attacks_reach_the_exact_linear_boundary_on_raw_tabular_features():
     est = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X[:350], y[:350])
     clf = mg.wrap(est)
     x, yt = torch.tensor(X[350:400]), torch.tensor(y[350:400])
-    exact = mg.attacks.classifier_minimal_perturbation(clf, x, yt, "linf")
+    exact = mg.attacks.classifier_minimal_perturbation(clf, x, yt, norm="linf")
     assert float(exact.max()) < 1.0  # so every point can be fooled at eps = 1
     for attack in (mg.attacks.PGD(steps=30), mg.attacks.APGD(steps=30)):
         robust = attack(clf, x, yt, eps=[0.2, 1.0]).robust_accuracy

@@ -1,6 +1,5 @@
 """Black-box attacks: gradient estimates against the true gradient, Square against nets and forests."""
 
-import numpy as np
 import pytest
 import torch
 from sklearn.ensemble import RandomForestClassifier
@@ -72,13 +71,13 @@ def test_transfer_from_a_net_to_a_forest_is_measured(digits):
     forest = RandomForestClassifier(n_estimators=30, random_state=0).fit(x[:1200].numpy(), y[:1200].numpy())
     xs, ys = x[1200:1300], y[1200:1300]
     res = mg.attacks.transfer(mg.wrap(net, input_shape=(64,), bounds=(0.0, 1.0)), mg.wrap(forest, bounds=(0.0, 1.0)),
-                              xs, ys, mg.attacks.PGD(steps=20), eps=[0.05, 0.3])
+                              xs, ys, attack=mg.attacks.PGD(steps=20), eps=[0.05, 0.3])
     assert res.surrogate_success[0.3] > 0.9
     assert 0.0 <= res.transfer_rate[0.05] <= 1.0 and res.transfer_rate[0.3] > res.transfer_rate[0.05]
     fooled = (mg.wrap(forest).predict(res.adversarial[1]) != ys).float().mean()
     assert res.target_success[0.3] == pytest.approx(float(fooled))
     with pytest.raises(InputError, match="share"):
-        mg.attacks.transfer(net, nn.Linear(64, 3), xs, ys, mg.attacks.PGD(), eps=0.1, input_shape=(64,))
+        mg.attacks.transfer(net, nn.Linear(64, 3), xs, ys, attack=mg.attacks.PGD(), eps=0.1, input_shape=(64,))
 
 
 def test_square_l2_keeps_the_norm_and_is_not_stronger_than_white_box(digits):

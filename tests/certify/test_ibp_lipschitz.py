@@ -13,7 +13,7 @@ def test_ibp_bounds_of_a_linear_layer_are_exact():
     torch.manual_seed(0)
     layer = nn.Linear(10, 4)
     x, eps = torch.rand(3, 10), 0.1
-    b = mg.certify.ibp(layer, x, eps)
+    b = mg.certify.ibp(layer, x, eps=eps)
     for k in range(4):
         sign = torch.sign(layer.weight[k])
         at_lower = layer(x - eps * sign)[:, k]
@@ -42,7 +42,7 @@ def test_ibp_contains_logits_of_thousands_of_points_in_the_ball(conv, seed):
     x = torch.rand(1, *shape)
     eps = 0.05
     y = net(x).argmax(1)
-    b = mg.certify.ibp(net, x, eps, y=y)
+    b = mg.certify.ibp(net, x, y, eps=eps)
     pts = x + (torch.rand(4000, *shape) * 2 - 1) * eps
     corners = x + eps * torch.sign(torch.randn(1000, *shape))
     with torch.no_grad():
@@ -58,8 +58,8 @@ def test_ibp_respects_input_bounds_of_a_classifier():
     net = _random_relu_net(0, conv=False)
     clf = mg.wrap(net, input_shape=(8,), bounds=(0.0, 1.0))
     x = torch.zeros(2, 8)
-    clipped = mg.certify.ibp(clf, x, 0.5)
-    free = mg.certify.ibp(net, x, 0.5)
+    clipped = mg.certify.ibp(clf, x, eps=0.5)
+    free = mg.certify.ibp(net, x, eps=0.5)
     assert (clipped.upper - clipped.lower).sum() < (free.upper - free.lower).sum()
 
 
@@ -67,7 +67,7 @@ def test_ibp_names_unsupported_layers():
     net = nn.Sequential(nn.Linear(4, 4), nn.GELU(), nn.Linear(4, 2))
     net[1] = nn.Softmax(dim=1)
     with pytest.raises(UnsupportedError, match="Softmax"):
-        mg.certify.ibp(net, torch.zeros(1, 4), 0.1)
+        mg.certify.ibp(net, torch.zeros(1, 4), eps=0.1)
 
 
 def test_lipschitz_of_a_linear_layer_is_its_largest_singular_value():

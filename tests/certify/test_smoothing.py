@@ -30,11 +30,11 @@ def _exact_distance(x: torch.Tensor, w: torch.Tensor, b: float) -> np.ndarray:
 
 
 def test_clopper_pearson_matches_beta_quantile():
-    assert lower_confidence_bound(37, 50, 0.01) == pytest.approx(beta.ppf(0.01, 37, 14))
-    assert lower_confidence_bound(0, 50, 0.01) == 0.0
+    assert lower_confidence_bound(37, 50, alpha=0.01) == pytest.approx(beta.ppf(0.01, 37, 14))
+    assert lower_confidence_bound(0, 50, alpha=0.01) == 0.0
     # all n draws agree: the bound is alpha ** (1/n), which caps every radius
-    assert lower_confidence_bound(100, 100, 0.001) == pytest.approx(0.001 ** (1 / 100))
-    assert max_certifiable_radius(0.25, 100, 0.001) == pytest.approx(0.25 * norm.ppf(0.001 ** 0.01))
+    assert lower_confidence_bound(100, 100, alpha=0.001) == pytest.approx(0.001 ** (1 / 100))
+    assert max_certifiable_radius(0.25, 100, alpha=0.001) == pytest.approx(0.25 * norm.ppf(0.001 ** 0.01))
 
 
 def test_linear_radius_tends_to_exact_distance_and_never_exceeds_it():
@@ -43,12 +43,12 @@ def test_linear_radius_tends_to_exact_distance_and_never_exceeds_it():
     x = torch.randn(12, 16, generator=gen) * 0.3
     exact = _exact_distance(x, w, b)
     sigma = 0.5
-    keep = exact < 0.8 * max_certifiable_radius(sigma, 100_000, 0.001)  # points n can certify at all
+    keep = exact < 0.8 * max_certifiable_radius(sigma, 100_000, alpha=0.001)  # points n can certify at all
     x, exact = x[keep], exact[keep]
     assert len(x) >= 6
     gaps = {}
     for n in (2_000, 100_000):
-        cert = mg.certify.smoothing(clf, x, sigma=sigma, n0=100, n=n, alpha=0.001, batch_size=20_000, seed=n)
+        cert = mg.certify.smoothing(clf, x, sigma=sigma, n0=100, n=n, alpha=0.001, batch_size=20_000, random_state=n)
         certified = ~cert.abstained
         assert (cert.radius[certified] <= exact[certified] + 1e-9).all()  # sound (holds w.p. ≥ 1 − α each)
         gaps[n] = float(np.mean(exact - cert.radius))
@@ -61,8 +61,8 @@ def test_certified_accuracy_counts_only_correct_certified_points():
     x = torch.randn(8, 16, generator=torch.Generator().manual_seed(3)) * 0.3
     y = clf.predict(x).numpy()
     y_wrong = 1 - y
-    cert = mg.certify.smoothing(clf, x, y, sigma=0.25, n0=50, n=2_000, seed=0)
-    wrong = mg.certify.smoothing(clf, x, y_wrong, sigma=0.25, n0=50, n=2_000, seed=0)
+    cert = mg.certify.smoothing(clf, x, y, sigma=0.25, n0=50, n=2_000, random_state=0)
+    wrong = mg.certify.smoothing(clf, x, y_wrong, sigma=0.25, n0=50, n=2_000, random_state=0)
     acc = cert.certified_accuracy([0.0, 0.1, 10.0])
     assert acc[0.0] == pytest.approx(np.mean(~cert.abstained))
     assert acc[10.0] == 0.0  # beyond the ceiling set by n and alpha

@@ -25,7 +25,7 @@ def _net_with_dropout_and_bn(seed: int) -> nn.Module:
 def test_ibp_on_a_train_mode_net_bounds_the_eval_mode_net_and_restores_the_mode(seed):
     net = _net_with_dropout_and_bn(seed)
     x = torch.rand(4, 6)
-    b = mg.certify.ibp(net, x, 0.0)
+    b = mg.certify.ibp(net, x, eps=0.0)
     assert (b.lower <= b.upper + 1e-6).all()
     assert net.training and all(m.training for m in net.modules())  # mode restored
     with torch.no_grad():
@@ -37,7 +37,7 @@ def test_ibp_is_sound_for_leaky_relu_and_elu_of_any_slope(act):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(5, 12), act, nn.Linear(12, 3)).eval()
     x, eps = torch.randn(1, 5), 0.3
-    b = mg.certify.ibp(net, x, eps)
+    b = mg.certify.ibp(net, x, eps=eps)
     pts = x + (torch.rand(5000, 5) * 2 - 1) * eps
     with torch.no_grad():
         out = net(pts)
@@ -49,15 +49,15 @@ def test_ibp_folds_the_last_layer_inside_a_normalised_model():
     net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4)).eval()
     x = torch.rand(64, 8)
     y = net(x).argmax(1)
-    plain = mg.certify.ibp(net, x, 0.05, y=y)
-    wrapped = mg.certify.ibp(mg.wrap(net, input_shape=(8,), mean=0.0, std=1.0), x, 0.05, y=y)
+    plain = mg.certify.ibp(net, x, y, eps=0.05)
+    wrapped = mg.certify.ibp(mg.wrap(net, input_shape=(8,), mean=0.0, std=1.0), x, y, eps=0.05)
     torch.testing.assert_close(wrapped.margin_lower, plain.margin_lower, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("eps", [float("nan"), float("inf"), -0.1, "0.1"])
 def test_ibp_rejects_bad_eps(eps):
     with pytest.raises(InputError, match="eps"):
-        mg.certify.ibp(nn.Linear(3, 2), torch.zeros(1, 3), eps)
+        mg.certify.ibp(nn.Linear(3, 2), torch.zeros(1, 3), eps=eps)
 
 
 def _linear_clf():
@@ -166,5 +166,5 @@ def test_ibp_training_runs_on_a_net_with_batch_norm_and_dropout():
     y = (x[:, 0] > 0.5).long()
     net = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 2))
     trained = mg.defend.ibp_training(net, mg.defend.batches(x, y), eps=0.05, epochs=2)
-    b = mg.certify.ibp(trained, x, 0.05, y=y)
+    b = mg.certify.ibp(trained, x, y, eps=0.05)
     assert (b.lower <= b.upper).all()

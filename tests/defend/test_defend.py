@@ -34,12 +34,12 @@ def test_ibp_training_gives_verified_accuracy_far_above_chance(digits):
     xtr, ytr, xte, yte = digits
     plain = _plain(xtr, ytr)
     robust = mg.defend.ibp_training(_mlp(64), mg.defend.batches(xtr, ytr), eps=0.1, epochs=15, lr=3e-3)
-    v_plain = mg.certify.ibp(plain, xte, 0.1, y=yte, bounds=(0, 1)).verified_accuracy
-    v_robust = mg.certify.ibp(robust, xte, 0.1, y=yte, bounds=(0, 1)).verified_accuracy
+    v_plain = mg.certify.ibp(plain, xte, yte, eps=0.1, bounds=(0, 1)).verified_accuracy
+    v_robust = mg.certify.ibp(robust, xte, yte, eps=0.1, bounds=(0, 1)).verified_accuracy
     assert v_robust > 0.35 > v_plain  # chance is 0.1 (measured here: 0.49 vs 0.0)
     # verified points survive PGD: a certificate is never contradicted by an attack
     clf = mg.wrap(robust, input_shape=(64,), bounds=(0.0, 1.0))
-    verified = mg.certify.ibp(clf, xte, 0.1, y=yte).verified
+    verified = mg.certify.ibp(clf, xte, yte, eps=0.1).verified
     res = mg.attacks.PGD(norm="linf", steps=40)(clf, xte[verified], yte[verified], eps=0.1)
     assert not res.success.any()
 
@@ -89,7 +89,7 @@ def test_lipschitz_layers_bound_the_certified_lipschitz_constant():
 
 def test_ensemble_votes_and_measures_diversity_and_transfer(digits):
     xtr, ytr, xte, yte = digits
-    nets = [mg.defend.train(_mlp(), mg.defend.batches(xtr, ytr, seed=s),
+    nets = [mg.defend.train(_mlp(), mg.defend.batches(xtr, ytr, random_state=s),
                             lambda m, x, y, _: nn.functional.cross_entropy(m(x), y), epochs=3, lr=2e-3)
             for s in range(3)]
     ens = mg.defend.Ensemble(nets, input_shape=(64,), bounds=(0.0, 1.0))

@@ -41,7 +41,7 @@ def test_fitted_temperature_is_the_calibration_lens_one(digits_setup):
     det = D.Entropy(s.clf, temperature="fit").fit(s.x_pool, s.y_pool)
     logits = s.clf.logits(torch.tensor(s.x_pool)).detach().double().numpy()
     assert det.fitted_temperature == pytest.approx(
-        mg.evaluation.fit_temperature(logits, s.y_pool).temperature, rel=1e-9)
+        mg.evaluation.fit_temperature(s.y_pool, logits).temperature, rel=1e-9)
     with pytest.raises(mg.InputError, match="needs labels"):
         D.MaxSoftmax(s.clf, temperature="fit").fit(s.x_pool)
 

@@ -36,7 +36,7 @@ def _same_certificate(a, b):
 
 def test_smoothing_radii_and_abstentions_do_not_depend_on_the_split(client, setup):
     clf, x, y = setup
-    kw = dict(sigma=0.5, n0=50, n=2_000, batch_size=500, seed=3)
+    kw = dict(sigma=0.5, n0=50, n=2_000, batch_size=500, random_state=3)
     alone = mg.certify.smoothing(clf, x[:12], y[:12], **kw)
     assert alone.abstained.any() and (~alone.abstained).any()  # both outcomes are compared
     for size in (1, 5, 12):
@@ -95,7 +95,7 @@ def _kill_a_busy_worker(client, run) -> dict:
 
 def test_a_worker_killed_mid_certification_is_retried_with_the_same_result(client, setup):
     clf, x, y = setup
-    kw = dict(sigma=0.5, n0=50, n=100_000, batch_size=5_000, seed=1)
+    kw = dict(sigma=0.5, n0=50, n=100_000, batch_size=5_000, random_state=1)
     alone = mg.certify.smoothing(clf, x[:8], **kw)
     _same_certificate(alone, _kill_a_busy_worker(
         client, lambda: mg.certify.smoothing(clf, x[:8], client=client, shard_size=2, **kw)))

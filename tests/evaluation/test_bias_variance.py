@@ -24,7 +24,7 @@ def split():
 def test_zero_one_matches_mlxtend_in_expectation(split):
     Xtr, Xte, ytr, yte = split
     ours = bias_variance(lambda: DecisionTreeClassifier(random_state=0), Xtr, ytr, loss="0-1", rounds=100,
-                         X_test=Xte, y_test=yte, seed=0)
+                         X_test=Xte, y_test=yte, random_state=0)
     loss, bias, var = mlx.bias_variance_decomp(DecisionTreeClassifier(random_state=0), Xtr, ytr, Xte, yte,
                                                loss="0-1_loss", num_rounds=100, random_seed=1)
     # different bootstrap draws: agree within Monte Carlo error (sd of a 100-round average ~ 0.005)
@@ -39,7 +39,7 @@ def test_mse_identity_and_mlxtend(split):
     yr, yre = Xtr[:, 0], Xte[:, 0]  # regress mean radius on the other features
     Xr, Xre = Xtr[:, 1:], Xte[:, 1:]
     ours = bias_variance(lambda: DecisionTreeRegressor(max_depth=4, random_state=0), Xr, yr, loss="mse",
-                         rounds=60, X_test=Xre, y_test=yre, seed=0)
+                         rounds=60, X_test=Xre, y_test=yre, random_state=0)
     assert ours.expected_loss == pytest.approx(ours.bias + ours.variance, rel=1e-12)  # exact for squared loss
     loss, bias, var = mlx.bias_variance_decomp(DecisionTreeRegressor(max_depth=4, random_state=0), Xr, yr, Xre,
                                                yre, loss="mse", num_rounds=60, random_seed=0)

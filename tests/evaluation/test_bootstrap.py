@@ -75,7 +75,7 @@ def test_bca_close_to_scipy(cancer_preds):
 
     y, pb = cancer_preds["y"], cancer_preds["proba_b"]
     pa = 0.7 * cancer_preds["proba_a"] + 0.15  # bound the tree's log losses so the tails are not a few outliers
-    ours = paired_bootstrap(y, pa, pb, "log_loss", n_resamples=20_000, method="bca", seed=0)
+    ours = paired_bootstrap(y, pa, pb, metric="log_loss", n_resamples=20_000, method="bca", random_state=0)
     la, lb = -np.log(pa[np.arange(y.size), y]), -np.log(pb[np.arange(y.size), y])
     ref = bootstrap((la, lb), lambda u, v, axis: v.mean(axis) - u.mean(axis), paired=True, vectorized=True,
                     n_resamples=20_000, method="BCa", random_state=0).confidence_interval
@@ -94,8 +94,8 @@ def test_ci_covers_true_difference_at_nominal_rate(method):
         cell = rng.choice(4, n, p=probs)
         ra, rb = cell >= 2, cell % 2 == 1
         y = rng.integers(0, 2, n)
-        res = paired_bootstrap(y, np.where(ra, y, 1 - y), np.where(rb, y, 1 - y), "accuracy",
-                               n_resamples=999, method=method, seed=s)
+        res = paired_bootstrap(y, np.where(ra, y, 1 - y), np.where(rb, y, 1 - y), metric="accuracy",
+                               n_resamples=999, method=method, random_state=s)
         hits += res.ci[0] <= 0.06 <= res.ci[1]
         d = rb.astype(float) - ra
         wald_hits += abs(d.mean() - 0.06) <= 1.96 * d.std() / np.sqrt(n)
@@ -107,12 +107,12 @@ def test_ci_covers_true_difference_at_nominal_rate(method):
 
 def test_bootstrap_p_value_never_zero_and_bad_input(cancer_preds):
     y = cancer_preds["y"]
-    res = paired_bootstrap(y, cancer_preds["proba_a"][:, 1], cancer_preds["proba_b"][:, 1], "auc", n_resamples=500)
+    res = paired_bootstrap(y, cancer_preds["proba_a"][:, 1], cancer_preds["proba_b"][:, 1], metric="auc", n_resamples=500)
     assert res.p_value >= 2 / 501
     with pytest.raises(InputError, match="rows must sum to 1"):
-        paired_bootstrap(y, cancer_preds["proba_a"] * 0.5, cancer_preds["proba_b"], "log_loss")
+        paired_bootstrap(y, cancer_preds["proba_a"] * 0.5, cancer_preds["proba_b"], metric="log_loss")
     with pytest.raises(InputError, match="single class"):
-        paired_bootstrap(np.ones(10, int), np.linspace(0, 1, 10), np.linspace(0, 1, 10), "auc")
+        paired_bootstrap(np.ones(10, int), np.linspace(0, 1, 10), np.linspace(0, 1, 10), metric="auc")
     with pytest.raises(InputError, match="bootstrap method"):
         paired_bootstrap(y, y, y, method="studentized")
 
@@ -135,6 +135,6 @@ def test_multiclass_f1_is_sklearn_macro():
     y = rng.integers(0, 4, 300)
     a = np.where(rng.random(300) < 0.7, y, rng.integers(0, 4, 300))
     b = np.where(rng.random(300) < 0.8, y, rng.integers(0, 4, 300))
-    res = paired_bootstrap(y, a, b, "f1", n_resamples=200)
+    res = paired_bootstrap(y, a, b, metric="f1", n_resamples=200)
     assert res.value_a == pytest.approx(f1_score(y, a, average="macro"), rel=1e-12)
     assert res.value_b == pytest.approx(f1_score(y, b, average="macro"), rel=1e-12)

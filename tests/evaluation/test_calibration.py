@@ -26,7 +26,7 @@ def digits_logits():
 @pytest.mark.parametrize("strategy", ["uniform", "quantile"])
 def test_reliability_matches_sklearn_calibration_curve(strategy, cancer_preds):
     y, p = cancer_preds["y"], cancer_preds["proba_b"][:, 1]
-    rel = reliability(p, y == 1, n_bins=10, strategy=strategy)
+    rel = reliability(y == 1, p, n_bins=10, strategy=strategy)
     true, pred = calibration_curve(y, p, n_bins=10, strategy=strategy)
     seen = rel.count > 0
     np.testing.assert_allclose(rel.frequency[seen], true, rtol=1e-12)
@@ -70,14 +70,14 @@ def test_brier_nll_and_exact_decomposition(cancer_preds):
 def test_classwise_ece_is_mean_of_one_vs_rest(digits_logits):
     z, y = digits_logits
     P = softmax(z, axis=1)
-    per_class = [reliability(P[:, c], y == c, 15).ece for c in range(10)]
+    per_class = [reliability(y == c, P[:, c], n_bins=15).ece for c in range(10)]
     assert calibration(y, P).classwise_ece == pytest.approx(np.mean(per_class))
 
 
 def test_temperature_fixes_overconfident_model(digits_logits):
     z, y = digits_logits
     zv, zt, yv, yt = train_test_split(z * 4.0, y, test_size=0.5, random_state=0, stratify=y)
-    T = fit_temperature(zv, yv)
+    T = fit_temperature(yv, zv)
     assert T.temperature > 1.5 and T.nll_after < T.nll_before
     before, after = -log_softmax(zt, 1)[np.arange(yt.size), yt].mean(), log_loss(yt, T.apply(zt), labels=range(10))
     assert after < before  # held-out NLL improves too
@@ -110,9 +110,9 @@ def test_bad_input():
     with pytest.raises(InputError, match="labels in 0..1"):
         calibration([0, 2], np.array([[0.2, 0.8], [0.4, 0.6]]))
     with pytest.raises(InputError, match="equal-width"):
-        reliability(np.array([0.1]), np.array([True]), strategy="kmeans")
+        reliability(np.array([True]), np.array([0.1]), strategy="kmeans")
     with pytest.raises(InputError, match="logits_val must be"):
-        fit_temperature(np.zeros(3), [0, 1, 0])
+        fit_temperature([0, 1, 0], np.zeros(3))
 
 
 def test_underconfident_model_is_flagged(digits_logits):

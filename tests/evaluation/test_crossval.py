@@ -28,7 +28,7 @@ def data():
 def test_5x2cv_matches_mlxtend(data, seed):
     X, y = data
     a, b = GaussianNB(), DecisionTreeClassifier(max_depth=3, random_state=0)
-    ours = compare_cv(a, b, X, y, scheme="5x2", seed=seed)
+    ours = compare_cv(a, b, X, y, scheme="5x2", random_state=seed)
     t_ref, p_ref = mlx.paired_ttest_5x2cv(a, b, X, y, random_seed=seed)
     f_ref, pf_ref = mlx.combined_ftest_5x2cv(a, b, X, y, random_seed=seed)
     assert ours.statistic == pytest.approx(-t_ref, rel=1e-10)  # ours is B − A, mlxtend's A − B
@@ -41,7 +41,7 @@ def test_5x2cv_matches_mlxtend(data, seed):
 def test_nadeau_bengio_by_hand(data):
     X, y = data
     a, b = GaussianNB(), LogisticRegression(max_iter=3000)
-    ours = compare_cv(a, b, X, y, scheme="kfold-corrected", n_splits=5, n_repeats=3, seed=0)
+    ours = compare_cv(a, b, X, y, scheme="kfold-corrected", n_splits=5, n_repeats=3, random_state=0)
     d = []
     for tr, te in RepeatedKFold(n_splits=5, n_repeats=3, random_state=0).split(X):
         sa = clone(a).fit(X[tr], y[tr]).score(X[te], y[te])

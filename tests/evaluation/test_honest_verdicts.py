@@ -25,7 +25,7 @@ def test_log_loss_effect_and_ci_have_the_sign_quoted_in_the_verdict():
     y = RNG.integers(0, 3, 300)
     worse = RNG.dirichlet(np.ones(3), 300)
     better = np.eye(3)[y] * 0.8 + 0.2 / 3
-    cmp = compare(y, worse, better, "log_loss", n_resamples=2000)
+    cmp = compare(y, worse, better, metric="log_loss", n_resamples=2000)
     assert cmp.effect < 0 and cmp.ci[1] < 0 and cmp.improvement > 0
     assert cmp.verdict.startswith("B is better than A")
     assert f"{cmp.effect:+.4f}" in cmp.verdict and f"{cmp.ci[0]:+.4f}" in cmp.verdict
@@ -52,7 +52,7 @@ def test_temperature_on_overflowing_logits_is_refused(scale):
     y = RNG.integers(0, 3, 200)
     z = np.sign(RNG.normal(size=(200, 3))) * scale
     with pytest.raises(InputError, match="overflow"):
-        fit_temperature(z, y)
+        fit_temperature(y, z)
     proba = np.eye(3)[z.argmax(axis=1)]
     with pytest.raises(InputError, match="overflow"):
         calibration(y, proba, logits=z)
@@ -63,7 +63,7 @@ def test_labels_beyond_the_probability_columns_are_refused():
     with pytest.raises(InputError):
         calibration(y, RNG.dirichlet(np.ones(3), 100))
     with pytest.raises(InputError):
-        compare(y, RNG.dirichlet(np.ones(3), 100), RNG.dirichlet(np.ones(3), 100), "log_loss")
+        compare(y, RNG.dirichlet(np.ones(3), 100), RNG.dirichlet(np.ones(3), 100), metric="log_loss")
 
 
 @pytest.mark.parametrize("b, c", [(float("nan"), 3), (1.5, 2), (float("inf"), 1), (-1, 2)])

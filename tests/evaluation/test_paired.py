@@ -21,10 +21,10 @@ def test_mcnemar_matches_statsmodels_on_real_predictions(cancer_preds):
     y, a, b = cancer_preds["y"], cancer_preds["pred_a"], cancer_preds["pred_b"]
     t = _table(y, a, b)
     assert t[0, 1] + t[1, 0] > 0
-    ours_exact = mcnemar(int(t[0, 1]), int(t[1, 0]), "exact")
+    ours_exact = mcnemar(int(t[0, 1]), int(t[1, 0]), test="exact")
     ref_exact = sm_contingency.mcnemar(t, exact=True)
     assert ours_exact.p_value == pytest.approx(ref_exact.pvalue, rel=1e-10)
-    ours_chi = mcnemar(int(t[0, 1]), int(t[1, 0]), "chi2")
+    ours_chi = mcnemar(int(t[0, 1]), int(t[1, 0]), test="chi2")
     ref_chi = sm_contingency.mcnemar(t, exact=False, correction=True)
     assert ours_chi.statistic == pytest.approx(ref_chi.statistic, rel=1e-10)
     assert ours_chi.p_value == pytest.approx(ref_chi.pvalue, rel=1e-10)
@@ -38,20 +38,20 @@ def test_mcnemar_matches_statsmodels_on_real_predictions(cancer_preds):
 def test_mcnemar_grid_matches_statsmodels(b, c):
     t = np.array([[50, b], [c, 50]])
     assert mcnemar(b, c).p_value == pytest.approx(sm_contingency.mcnemar(t, exact=True).pvalue, rel=1e-10)
-    assert mcnemar(b, c, "chi2").p_value == pytest.approx(
+    assert mcnemar(b, c, test="chi2").p_value == pytest.approx(
         sm_contingency.mcnemar(t, exact=False, correction=True).pvalue, rel=1e-10)
 
 
 def test_continuity_correction_never_overshoots_zero():
     # statsmodels computes (|b-c|-1)^2/(b+c) = 1/90 for b = c = 45; the correction must stop at 0 (p = 1)
-    assert mcnemar(45, 45, "chi2").statistic == 0.0 and mcnemar(45, 45, "chi2").p_value == 1.0
+    assert mcnemar(45, 45, test="chi2").statistic == 0.0 and mcnemar(45, 45, test="chi2").p_value == 1.0
 
 
 def test_mid_p_is_exact_minus_point_probability():
     # b=2, c=9, n=11: exact two-sided = 2*P(X<=2) = 2*(1+11+55)/2048; mid-p subtracts P(X=2) = 55/2048
     assert mcnemar(2, 9).p_value == pytest.approx(2 * 67 / 2048)
-    assert mcnemar(2, 9, "mid-p").p_value == pytest.approx(2 * 67 / 2048 - 55 / 2048)
-    assert mcnemar(2, 9, "auto").test == "exact" and mcnemar(30, 9, "auto").test == "chi2"
+    assert mcnemar(2, 9, test="mid-p").p_value == pytest.approx(2 * 67 / 2048 - 55 / 2048)
+    assert mcnemar(2, 9, test="auto").test == "exact" and mcnemar(30, 9, test="auto").test == "chi2"
 
 
 def test_holm_matches_statsmodels():

@@ -23,9 +23,9 @@ def test_scores_match_their_definitions():
 
 
 def test_select_uncertain_orders_by_each_score():
-    assert mg.info.select_uncertain(P, 2, by="entropy").tolist() == [3, 1]
-    assert mg.info.select_uncertain(P, 2, by="margin").tolist() == [2, 3]  # equal margins: lower index first
-    assert mg.info.select_uncertain(P, 4, by="least-confident").tolist() == [3, 1, 2, 0]
+    assert mg.info.select_uncertain(P, k=2, strategy="entropy").tolist() == [3, 1]
+    assert mg.info.select_uncertain(P, k=2, strategy="margin").tolist() == [2, 3]  # equal margins: lower index first
+    assert mg.info.select_uncertain(P, k=4, strategy="least-confident").tolist() == [3, 1, 2, 0]
 
 
 def test_select_diverse_spreads_out_over_near_duplicates():
@@ -34,19 +34,19 @@ def test_select_diverse_spreads_out_over_near_duplicates():
     X = np.vstack([rng.normal(0, 0.01, (5, 2)), rng.normal(5, 0.5, (50, 2))])
     p1 = np.r_[np.full(5, 0.5), np.full(50, 0.55)]
     proba = np.column_stack([p1, 1 - p1])
-    top = mg.info.select_uncertain(proba, 2)
-    diverse = mg.info.select_diverse(proba, X, 2)
+    top = mg.info.select_uncertain(proba, k=2)
+    diverse = mg.info.select_diverse(proba, X, k=2)
     assert (top < 5).all()                       # plain top-k takes two copies of the same point
     assert sorted(diverse >= 5) == [False, True]  # diverse takes one from each cluster
     assert diverse[0] == top[0]                  # and starts from the most uncertain
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: mg.info.select_uncertain(P, 5), "between 1 and the pool size 4"),
-    (lambda: mg.info.select_uncertain(P, 0), "between 1"),
-    (lambda: mg.info.select_uncertain(P, 1, by="variance"), "by must be one of"),
-    (lambda: mg.info.select_uncertain(P * 0.5, 1), "sum to 1"),
-    (lambda: mg.info.select_diverse(P, np.ones((3, 2)), 1), "one row per row"),
+    (lambda: mg.info.select_uncertain(P, k=5), "between 1 and the pool size 4"),
+    (lambda: mg.info.select_uncertain(P, k=0), "between 1"),
+    (lambda: mg.info.select_uncertain(P, k=1, strategy="variance"), "strategy must be one of"),
+    (lambda: mg.info.select_uncertain(P * 0.5, k=1), "sum to 1"),
+    (lambda: mg.info.select_diverse(P, np.ones((3, 2)), k=1), "one row per row"),
 ])
 def test_bad_input_is_one_clear_error(call, message):
     with pytest.raises(InputError, match=message):
@@ -70,5 +70,5 @@ def test_margin_sampling_saves_labels_on_digits():
     # ... and reaches random sampling's final accuracy with fewer labels
     ours, rand = curve.labels_to_reach(curve.random_accuracy[-1])
     assert ours is not None and ours < rand
-    finding = curve.to_report().findings[0]
+    finding = curve.report().findings[0]
     assert finding.id == "info.active-learning" and finding.evidence["labels_saved_fraction"] > 0.1

@@ -52,7 +52,7 @@ def test_noise_features_are_reported_uninformative_and_signal_is_not(cancer):
     rel = mg.info.feature_relevance(X, cancer.target, feature_names=["worst radius", "worst perimeter",
                                                                    "noise0", "noise1", "noise2"])
     assert sorted(rel.uninformative) == ["noise0", "noise1", "noise2"]
-    report = rel.to_report()
+    report = rel.report()
     titles = [f.title for f in report.findings]
     assert "feature noise1 carries no information about the target" in titles and len(titles) == 3
     assert report.figures
@@ -74,7 +74,7 @@ def test_redundancy_nmi_matches_scikit_learn_and_finds_the_size_group(cancer):
     assert red.mi.loc["mean radius", "mean area"] == pytest.approx(mutual_info_score(a, b), rel=1e-10)
     assert ["mean area", "mean perimeter", "mean radius"] in [sorted(g) for g in red.groups]
     np.testing.assert_allclose(red.nmi.to_numpy(), red.nmi.to_numpy().T)
-    finding = next(f for f in red.to_report().findings if "mean radius" in f.evidence["features"])
+    finding = next(f for f in red.report().findings if "mean radius" in f.evidence["features"])
     assert finding.id == "info.redundant-features" and "are redundant (NMI" in finding.title
 
 

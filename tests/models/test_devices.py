@@ -31,7 +31,7 @@ def test_every_lens_runs_on_the_models_device_and_answers_on_the_cpu(device):
     assert res.adversarial.device.type == "cpu"
     cert = mg.certify.smoothing(clf, x[:2], y[:2], sigma=0.1, n0=10, n=100)
     assert cert.radius.shape == (2,)
-    bounds = mg.certify.ibp(clf, x, 0.01, y=y)
+    bounds = mg.certify.ibp(clf, x, y, eps=0.01)
     assert bounds.lower.device.type == "cpu" and bool((bounds.lower <= logits + 1e-4).all())
     assert mg.certify.lipschitz(clf).bound > 0
     assert next(net.parameters()).device.type == device  # the user's model is left where it was

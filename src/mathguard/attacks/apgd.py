@@ -20,6 +20,7 @@ from mathguard.attacks.base import Attack, Progress, loss_gradient, per_sample, 
 from mathguard.attacks.constraints import Constrained
 from mathguard.attacks.pgd import random_start
 from mathguard.errors import InputError
+from mathguard.deprecation import renamed
 
 RHO, MOMENTUM = 0.75, 0.75
 
@@ -63,8 +64,9 @@ class APGD(Constrained, Attack):
 
     name = "APGD"
 
+    @renamed(seed="random_state")
     def __init__(self, norm: str = "linf", loss: str = "ce", targeted: bool = False, n_target_classes: int = 9,
-                 steps: int = 100, restarts: int = 1, seed: int = 0, low: Any = None, high: Any = None,
+                 steps: int = 100, restarts: int = 1, random_state: int = 0, low: Any = None, high: Any = None,
                  mutable: Any = None, onehot: Any = None, progress: Progress | None = None) -> None:
         super().__init__(norm, progress)
         if loss not in ("ce", "dlr"):
@@ -74,7 +76,7 @@ class APGD(Constrained, Attack):
         if targeted and loss != "dlr":
             raise InputError("targeted APGD uses the DLR loss: pass loss='dlr'")
         self.loss, self.targeted, self.n_target_classes = loss, targeted, n_target_classes
-        self.steps, self.restarts, self.seed = steps, restarts, seed
+        self.steps, self.restarts, self.random_state = steps, restarts, random_state
         self._set_constraints(low, high, mutable, onehot)
         if targeted:
             self.name = "APGD-T"

@@ -191,8 +191,8 @@ class Attack(ABC):
 
     # -- driver ------------------------------------------------------------------------
     def _draws(self, ids: torch.Tensor | None = None) -> PointDraws:
-        """Random numbers keyed by point id and ``self.seed``: a point's draws do not depend on its batch."""
-        return PointDraws(getattr(self, "seed", 0), self._ids if ids is None else ids)
+        """Random numbers keyed by point id and ``self.random_state``: a point's draws do not depend on its batch."""
+        return PointDraws(getattr(self, "random_state", 0), self._ids if ids is None else ids)
 
     def __call__(self, clf: Classifier, x: Any, y: Any, eps: Any = None, *, ids: Any = None) -> AttackResult:
         """Attack the points ``x`` (labels ``y``) at the budgets ``eps``.

@@ -15,6 +15,7 @@ from mathguard.attacks.base import Attack, Progress, clip_bounds, normalized_ste
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
+from mathguard.deprecation import renamed
 
 ESTIMATORS = ("nes", "spsa")
 
@@ -25,7 +26,7 @@ def estimate_gradient(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, meth
                       key: tuple[int, ...] = ()) -> torch.Tensor:
     """Per-sample estimate of ∇ₓ CE(clf(x), y) from 2·samples queries per input.
 
-    The probe directions come from ``draws`` under ``key`` (default: point ids 0..n-1, seed 0),
+    The probe directions come from ``draws`` under ``key`` (default: point ids 0..n-1, random_state 0),
     so a point's estimate does not depend on the batch around it.
     """
     if method not in ESTIMATORS:
@@ -51,8 +52,9 @@ class ZeroOrderPGD(Attack):
     name = "ZO-PGD"
     needs_gradients = False
 
+    @renamed(seed="random_state")
     def __init__(self, norm: str = "linf", steps: int = 50, estimator: str = "nes", samples: int = 20,
-                 sigma: float = 1e-3, step_size: float | None = None, seed: int = 0,
+                 sigma: float = 1e-3, step_size: float | None = None, random_state: int = 0,
                  progress: Progress | None = None) -> None:
         super().__init__(norm, progress)
         if estimator not in ESTIMATORS:
@@ -60,7 +62,7 @@ class ZeroOrderPGD(Attack):
         if steps < 1 or samples < 1 or not sigma > 0:
             raise InputError("steps and samples must be >= 1 and sigma > 0")
         self.steps, self.estimator, self.samples, self.sigma = steps, estimator, samples, sigma
-        self.step_size, self.seed = step_size, seed
+        self.step_size, self.random_state = step_size, random_state
         self.name = f"ZO-PGD ({estimator.upper()})"
 
     def _run(self, clf, x, y, eps):

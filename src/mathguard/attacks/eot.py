@@ -21,6 +21,7 @@ from mathguard.attacks.result import AttackResult
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
 from mathguard.validate import finite, integer
+from mathguard.deprecation import renamed
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -116,23 +117,24 @@ class ExpectedClassifier(Classifier):
 class EOT(Attack):
     """Run ``attack`` against the expected prediction; queries count every draw (``samples`` per forward)."""
 
-    def __init__(self, attack: Attack, transforms: Any = None, samples: int = 16, seed: int = 0) -> None:
+    @renamed(seed="random_state")
+    def __init__(self, attack: Attack, transforms: Any = None, samples: int = 16, random_state: int = 0) -> None:
         if not isinstance(attack, Attack):
             raise InputError(f"EOT wraps a mathguard Attack, got {type(attack).__name__}")
         super().__init__(attack.norm, attack.progress)
         self.attack, self.transform = attack, as_transform(transforms)
         self.samples = integer(samples, "samples")
-        self.seed = seed
+        self.random_state = random_state
         self.name = f"EOT-{attack.name}"
         self.needs_gradients, self.minimal_norm = attack.needs_gradients, attack.minimal_norm
 
     def params(self) -> dict[str, Any]:
         return {"attack": self.attack.name, **self.attack.params(), "samples": self.samples,
-                "transforms": repr(self.transform), "seed": self.seed}
+                "transforms": repr(self.transform), "random_state": self.random_state}
 
     def __call__(self, clf: Classifier, x: Any, y: Any, eps: Any = None, *, ids: Any = None) -> AttackResult:
         attack_inputs(clf, x, y, self.name, self.needs_gradients)
-        res = self.attack(ExpectedClassifier(clf, self.transform, self.samples, self.seed), x, y, eps, ids=ids)
+        res = self.attack(ExpectedClassifier(clf, self.transform, self.samples, self.random_state), x, y, eps, ids=ids)
         res.attack, res.params = self.name, self.params()
         res.queries = res.queries * self.samples
         return res

@@ -22,6 +22,7 @@ from mathguard.attacks.base import Attack, Progress, lp_norm, per_sample
 from mathguard.attacks.constraints import FeatureBox, feature_box
 from mathguard.models.base import Classifier
 from mathguard.validate import integer
+from mathguard.deprecation import renamed
 
 #: Predictions held back from each gradient estimate for the step search and bisection after it.
 RESERVE = 40
@@ -38,15 +39,16 @@ class HopSkipJump(Attack):
     minimal_norm = True
     needs_gradients = False
 
+    @renamed(seed="random_state")
     def __init__(self, norm: str = "l2", queries: int = 10_000, init_evals: int = 100, max_evals: int = 10_000,
-                 init_tries: int = 100, seed: int = 0, low: Any = None, high: Any = None, mutable: Any = None,
+                 init_tries: int = 100, random_state: int = 0, low: Any = None, high: Any = None, mutable: Any = None,
                  progress: Progress | None = None) -> None:
         super().__init__(norm, progress)
         self.queries = integer(queries, "queries", low=RESERVE + MIN_EVALS + 1)
         self.init_evals = integer(init_evals, "init_evals")
         self.max_evals = integer(max_evals, "max_evals", low=self.init_evals)
         self.init_tries = integer(init_tries, "init_tries")
-        self.seed = seed
+        self.random_state = random_state
         self.low, self.high, self.mutable = low, high, mutable
 
     def params(self) -> dict[str, Any]:
@@ -59,7 +61,7 @@ class HopSkipJump(Attack):
     def _run_minimal(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor,
                      eps_max: float | None) -> tuple[torch.Tensor, torch.Tensor]:
         box = feature_box(clf, x, low=self.low, high=self.high, mutable=self.mutable)
-        gen = torch.Generator().manual_seed(self.seed)
+        gen = torch.Generator().manual_seed(self.random_state)
         run = _Run(clf, x, y, box, self.norm, self.queries, gen)
         found = run.start(self.init_tries)
         rows = found.nonzero().squeeze(1)

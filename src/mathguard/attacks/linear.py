@@ -15,9 +15,11 @@ import torch
 
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
+from mathguard.deprecation import keyword_only
 
 
-def minimal_perturbation(W: Any, b: Any, x: Any, y: Any, norm: str = "l2") -> torch.Tensor:
+@keyword_only
+def minimal_perturbation(W: Any, b: Any, x: Any, y: Any, *, norm: str = "l2") -> torch.Tensor:
     """(N,) exact minimal ``norm`` distance of each x to a decision boundary of W x + b.
 
     W: (C, d), b: (C,), x: (N, d), y: (N,) true labels. A sample already misclassified
@@ -61,8 +63,9 @@ def linear_weights(clf: Classifier) -> tuple[torch.Tensor, torch.Tensor]:
     raise UnsupportedError("this model is not linear (no linear_weights and not a single nn.Linear)")
 
 
-def classifier_minimal_perturbation(clf: Classifier, x: Any, y: Any, norm: str = "l2") -> torch.Tensor:
+@keyword_only
+def classifier_minimal_perturbation(clf: Classifier, x: Any, y: Any, *, norm: str = "l2") -> torch.Tensor:
     """:func:`minimal_perturbation` for a wrapped linear classifier."""
     xt = clf.as_input(x)
     W, b = linear_weights(clf)
-    return minimal_perturbation(W, b, xt.reshape(len(xt), -1), clf.as_labels(y, len(xt)), norm)
+    return minimal_perturbation(W, b, xt.reshape(len(xt), -1), clf.as_labels(y, len(xt)), norm=norm)

@@ -23,6 +23,7 @@ from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.validate import finite, integer
+from mathguard.deprecation import renamed
 
 #: Logit margin beyond which a fooled image no longer contributes to the untargeted loss.
 MARGIN_CAP = 2.0
@@ -50,17 +51,19 @@ class PatchResult:
     def success_rate(self) -> float:
         return float(self.success.float().mean())
 
-    def apply(self, x: torch.Tensor, *, transforms: Any = "same", seed: int = 1) -> torch.Tensor:
+    @renamed(seed="random_state")
+    def apply(self, x: torch.Tensor, *, transforms: Any = "same", random_state: int = 1) -> torch.Tensor:
         """``x`` with the patch pasted: under fresh draws of ``transforms`` ("same": the trained family)."""
         t = self.transform if isinstance(transforms, str) and transforms == "same" else as_transform(transforms)
         if t is not None and not isinstance(t, RandomTransform):
             raise InputError("a patch is placed through a RandomTransform (or 'eot', or None for the fixed place)")
-        return paste(x, self.patch, self.region, t, torch.Generator().manual_seed(seed), self.bounds)
+        return paste(x, self.patch, self.region, t, torch.Generator().manual_seed(random_state), self.bounds)
 
-    def evaluate(self, clf: Classifier, x: Any, y: Any, *, transforms: Any = "same", seed: int = 1) -> float:
+    @renamed(seed="random_state")
+    def evaluate(self, clf: Classifier, x: Any, y: Any, *, transforms: Any = "same", random_state: int = 1) -> float:
         """Share of inputs fooled (or sent to the target) with the patch pasted under fresh draws."""
         xt, yt = attack_inputs(clf, x, y, "Patch", needs_gradients=False)
-        return float(_hit(clf.predict(self.apply(xt, transforms=transforms, seed=seed)), yt, self.target)
+        return float(_hit(clf.predict(self.apply(xt, transforms=transforms, random_state=random_state)), yt, self.target)
                      .float().mean())
 
 
@@ -111,7 +114,7 @@ class Patch:
     name = "Patch"
 
     def __init__(self, size: float = 0.2, transforms: Any = "eot", steps: int = 500, step_size: float = 0.05,
-                 batch_size: int = 128, region: Any = None, seed: int = 0) -> None:
+                 batch_size: int = 128, region: Any = None, random_state: int = 0) -> None:
         self.size = finite(size, "size", low=0, high=1, open_low=True)
         self.transform = as_transform(transforms)
         if self.transform is not None and not isinstance(self.transform, RandomTransform):
@@ -119,11 +122,11 @@ class Patch:
         self.steps = integer(steps, "steps")
         self.step_size = finite(step_size, "step_size", low=0, open_low=True)
         self.batch_size = integer(batch_size, "batch_size")
-        self.region, self.seed = region, seed
+        self.region, self.random_state = region, random_state
 
     def params(self) -> dict[str, Any]:
         return {"size": self.size, "transforms": repr(self.transform), "steps": self.steps,
-                "step_size": self.step_size, "batch_size": self.batch_size, "seed": self.seed,
+                "step_size": self.step_size, "batch_size": self.batch_size, "random_state": self.random_state,
                 "region": None if self.region is None else "mask"}
 
     def _region(self, h: int, w: int) -> torch.Tensor:
@@ -144,7 +147,7 @@ class Patch:
         side = max(1, min(h, w, round(float(np.sqrt(self.size * h * w)))))
         region = self._region(h, w)
         _placements(region, side, side)  # fail before training when the patch cannot fit
-        gen = torch.Generator().manual_seed(self.seed)
+        gen = torch.Generator().manual_seed(self.random_state)
         lo, hi = clf.bounds if clf.bounds is not None else (0.0, 1.0)
         patch = (lo + (hi - lo) * torch.rand(c, side, side, generator=gen)).requires_grad_(True)
         opt = torch.optim.Adam([patch], lr=self.step_size * (hi - lo))
@@ -163,7 +166,7 @@ class Patch:
                     patch.clamp_(lo, hi)
             result = PatchResult(patch.detach(), region, self.transform, target, torch.zeros(0, dtype=torch.bool),
                                  queries=0, bounds=clf.bounds, params=self.params())
-            fresh = result.apply(xt, seed=self.seed + 1)
+            fresh = result.apply(xt, random_state=self.random_state + 1)
             result.success = _hit(clf.predict(fresh), yt, target)
         result.queries = -(-self.steps * min(self.batch_size, len(xt)) // len(xt)) + 1
         return result

@@ -13,6 +13,7 @@ from mathguard.attacks.constraints import Constrained
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
+from mathguard.deprecation import renamed
 
 
 def loss_and_grad(clf: Classifier, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -68,9 +69,10 @@ class PGD(Constrained, Attack):
 
     name = "PGD"
 
+    @renamed(seed="random_state")
     def __init__(self, norm: str = "linf", steps: int = 40, restarts: int = 1,
                  step_size: float | None = None, random_start: bool = True, mode: str = "fixed",
-                 early_stop: bool = True, search_steps: int = 10, seed: int = 0, low: Any = None,
+                 early_stop: bool = True, search_steps: int = 10, random_state: int = 0, low: Any = None,
                  high: Any = None, mutable: Any = None, onehot: Any = None,
                  progress: Progress | None = None) -> None:
         super().__init__(norm, progress)
@@ -82,7 +84,7 @@ class PGD(Constrained, Attack):
             raise InputError(f"step_size must be > 0, got {step_size}")
         self.steps, self.restarts, self.step_size = steps, restarts, step_size
         self.random_start, self.mode, self.early_stop = random_start, mode, early_stop
-        self.search_steps, self.seed = search_steps, seed
+        self.search_steps, self.random_state = search_steps, random_state
         self.minimal_norm = mode == "minimal"
         self._set_constraints(low, high, mutable, onehot)
 

@@ -18,6 +18,7 @@ import torch
 from mathguard.attacks.base import Attack, Progress, clip_bounds, margin
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
+from mathguard.deprecation import renamed
 
 
 def _as_images(x: torch.Tensor) -> torch.Tensor:
@@ -42,12 +43,13 @@ class Square(Attack):
     name = "Square"
     needs_gradients = False
 
-    def __init__(self, norm: str = "linf", queries: int = 1000, p_init: float = 0.05, seed: int = 0,
+    @renamed(seed="random_state")
+    def __init__(self, norm: str = "linf", queries: int = 1000, p_init: float = 0.05, random_state: int = 0,
                  progress: Progress | None = None) -> None:
         super().__init__(norm, progress)
         if queries < 1 or not 0 < p_init <= 1:
             raise InputError("queries must be >= 1 and p_init in (0, 1]")
-        self.queries, self.p_init, self.seed = queries, p_init, seed
+        self.queries, self.p_init, self.random_state = queries, p_init, random_state
 
     @torch.no_grad()
     def _run(self, clf, x, y, eps):

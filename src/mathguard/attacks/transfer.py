@@ -11,6 +11,7 @@ from mathguard.attacks.base import Attack
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.wrap import wrap
+from mathguard.deprecation import keyword_only
 
 
 @dataclass
@@ -29,7 +30,8 @@ class TransferResult:
     target_queries: int
 
 
-def transfer(surrogate: Any, target: Any, x: Any, y: Any, attack: Attack, eps: Any,
+@keyword_only
+def transfer(surrogate: Any, target: Any, x: Any, y: Any, *, attack: Attack, eps: Any,
              **wrap_kwargs: Any) -> TransferResult:
     """Run ``attack`` on ``surrogate`` and evaluate its adversarial inputs on ``target`` (one query each)."""
     s: Classifier = wrap(surrogate, **wrap_kwargs)

@@ -19,6 +19,7 @@ from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.validate import finite, integer
+from mathguard.deprecation import renamed
 
 #: Logit margin beyond which a fooled input no longer contributes to the loss.
 MARGIN_CAP = 2.0
@@ -49,8 +50,9 @@ class UniversalResult:
                 "clean_error_rate": float((clean != yt).float().mean())}
 
 
+@renamed(seed="random_state")
 def universal_perturbation(clf: Classifier, x: Any, y: Any, *, norm: str = "linf", eps: float = 0.1,
-                           steps: int = 200, batch_size: int = 128, step_size: float | None = None, seed: int = 0,
+                           steps: int = 200, batch_size: int = 128, step_size: float | None = None, random_state: int = 0,
                            low: Any = None, high: Any = None, mutable: Any = None) -> UniversalResult:
     """Projected sign (L∞) or normalised (L2) descent of capped margins on shared deltas over mini-batches of ``x``.
 
@@ -68,7 +70,7 @@ def universal_perturbation(clf: Classifier, x: Any, y: Any, *, norm: str = "linf
     alpha = 10 * e / steps if step_size is None else finite(step_size, "step_size", low=0, open_low=True)
     xt, yt = attack_inputs(clf, x, y, "universal_perturbation", needs_gradients=True)
     box = feature_box(clf, xt, low=low, high=high, mutable=mutable)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(random_state)
     # Candidates searched side by side: one untargeted, one pushing every input towards each class;
     # a universal direction usually points at one class, and which one is not known in advance.
     k = clf.n_classes + 1
@@ -96,7 +98,7 @@ def universal_perturbation(clf: Classifier, x: Any, y: Any, *, norm: str = "linf
         delta = delta[best:best + 1]
         result = UniversalResult(delta[0].detach(), norm, e, 0.0, 0.0,
                                  queries=-(-steps * k * min(batch_size, len(xt)) // len(xt)) + k, box=box,
-                                 params={"steps": steps, "batch_size": batch_size, "step_size": alpha, "seed": seed,
+                                 params={"steps": steps, "batch_size": batch_size, "step_size": alpha, "random_state": random_state,
                                          "target": None if best == 0 else best - 1})
         rates = result.evaluate(clf, xt, yt)
     result.fooling_rate, result.error_rate = rates["fooling_rate"], rates["error_rate"]

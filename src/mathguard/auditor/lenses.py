@@ -125,13 +125,13 @@ def info_lens(a: AuditInputs) -> tuple[Report, str]:
     names = a.feature_names if a.tabular else None
     ref = drift.profile(a.flat(a.x_train), proba=a.proba_train, feature_names=names)
     shift = drift.compare(ref, a.flat(a.x_test), proba=a.proba_test, feature_names=names,
-                          seed=a.config.random_state)
+                          random_state=a.config.random_state)
     shift.title = "Drift of the test split against the training profile"
     rep.add_section(shift)
     if a.tabular and a.x_train.shape[1] <= 200:
         rep.add_section(info.feature_relevance(a.x_train, a.y_train, feature_names=names,
-                                               random_state=a.config.random_state).to_report())
-        rep.add_section(info.redundancy(a.x_train, feature_names=names).to_report())
+                                               random_state=a.config.random_state).report())
+        rep.add_section(info.redundancy(a.x_train, feature_names=names).report())
     return rep, f"test vs train: {shift.metrics['verdict']}; entropy {np.mean(h):.2f} bits"
 
 

@@ -8,16 +8,20 @@ is tighter than subtracting the two logit intervals.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mathguard.deprecation import warn_deprecated
 from mathguard.errors import InputError, ModelError, UnsupportedError
 from mathguard.models.base import Classifier, as_tensor, check_bounds
 from mathguard.models.torch_model import Normalize, check_module, device_and_dtype, eval_mode
+from mathguard.report import Report
 from mathguard.validate import finite
 
 Box = tuple[torch.Tensor, torch.Tensor]
@@ -142,6 +146,17 @@ class IntervalBounds:
     def verified_accuracy(self) -> float:
         return float(self.verified.float().mean())
 
+    def report(self) -> Report:
+        """Verified accuracy in the eps-ball (needs labels) and how loose the logit bounds are."""
+        width = (self.upper - self.lower).detach().double()
+        metrics = {"eps": self.eps, "mean_logit_width": float(width.mean()), "samples": len(self.lower)}
+        if self.labels is not None and self.margin_lower is not None:
+            metrics["verified_accuracy"] = self.verified_accuracy
+        summary = (f"Interval bound propagation at L∞ eps={self.eps:g}: " +
+                   (f"{metrics['verified_accuracy']:.1%} of inputs provably keep their label."
+                    if "verified_accuracy" in metrics else "logit bounds only (pass y to verify labels)."))
+        return Report(title="Interval bounds (IBP)", summary=summary, metrics=metrics)
+
     def to_cpu(self) -> "IntervalBounds":
         """The same bounds on the CPU, whatever device the network ran on."""
         def cpu(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -157,11 +172,28 @@ def input_box(x: torch.Tensor, eps: float, bounds: tuple[float, float] | None) -
     return lower, upper
 
 
-def ibp(model: Any, x: Any, eps: float, y: Any = None, *, bounds: tuple[float, float] | None = None) -> IntervalBounds:
+def _old_order(func: Callable[..., IntervalBounds]) -> Callable[..., IntervalBounds]:
+    """Accept the old ``ibp(model, x, eps[, y])`` (eps third, by position) with a warning."""
+
+    @functools.wraps(func)
+    def wrapper(model: Any, x: Any, *rest: Any, **kwargs: Any) -> IntervalBounds:
+        if rest and "eps" not in kwargs and np.ndim(rest[0]) == 0:
+            warn_deprecated("ibp: the labels come third now and eps is keyword-only, ibp(model, x, y, eps=...)")
+            kwargs["eps"], rest = rest[0], rest[1:]
+        return func(model, x, *rest, **kwargs)
+
+    return wrapper
+
+
+@_old_order
+def ibp(model: Any, x: Any, y: Any = None, *, eps: float, bounds: tuple[float, float] | None = None
+        ) -> IntervalBounds:
     """Propagate the L∞ ball of radius ``eps`` around each input (intersected with the input bounds).
 
     ``model`` is a Classifier with a torch module or an ``nn.Module``; for a Classifier its
-    normalisation and bounds are used.
+    normalisation and bounds are used. ``y`` (optional) lets the result say which inputs are
+    verified. The bounds stay torch tensors: they are differentiable, and IBP training
+    (:func:`mathguard.defend.ibp_training`) backpropagates through them.
     """
     eps = finite(eps, "eps", low=0.0)
     if isinstance(model, Classifier):

@@ -16,11 +16,13 @@ import torch
 from scipy.stats import beta, binomtest, norm
 
 from mathguard.errors import InputError
+from mathguard.report import Finding, Report, Severity
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import wrap
 from mathguard.sharding import check_client, run_shards
 from mathguard.validate import finite, integer
+from mathguard.deprecation import keyword_only, renamed
 
 ABSTAIN = -1
 #: Most Gaussian draws per input: counts are streamed, but 10⁹ draws already take hours on any model.
@@ -42,7 +44,8 @@ def _check(sigma: float, n: int, alpha: float, n0: int = 1, batch_size: int = 1,
                          f"{batch_size * input_size * 4 / 1024**3:.1f} GiB of noise; lower batch_size")
 
 
-def lower_confidence_bound(k: "np.ndarray | int", n: int, alpha: float) -> np.ndarray:
+@keyword_only
+def lower_confidence_bound(k: "np.ndarray | int", n: int, *, alpha: float) -> np.ndarray:
     """One-sided (1 - alpha) Clopper–Pearson lower bound on a binomial proportion k/n."""
     k = np.asarray(k, dtype=float)
     with np.errstate(invalid="ignore"):
@@ -50,7 +53,8 @@ def lower_confidence_bound(k: "np.ndarray | int", n: int, alpha: float) -> np.nd
     return np.where(k > 0, lb, 0.0)
 
 
-def max_certifiable_radius(sigma: float, n: int, alpha: float) -> float:
+@keyword_only
+def max_certifiable_radius(sigma: float, n: int, *, alpha: float) -> float:
     """Largest radius any point can get with n draws: all n agree, p̲ = α^(1/n)."""
     _check(sigma, n, alpha)
     return float(sigma * norm.ppf(alpha ** (1.0 / n)))
@@ -107,7 +111,7 @@ class SmoothingCertificate:
     @property
     def max_radius(self) -> float:
         """The radius ceiling set by n and α alone (see :func:`max_certifiable_radius`)."""
-        return max_certifiable_radius(self.sigma, self.n, self.alpha)
+        return max_certifiable_radius(self.sigma, self.n, alpha=self.alpha)
 
     def certified_accuracy(self, radii: Sequence[float]) -> dict[float, float]:
         """radius → fraction of inputs predicted correctly *and* certified at least that far."""
@@ -116,15 +120,48 @@ class SmoothingCertificate:
         correct = (self.predictions == self.labels) & ~self.abstained
         return {float(r): float(np.mean(correct & (self.radius >= r))) for r in radii}
 
+    def report(self, radii: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0)) -> Report:
+        """Certified accuracy per radius (needs labels), abstentions, and what limits the certificates."""
+        abstain = float(self.abstained.mean()) if len(self.radius) else 0.0
+        metrics: dict[str, Any] = {
+            "sigma": self.sigma, "n0": self.n0, "n": self.n, "alpha": self.alpha, "abstain_rate": abstain,
+            "median_radius": float(np.sort(self.radius)[len(self.radius) // 2]) if len(self.radius) else 0.0,
+            "max_certifiable_radius": self.max_radius, "samples": len(self.radius)}
+        if self.labels is not None:
+            metrics["certified_accuracy"] = self.certified_accuracy(radii)
+        report = Report(
+            title="Randomized smoothing certificate",
+            summary=f"Certified L2 robustness of the Gaussian-smoothed classifier (σ={self.sigma}, n0={self.n0}, "
+                    f"n={self.n}, α={self.alpha}); each radius holds with probability ≥ 1 − α.",
+            metrics=metrics)
+        if abstain > 0.2:
+            report.add(Finding(
+                id="adversarial.smoothing-abstains", lens="adversarial", severity=Severity.MEDIUM,
+                title=f"The smoothed classifier abstains on {abstain:.0%} of inputs",
+                detail="Under σ-noise the base model's top class wins less than half the draws (with confidence), "
+                       "so nothing can be certified there.",
+                evidence={"abstain_rate": abstain, "sigma": self.sigma},
+                fix="Train the base model with Gaussian augmentation at the same σ "
+                    "(mathguard.defend.gaussian_augmentation), or lower σ."))
+        if radii and max(radii) > self.max_radius:
+            report.add(Finding(
+                id="adversarial.smoothing-ceiling", lens="adversarial", severity=Severity.INFO,
+                title=f"Radii above {self.max_radius:.3f} cannot be certified with n={self.n}",
+                detail="Even unanimous draws bound p̲ by α^(1/n); the ceiling grows only with log n.",
+                evidence={"ceiling": self.max_radius, "n": self.n},
+                fix="Increase n to certify larger radii."))
+        return report
 
+
+@renamed(seed="random_state")
 def smoothing(clf: Any, x: Any, y: Any = None, *, sigma: float = 0.25, n0: int = 100, n: int = 100_000,
-              alpha: float = 0.001, batch_size: int = 1000, seed: int | None = 0, client: Any = None,
+              alpha: float = 0.001, batch_size: int = 1000, random_state: int | None = 0, client: Any = None,
               shard_size: int = 16) -> SmoothingCertificate:
     """CERTIFY each input: guess the top class from n0 draws, bound its probability from n fresh draws.
 
     Abstains (prediction -1, radius 0) when the lower bound p̲_A is not above ½. Input i draws its
-    noise from its own generator, seeded from (seed, i): a certificate depends on the point and
-    the seed only, never on the batch around it. With a ``dask.distributed.Client`` the inputs go
+    noise from its own generator, seeded from (random_state, i): a certificate depends on the point
+    and the seed only, never on the batch around it. With a ``dask.distributed.Client`` the inputs go
     to the workers in tasks of ``shard_size`` points (the model scattered once) and the result
     is identical to the single-process one, whatever the split or a retried task.
     """
@@ -134,7 +171,7 @@ def smoothing(clf: Any, x: Any, y: Any = None, *, sigma: float = 0.25, n0: int =
     _check(sigma, n, alpha, n0, batch_size, math.prod(clf.input_shape))
     xt = clf.as_input(x)
     labels = None if y is None else clf.as_labels(y, len(xt)).numpy()
-    entropy = np.random.SeedSequence(seed).entropy  # seed=None: fresh entropy, drawn once for every task
+    entropy = np.random.SeedSequence(random_state).entropy  # None: fresh entropy, drawn once for every task
     size = max(len(xt), 1) if client is None else shard_size
     parts = run_shards(client, _certify_points, clf, (xt, torch.arange(len(xt))), size,
                        sigma, n0, n, alpha, batch_size, entropy)
@@ -160,20 +197,21 @@ def _certify_points(clf: Classifier, x: torch.Tensor, index: torch.Tensor, sigma
             gen = point_generator(entropy, int(index[i]))
             select, estimate = sample_counts(clf, x[i], sigma, n0 + n, batch_size, gen, split=n0)
             c_a = int(select.argmax())
-            p_low[i] = lower_confidence_bound(int(estimate[c_a]), n, alpha)
+            p_low[i] = lower_confidence_bound(int(estimate[c_a]), n, alpha=alpha)
             if p_low[i] > 0.5:
                 preds[i] = c_a
                 radius[i] = sigma * norm.ppf(p_low[i])
     return preds, radius, p_low
 
 
+@renamed(seed="random_state")
 def smoothed_predict(clf: Any, x: Any, *, sigma: float = 0.25, n: int = 1000, alpha: float = 0.001,
-                     batch_size: int = 1000, seed: int | None = 0) -> np.ndarray:
+                     batch_size: int = 1000, random_state: int | None = 0) -> np.ndarray:
     """PREDICT: the top class if a two-sided binomial test separates it from the runner-up at level α, else -1."""
     clf = wrap(clf)
     _check(sigma, n, alpha, 1, batch_size, math.prod(clf.input_shape))
     xt = clf.as_input(x)
-    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    gen = torch.Generator().manual_seed(random_state) if random_state is not None else None
     out = np.full(len(xt), ABSTAIN)
     with eval_mode(clf.module):
         out[:] = [_predict_one(clf, xt[i], sigma, n, alpha, batch_size, gen) for i in range(len(xt))]

@@ -22,11 +22,11 @@ def certify(model_spec: str, data: str, input_shape: str | None, bounds: str | N
             trust_pickle: bool, sigma: float, n0: int, n_draws: int, alpha: float, html: str | None,
             json_path: str | None, quiet: bool, scheduler: str | None, workers: int | None, fail_on: str) -> None:
     """Certify L2 robustness by randomized smoothing (Cohen et al.) and report certified accuracy per radius."""
-    from mathguard.certify.summary import certify_report
+    from mathguard.certify import smoothing
 
     check_outputs({"--json": json_path, "--html": html}, [model_file(model_spec), data])
     clf, x, y = load_model_and_data(model_spec, data, input_shape, bounds, max_samples, trust_pickle)
     with activity("certifying", quiet):
         with cluster(scheduler, workers) as client:
-            report = certify_report(clf, x, y, sigma=sigma, n0=n0, n=n_draws, alpha=alpha, client=client)
+            report = smoothing(clf, x, y, sigma=sigma, n0=n0, n=n_draws, alpha=alpha, client=client).report()
     finish(report, html, json_path, fail_on, quiet=quiet)

@@ -39,7 +39,7 @@ def compare(path: str, truth: str, col_a: str, col_b: str, metric: str, test: st
 
     check_outputs({"--json": json_path, "--html": html}, [path])
     df = read_table(path)
-    result = run(columns(df, truth, "--truth"), columns(df, col_a, "--a"), columns(df, col_b, "--b"), metric,
-                 test=test, alpha=alpha, min_effect=min_effect, n_resamples=resamples, seed=seed,
+    result = run(columns(df, truth, "--truth"), columns(df, col_a, "--a"), columns(df, col_b, "--b"), metric=metric,
+                 test=test, alpha=alpha, min_effect=min_effect, n_resamples=resamples, random_state=seed,
                  names=(col_a, col_b))
     finish(result.report(), html, json_path, fail_on, quiet=quiet)

@@ -12,6 +12,7 @@ from mathguard.data.findings import all_findings
 from mathguard.data.plots import correlation_vif, scree
 from mathguard.data.source import open_source
 from mathguard.report import Report
+from mathguard.deprecation import keyword_only
 
 
 def _metrics(a: Analysis) -> dict[str, Any]:
@@ -43,10 +44,11 @@ def _metrics(a: Analysis) -> dict[str, Any]:
     return m
 
 
+@keyword_only
 def audit_data(
     X: Any,
     y: Any = None,
-    feature_names: Sequence[str] | None = None,
+    *, feature_names: Sequence[str] | None = None,
     chunk_size: int | None = None,
     figures: bool = True,
 ) -> Report:

@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from mathguard.errors import InputError
+from mathguard.deprecation import keyword_only
 
 
 class _ConvOperatorNorm(nn.Module):
@@ -52,7 +53,8 @@ class _ConvOperatorNorm(nn.Module):
         return w / torch.clamp(sigma / self.bound, min=1.0)
 
 
-def lipschitz_layers(net: nn.Module, input_shape: tuple[int, ...], bound: float = 1.0) -> nn.Module:
+@keyword_only
+def lipschitz_layers(net: nn.Module, *, input_shape: tuple[int, ...], bound: float = 1.0) -> nn.Module:
     """A copy of ``net`` whose Linear and Conv2d layers each have operator norm ≤ ``bound`` (estimated).
 
     Combined with 1-Lipschitz activations (ReLU) the whole net is ≤ bound^depth-Lipschitz,

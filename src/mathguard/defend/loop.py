@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from mathguard.errors import InputError
+from mathguard.deprecation import keyword_only, renamed
 
 # loss(net, x, y, progress) where progress runs from 0 to 1 over training (for eps/κ ramps).
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
@@ -38,7 +39,10 @@ def train(net: nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], l
     return net.eval()
 
 
-def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int = 64, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+@keyword_only
+@renamed(seed="random_state")
+def batches(x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 64,
+            random_state: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """A shuffled in-memory loader for tensors (any iterable of (x, y) batches works too)."""
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(random_state))
     return [(x[perm[i:i + batch_size]], y[perm[i:i + batch_size]]) for i in range(0, len(x), batch_size)]

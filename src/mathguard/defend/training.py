@@ -25,7 +25,7 @@ def gaussian_augmentation(net: nn.Module, loader: Iterable, *, sigma: float, epo
 def ibp_worst_case_logits(net: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
                           bounds: tuple[float, float] | None) -> torch.Tensor:
     """Logits whose cross-entropy upper-bounds the loss anywhere in the ball: −(margin lower bounds)."""
-    return -ibp(net, x, eps, y=y, bounds=bounds).margin_lower
+    return -ibp(net, x, y, eps=eps, bounds=bounds).margin_lower
 
 
 def ibp_training(net: nn.Module, loader: Iterable, *, eps: float, epochs: int = 20, lr: float = 1e-3,

@@ -41,7 +41,7 @@ def demo_section(ctx: DemoContext) -> Report:
     for label, transforms in (("eot", "eot"), ("fixed", None)):
         patch = Patch(size=0.25, transforms=transforms, steps=steps, batch_size=64, step_size=0.1)(
             clf, xtr[:256], ytr[:256])
-        rates[label] = patch.evaluate(clf, xte, yte, transforms=fresh, seed=ctx.seed + 7)
+        rates[label] = patch.evaluate(clf, xte, yte, transforms=fresh, random_state=ctx.seed + 7)
     report.add(Finding(
         id="adversarial.patch-eot", lens="adversarial", severity=Severity.MEDIUM,
         title=f"A 4×4 patch fools {rates['eot']:.0%} of held-out digits under fresh random placements "

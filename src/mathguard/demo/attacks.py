@@ -80,7 +80,7 @@ def _linear_check(ctx: DemoContext) -> Report:
         opt.step()
     lin = wrap(net.eval(), input_shape=(64,))
     xt, yt = torch.as_tensor(dg.X_test[:200]), torch.as_tensor(dg.y_test[:200])
-    exact = classifier_minimal_perturbation(lin, xt, yt, "l2")
+    exact = classifier_minimal_perturbation(lin, xt, yt, norm="l2")
     res = DeepFool(norm="l2", overshoot=1e-5)(lin, xt, yt)
     found = res.norms[0].double()
     # A 1e-5 overshoot can leave a float32 point on the boundary it was projected onto; such a

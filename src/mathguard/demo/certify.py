@@ -36,7 +36,7 @@ def demo_section(ctx: DemoContext) -> Report:
 
     # The demo CNN was trained plainly: certificates prove almost nothing for it.
     cnn_lip = lipschitz(ctx.classifier)
-    cnn_ibp = ibp(ctx.classifier, torch.tensor(ctx.digits_images[1][:n_test]), 0.05, y=yte).verified_accuracy
+    cnn_ibp = ibp(ctx.classifier, torch.tensor(ctx.digits_images[1][:n_test]), yte, eps=0.05).verified_accuracy
     ibp_net = ibp_training(_mlp(ctx.seed), batches(xtr, ytr), eps=0.1, epochs=10 if ctx.quick else 20, lr=3e-3)
     robust = wrap(ibp_net, input_shape=(64,), bounds=(0.0, 1.0))
     bracket = robustness_bracket(robust, xte, yte, norm="linf", eps=eps_linf)
@@ -51,7 +51,7 @@ def demo_section(ctx: DemoContext) -> Report:
                      alpha=0.001, batch_size=n_draws)
     radii = [0.0, 0.1, 0.25, 0.5, 0.75]
     cert_acc = cert.certified_accuracy(radii)
-    ceiling = max_certifiable_radius(sigma, n_draws, 0.001)
+    ceiling = max_certifiable_radius(sigma, n_draws, alpha=0.001)
 
     report.metrics.update({
         "cnn_lipschitz_bound": cnn_lip.bound,

@@ -26,9 +26,9 @@ def demo_section(ctx: DemoContext) -> Report:
     rng = np.random.default_rng(ctx.seed)
     # A worn scanner: dimmer strokes plus sensor noise, clipped back to [0, 1].
     degraded = np.clip(0.7 * d.X_test + rng.normal(0.05, 0.12, d.X_test.shape), 0, 1).astype(np.float32)
-    clean = compare(ref, d.X_test, _proba(ctx, d.X_test), feature_names=names, seed=ctx.seed)
+    clean = compare(ref, d.X_test, _proba(ctx, d.X_test), feature_names=names, random_state=ctx.seed)
     clean.title = "Clean test batch against the training profile"
-    worn = compare(ref, degraded, _proba(ctx, degraded), feature_names=names, seed=ctx.seed)
+    worn = compare(ref, degraded, _proba(ctx, degraded), feature_names=names, random_state=ctx.seed)
     worn.title = "Degraded scanner batch against the training profile"
     report = Report(title="Information: drift against a stored reference profile",
                     summary=f"The training split ({ref.n_rows} rows, 64 pixel features, the CNN's probabilities) "

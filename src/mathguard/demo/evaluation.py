@@ -27,14 +27,14 @@ def demo_section(ctx: DemoContext) -> Report:
     with torch.no_grad():
         logits = net(torch.as_tensor(ctx.digits_images[1])).double().numpy()
     lr = LogisticRegression(max_iter=1000).fit(d.X_train, d.y_train)
-    cmp = compare(d.y_test, lr.predict(d.X_test), logits.argmax(axis=1), "accuracy", min_effect=0.01,
-                  n_resamples=2000 if ctx.quick else 10_000, seed=ctx.seed, names=("logistic regression", "CNN"))
+    cmp = compare(d.y_test, lr.predict(d.X_test), logits.argmax(axis=1), metric="accuracy", min_effect=0.01,
+                  n_resamples=2000 if ctx.quick else 10_000, random_state=ctx.seed, names=("logistic regression", "CNN"))
     report.add_section(cmp.report())
 
     # temperature fitted on one half of the test set, judged on the other half
     half = np.random.default_rng(ctx.seed).permutation(d.y_test.size)
     val, test = half[: half.size // 2], half[half.size // 2:]
-    temp = fit_temperature(logits[val], d.y_test[val])
+    temp = fit_temperature(d.y_test[val], logits[val])
     before = calibration(d.y_test[test], softmax(logits[test], axis=1), logits=logits[test])
     after = calibration(d.y_test[test], temp.apply(logits[test]))
     cal = before.report("Calibration of the CNN (held-out half)")
@@ -51,7 +51,7 @@ def demo_section(ctx: DemoContext) -> Report:
     depths = [2, 6, 12, None] if ctx.quick else [2, 4, 6, 8, 12, None]
     curve = bias_variance_curve(lambda depth: DecisionTreeClassifier(max_depth=depth, random_state=ctx.seed),
                                 depths, d.X_train, noisy, param_name="max_depth",
-                                rounds=8 if ctx.quick else 20, seed=ctx.seed)
+                                rounds=8 if ctx.quick else 20, random_state=ctx.seed)
     curve.summary += " Training labels carry 25 % random noise so that overfitting shows."
     report.add_section(curve)
     return report

@@ -34,7 +34,7 @@ def demo_section(ctx: DemoContext) -> Report:
     scenarios = {"clean": x_test, **shifted_digits(x_test, ctx.seed)}
     n_attack = 80 if ctx.quick else 200
     xa, ya = torch.tensor(x_test[:n_attack]), torch.tensor(y_test[:n_attack])
-    scenarios[f"PGD eps={EPS:g}"] = PGD(steps=40, seed=ctx.seed)(clf, xa, ya, eps=EPS).adversarial[0].numpy()
+    scenarios[f"PGD eps={EPS:g}"] = PGD(steps=40, random_state=ctx.seed)(clf, xa, ya, eps=EPS).adversarial[0].numpy()
     # The adaptive attacker knows all of it: the range check (kept inside the profile's box) and both detectors.
     box = (guarded().validator.lo, guarded().validator.hi)
     ok = guarded().validator(x_test[:n_attack]).valid

@@ -25,7 +25,7 @@ def demo_section(ctx: DemoContext) -> Report:
     red = redundancy(bc.X_train, feature_names=names)
     best = rel.scores.index[0]
     split = information_gain(X[:, (names + ["noise A", "noise B"]).index(best)], bc.y_train)
-    relevance = rel.to_report()
+    relevance = rel.report()
     relevance.summary += (f" The best single split, {best} ≤ {split.threshold:.4g}, lowers the label entropy from "
                           f"{split.entropy_before:.3f} to {split.entropy_after:.3f} bits (information gain "
                           f"{split.gain:.3f} bits).")
@@ -40,6 +40,6 @@ def demo_section(ctx: DemoContext) -> Report:
                     summary="Mutual information ranks the breast-cancer features (two planted noise columns "
                             "included), normalised MI groups the ones that repeat each other, and margin-based "
                             "uncertainty sampling is raced against random sampling on digits.")
-    for section in (relevance, red.to_report(), curve.to_report()):
+    for section in (relevance, red.report(), curve.report()):
         report.add_section(section)
     return report

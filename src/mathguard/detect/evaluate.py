@@ -29,8 +29,8 @@ COLLAPSE = 0.5  # adaptive TPR at or below this share of the static TPR: broken
 def _attack(name: str, norm: str, random_state: int) -> Any:
     from mathguard.attacks import APGD, FGSM, PGD, Square
 
-    makers = {"fgsm": lambda: FGSM(norm=norm), "pgd": lambda: PGD(norm=norm, steps=40, seed=random_state),
-              "apgd": lambda: APGD(norm=norm), "square": lambda: Square(norm=norm, queries=1000, seed=random_state)}
+    makers = {"fgsm": lambda: FGSM(norm=norm), "pgd": lambda: PGD(norm=norm, steps=40, random_state=random_state),
+              "apgd": lambda: APGD(norm=norm), "square": lambda: Square(norm=norm, queries=1000, random_state=random_state)}
     if name not in makers:
         raise InputError(f"unknown attack {name!r}; choose from {sorted(makers)}")
     return makers[name]()

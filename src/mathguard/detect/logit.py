@@ -42,7 +42,7 @@ class _TemperatureDetector(Detector):
             if y is None:
                 raise InputError(f"{self.name} with temperature='fit' needs labels: fit(x_train, y_train)")
             logits = torch.cat([out.logits for out in forward_batches(self.clf, x)])
-            self.fitted_temperature = fit_temperature(logits_val=logits.double().numpy(), y_val=y.numpy()).temperature
+            self.fitted_temperature = fit_temperature(y.numpy(), logits.double().numpy()).temperature
 
     @property
     def t(self) -> float:

@@ -30,10 +30,11 @@ import numpy as np
 
 from mathguard.drift.domain import DomainAUC, domain_auc
 from mathguard.drift.measures import FeatureDrift, categorical_drift, numeric_drift
-from mathguard.drift.profile import CategoricalFeature, NumericFeature, Profile, profile
+from mathguard.drift.profile import NumericFeature, Profile, profile
 from mathguard.errors import InputError
 from mathguard.evaluation import holm
 from mathguard.report import Finding, Report, Severity
+from mathguard.deprecation import renamed
 
 VERDICTS = {None: "no drift", Severity.INFO: "no drift", Severity.LOW: "minor drift", Severity.MEDIUM: "moderate drift",
             Severity.HIGH: "major drift", Severity.CRITICAL: "major drift"}
@@ -212,10 +213,11 @@ def _as_profile(data: Any, proba: Any, like: Profile | None, categorical: Sequen
                    max_buckets=sketch.max_buckets if sketch else 4096, sample_size=like.sample.size), extra
 
 
+@renamed(seed="random_state")
 def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba: Any = None,
             categorical: Sequence[str] = (), feature_names: Sequence[str] | None = None,
             thresholds: Thresholds | None = None, multivariate: bool = True, chunk_size: int | None = None,
-            seed: int = 0) -> Report:
+            random_state: int = 0) -> Report:
     """Drift of ``current`` against ``reference``, as a Report with a verdict.
 
     Either side may be a :class:`Profile` or data (array, DataFrame, Dask DataFrame,
@@ -278,7 +280,7 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
     domain = None
     if multivariate and shared and len(ref.sample.rows) and len(cur.sample.rows):
         kinds = {c: ref.features[c].kind for c in shared}
-        domain = domain_auc(ref.sample.rows[shared], cur.sample.rows[shared], kinds, seed=seed)
+        domain = domain_auc(ref.sample.rows[shared], cur.sample.rows[shared], kinds, seed=random_state)
         if domain is not None and (f := _domain_finding(domain, t)) is not None:
             report.add(f)
     verdict = VERDICTS[report.worst]

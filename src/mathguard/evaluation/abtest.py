@@ -12,6 +12,7 @@ from scipy.stats import norm
 from mathguard.errors import InputError
 from mathguard.report import Finding, Report, Severity
 from mathguard.validate import finite, integer
+from mathguard.deprecation import keyword_only
 
 
 def _power(p_a: float, p_b: float, n_a: float, n_b: float, alpha: float) -> float:
@@ -26,7 +27,8 @@ def _power(p_a: float, p_b: float, n_a: float, n_b: float, alpha: float) -> floa
     return float(norm.cdf((delta - z * se0) / se1) + norm.cdf((-delta - z * se0) / se1))
 
 
-def sample_size(p_a: float, min_effect: float, alpha: float = 0.05, power: float = 0.8) -> int:
+@keyword_only
+def sample_size(p_a: float, min_effect: float, *, alpha: float = 0.05, power: float = 0.8) -> int:
     """Examples per group so the pooled z-test detects p_b = p_a + min_effect with the given power."""
     p_b = p_a + min_effect
     if not (0 < p_a < 1 and 0 < p_b < 1) or min_effect == 0:
@@ -119,7 +121,7 @@ def ab_test(successes_a: int, n_a: int, successes_b: int, n_b: int, *, alpha: fl
         base = min(max(pa, 1e-6), 1 - 1e-6)
         target = min(max(base + min_effect, 1e-6), 1 - 1e-6)
         achieved = _power(base, target, n_a, n_b, alpha)
-        required = sample_size(base, target - base, alpha, power)
+        required = sample_size(base, target - base, alpha=alpha, power=power)
         if achieved < power:
             warnings.append(Finding(
                 "stats.ab-underpowered", "stats", Severity.MEDIUM, "A/B test is underpowered",

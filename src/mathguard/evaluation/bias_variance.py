@@ -11,6 +11,7 @@ from mathguard import validate
 from mathguard.errors import InputError
 from mathguard.report import Figure, Finding, Report, Severity
 from mathguard.report.figure import new_axes
+from mathguard.deprecation import keyword_only, renamed
 
 LOSSES = ("0-1", "mse")
 
@@ -41,6 +42,14 @@ class BiasVariance:
                         f"Error is bias-dominated ({100 * (1 - share):.0f} % not variance)",
                         f"bias {self.bias:.4f}, variance {self.variance:.4f} ({self.loss} loss).", ev,
                         "A more flexible model or better features may help; more data alone will not.")]
+
+    def report(self, variance_share: float = 0.5) -> Report:
+        """The decomposition as a Report: the numbers, and whether variance dominates."""
+        found = self.findings(variance_share)
+        return Report(title=f"Bias–variance decomposition ({self.loss} loss)", findings=found,
+                      summary=found[0].title,
+                      metrics={"expected_loss": self.expected_loss, "bias": self.bias, "variance": self.variance,
+                               "noise": self.noise, "rounds": self.rounds, "loss": self.loss})
 
 
 def _predictions(make_estimator: Callable[[], Any], X_train: np.ndarray, y_train: np.ndarray,
@@ -75,9 +84,11 @@ def decompose(preds: np.ndarray, y_test: np.ndarray, loss: str, f_test: np.ndarr
                         float(np.mean(p != main)), None, preds.shape[0])
 
 
-def bias_variance(make_estimator: Callable[[], Any], X: Any, y: Any, loss: str = "0-1", rounds: int = 50,
+@keyword_only
+@renamed(seed="random_state")
+def bias_variance(make_estimator: Callable[[], Any], X: Any, y: Any, *, loss: str = "0-1", rounds: int = 50,
                   test_size: float = 0.3, X_test: Any = None, y_test: Any = None, f_test: Any = None,
-                  seed: int | None = 0) -> BiasVariance:
+                  random_state: int | None = 0) -> BiasVariance:
     """Retrain ``make_estimator()`` on ``rounds`` bootstrap samples and decompose its test error.
 
     Without ``X_test``/``y_test`` a ``test_size`` fraction of (X, y) is held out. ``f_test`` is
@@ -95,18 +106,19 @@ def bias_variance(make_estimator: Callable[[], Any], X: Any, y: Any, loss: str =
     if X_test is None:
         from sklearn.model_selection import train_test_split
 
-        X, X_test, y, y_test = train_test_split(X, y, test_size=test_size, random_state=seed)
+        X, X_test, y, y_test = train_test_split(X, y, test_size=test_size, random_state=random_state)
     else:
         X_test, y_test = np.asarray(X_test), np.asarray(y_test)
         validate.same_length(X_test=X_test, y_test=y_test)
     if loss == "0-1":
         y, y_test = validate.labels(y, "y"), validate.labels(y_test, "y_test")
     f = None if f_test is None else validate.as_1d(f_test, "f_test", dtype=np.float64)
-    preds = _predictions(make_estimator, X, y, X_test, rounds, np.random.default_rng(seed))
+    preds = _predictions(make_estimator, X, y, X_test, rounds, np.random.default_rng(random_state))
     return decompose(preds, y_test, loss, f)
 
 
-def bias_variance_curve(make_estimator: Callable[[Any], Any], params: Sequence[Any], X: Any, y: Any,
+@keyword_only
+def bias_variance_curve(make_estimator: Callable[[Any], Any], params: Sequence[Any], X: Any, y: Any, *,
                         param_name: str = "complexity", **kwargs: Any) -> Report:
     """Decompose the error for each value of a complexity parameter and plot the U-shaped curve."""
     if len(params) < 2:

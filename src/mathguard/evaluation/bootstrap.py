@@ -11,6 +11,7 @@ from scipy.stats import norm
 from mathguard import validate
 from mathguard.errors import InputError
 from mathguard.evaluation.metrics import Atoms, PairedMetric, get_metric
+from mathguard.deprecation import keyword_only, renamed
 
 #: Elements of the (chunk, n) weight matrix held at once; bounds memory to ~ a few hundred MB.
 CHUNK_ELEMENTS = 16_000_000
@@ -73,10 +74,12 @@ def _bca_levels(theta: float, reps: np.ndarray, jack: np.ndarray, weights: np.nd
     return norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
 
 
-def paired_bootstrap(y_true: Any, pred_a: Any, pred_b: Any, metric: "str | PairedMetric" = "accuracy",
-                     n_resamples: int = 10_000, level: float = 0.95, method: str = "bca",
-                     seed: int | None = 0) -> BootstrapResult:
-    """CI for ``metric(B) - metric(A)`` on the same examples, by resampling examples jointly.
+@keyword_only
+@renamed(seed="random_state", level=("alpha", lambda level: 1 - level))
+def paired_bootstrap(y_true: Any, pred_a: Any, pred_b: Any, *, metric: "str | PairedMetric" = "accuracy",
+                     n_resamples: int = 10_000, alpha: float = 0.05, method: str = "bca",
+                     random_state: int | None = 0) -> BootstrapResult:
+    """(1 − alpha) CI for ``metric(B) - metric(A)`` on the same examples, by resampling examples jointly.
 
     ``method`` is "bca" (bias-corrected and accelerated) or "percentile". Predictions are hard
     labels for accuracy/F1, probabilities for log loss, scores for AUC. The p-value inverts the
@@ -85,8 +88,9 @@ def paired_bootstrap(y_true: Any, pred_a: Any, pred_b: Any, metric: "str | Paire
     """
     if method not in ("bca", "percentile"):
         raise InputError(f"unknown bootstrap method {method!r}; choose 'bca' or 'percentile'")
-    if not 0 < level < 1:
-        raise InputError(f"level must be in (0, 1), got {level}")
+    if not 0 < alpha < 1:
+        raise InputError(f"alpha must be in (0, 1), got {alpha}")
+    level = 1 - alpha
     if n_resamples < 100:
         raise InputError(f"n_resamples must be at least 100, got {n_resamples}")
     m = get_metric(metric)
@@ -94,7 +98,7 @@ def paired_bootstrap(y_true: Any, pred_a: Any, pred_b: Any, metric: "str | Paire
     atoms = m.atoms(y, pred_a, pred_b)
     point = m.values(atoms, atoms.counts[None, :])[0]
     theta = float(point[1] - point[0])
-    reps = replicates(m, atoms, n_resamples, np.random.default_rng(seed))
+    reps = replicates(m, atoms, n_resamples, np.random.default_rng(random_state))
     alphas = np.array([(1 - level) / 2, (1 + level) / 2])
     if method == "bca" and len(atoms.counts) > 1:  # one distinct atom: every resample is equal, BCa is 0/0
         jack = m.jackknife(atoms)

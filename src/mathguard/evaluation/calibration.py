@@ -14,6 +14,7 @@ from mathguard.errors import InputError
 from mathguard.evaluation.metrics import example_nll
 from mathguard.report import Figure, Finding, Report, Severity
 from mathguard.report.figure import new_figure
+from mathguard.deprecation import keyword_only, warn_deprecated
 
 STRATEGIES = ("uniform", "quantile")
 
@@ -40,11 +41,23 @@ class Reliability:
         return float(np.max(np.abs(self.frequency - self.confidence)[seen]))
 
 
-def reliability(confidence: np.ndarray, hit: np.ndarray, n_bins: int = 15, strategy: str = "uniform") -> Reliability:
+def _is_hits(values: Any) -> bool:
+    arr = np.asarray(values)
+    return arr.dtype == bool or bool(np.isin(arr, (0, 1)).all())
+
+
+@keyword_only
+def reliability(hit: Any, confidence: Any, *, n_bins: int = 15, strategy: str = "uniform") -> Reliability:
     """Bin forecasts by confidence: equal-width ("uniform") or equal-mass ("quantile") edges.
 
+    ``hit`` (the outcome, true first as everywhere) says whether each forecast came true.
     The bin rule is scikit-learn's ``calibration_curve``: interior edges, left-closed search.
     """
+    if not _is_hits(hit) and _is_hits(confidence):  # the old order, (confidence, hit)
+        warn_deprecated("reliability: the outcome comes first now, reliability(hit, confidence)")
+        hit, confidence = confidence, hit
+    hit = np.asarray(hit)
+    confidence = np.asarray(confidence, dtype=np.float64)
     if strategy not in STRATEGIES:
         raise InputError(f"unknown binning {strategy!r}; choose 'uniform' (equal-width) or 'quantile' (equal-mass)")
     if int(n_bins) != n_bins or n_bins < 1:
@@ -89,12 +102,16 @@ def _scaled_nll(z: np.ndarray, y: np.ndarray, log_t: float) -> float:
     return float(-np.mean(log_softmax(z * np.exp(-log_t), axis=1)[np.arange(y.size), y]))
 
 
-def fit_temperature(logits_val: Any, y_val: Any, bounds: tuple[float, float] = (0.01, 100.0)) -> Temperature:
-    """Fit one temperature on held-out logits.
+@keyword_only
+def fit_temperature(y_val: Any, logits_val: Any, *, bounds: tuple[float, float] = (0.01, 100.0)) -> Temperature:
+    """Fit one temperature on held-out labels and logits.
 
     NLL is convex in 1/T, hence unimodal in log T, so a bounded Brent search over log T finds
     the optimum and can never return a negative or zero temperature.
     """
+    if np.ndim(y_val) == 2 and np.ndim(logits_val) == 1:  # the old order, (logits_val, y_val)
+        warn_deprecated("fit_temperature: the labels come first now, fit_temperature(y_val, logits_val)")
+        y_val, logits_val = logits_val, y_val
     z = _logits(logits_val, "logits_val")
     y = validate.labels(y_val, "y_val", n_classes=z.shape[1])
     validate.same_length(logits_val=z, y_val=y)
@@ -214,7 +231,7 @@ def _brier_terms(P: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[float, floa
     for c in cols:
         hit = (y == c).astype(np.float64)
         brier += float(np.mean((P[:, c] - hit) ** 2))
-        b = reliability(P[:, c], hit, n_bins, "uniform")
+        b = reliability(hit, P[:, c], n_bins=n_bins)
         w, base = b.count / b.count.sum(), hit.mean()
         rel += float(np.sum(w * (b.confidence - b.frequency) ** 2))
         res += float(np.sum(w * (b.frequency - base) ** 2))
@@ -222,7 +239,8 @@ def _brier_terms(P: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[float, floa
     return brier, rel, res, unc
 
 
-def calibration(y_true: Any, proba: Any, n_bins: int = 15, logits: Any = None,
+@keyword_only
+def calibration(y_true: Any, proba: Any, *, n_bins: int = 15, logits: Any = None,
                 threshold: float = 0.05) -> Calibration:
     """Calibration of probabilities ``proba`` (n, K) — or P(class 1) for a binary model — against labels.
 
@@ -237,14 +255,14 @@ def calibration(y_true: Any, proba: Any, n_bins: int = 15, logits: Any = None,
     validate.at_least_two_classes(y)
     pred = P.argmax(axis=1)
     conf, hit = P.max(axis=1), pred == y
-    top = {s: reliability(conf, hit, n_bins, s) for s in STRATEGIES}
-    classwise = float(np.mean([reliability(P[:, c], y == c, n_bins).ece for c in range(P.shape[1])]))
+    top = {s: reliability(hit, conf, n_bins=n_bins, strategy=s) for s in STRATEGIES}
+    classwise = float(np.mean([reliability(y == c, P[:, c], n_bins=n_bins).ece for c in range(P.shape[1])]))
     brier, rel, res, unc = _brier_terms(P, y, n_bins)
     z = _logits(logits) if logits is not None else np.log(np.clip(P, 1e-15, 1.0))
     if z.shape != P.shape:
         raise InputError(f"logits shape {z.shape} does not match proba shape {P.shape}")
-    temp = fit_temperature(z, y)
+    temp = fit_temperature(y, z)
     Pt = temp.apply(z)
-    ece_after = reliability(Pt.max(axis=1), Pt.argmax(axis=1) == y, n_bins).ece
+    ece_after = reliability(Pt.argmax(axis=1) == y, Pt.max(axis=1), n_bins=n_bins).ece
     return Calibration(int(n_bins), top, classwise, brier, rel, res, unc, float(example_nll(y, P).mean()),
                        float(hit.mean()), float(conf.mean()), temp, ece_after, threshold)

@@ -19,6 +19,7 @@ from sklearn.model_selection import RepeatedKFold, train_test_split
 from mathguard import validate
 from mathguard.errors import InputError
 from mathguard.report import Finding, Report, Severity
+from mathguard.deprecation import keyword_only, renamed
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,15 @@ def _diff(est_a: Any, est_b: Any, scorer: Any, X: Any, y: Any, train: np.ndarray
     return float(scorer(b, X[test], y[test]) - scorer(a, X[test], y[test]))
 
 
-def compare_cv(est_a: Any, est_b: Any, X: Any, y: Any, scheme: str = "5x2", scoring: str = "accuracy",
-               seed: int | None = 0, n_splits: int = 10, n_repeats: int = 10, alpha: float = 0.05) -> CVComparison:
+@keyword_only
+@renamed(seed="random_state")
+def compare_cv(est_a: Any, est_b: Any, X: Any, y: Any, *, scheme: str = "5x2", scoring: str = "accuracy",
+               random_state: int | None = 0, n_splits: int = 10, n_repeats: int = 10,
+               alpha: float = 0.05) -> CVComparison:
     """Retrain-and-test comparison of two scikit-learn estimators.
 
     "5x2": Dietterich's 5×2cv paired t-test (t on 5 df from the first fold's difference) and
-    Alpaydin's combined F-test (F on 10, 5 df), with splits drawn as mlxtend does for a given seed.
+    Alpaydin's combined F-test (F on 10, 5 df), with splits drawn as mlxtend does for a given random_state.
     "kfold-corrected": ``n_repeats`` × ``n_splits``-fold CV with the Nadeau–Bengio corrected
     resampled t-test, whose variance term (1/J + n_test/n_train) accounts for overlapping
     training sets.
@@ -92,7 +96,7 @@ def compare_cv(est_a: Any, est_b: Any, X: Any, y: Any, scheme: str = "5x2", scor
         raise InputError(f"unknown scoring {scoring!r}; use a scikit-learn scorer name") from None
     idx = np.arange(len(y))
     if scheme == "5x2":
-        rng = np.random.RandomState(seed)
+        rng = np.random.RandomState(random_state)
         d = np.empty((5, 2))
         for i in range(5):
             first, second = train_test_split(idx, test_size=0.5, random_state=rng.randint(low=0, high=32767))
@@ -106,7 +110,7 @@ def compare_cv(est_a: Any, est_b: Any, X: Any, y: Any, scheme: str = "5x2", scor
     if scheme == "kfold-corrected":
         if n_splits < 2 or n_repeats < 1:
             raise InputError("kfold-corrected needs n_splits >= 2 and n_repeats >= 1")
-        splits = list(RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=seed).split(idx))
+        splits = list(RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state).split(idx))
         d = np.array([_diff(est_a, est_b, scorer, X, y, tr, te) for tr, te in splits])
         J = d.size
         ratio = 1.0 / (n_splits - 1)  # n_test / n_train of k-fold CV

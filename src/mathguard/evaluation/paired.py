@@ -18,6 +18,7 @@ from mathguard.evaluation.bootstrap import BootstrapResult, paired_bootstrap
 from mathguard.evaluation.metrics import get_metric
 from mathguard.report import Finding, Report, Severity
 from mathguard.validate import as_1d, integer, labels
+from mathguard.deprecation import keyword_only, renamed
 
 MCNEMAR_TESTS = ("exact", "mid-p", "chi2", "auto")
 #: Fewer paired examples than this: a bootstrap CI collapses (1 row: "100 pp, CI 100–100"), so no verdict is given.
@@ -35,7 +36,8 @@ class McNemar:
     test: str
 
 
-def mcnemar(b: int, c: int, test: str = "exact") -> McNemar:
+@keyword_only
+def mcnemar(b: int, c: int, *, test: str = "exact") -> McNemar:
     """Test H0 "A and B err equally often" from the discordant counts.
 
     "exact": two-sided binomial test on min(b, c) of b + c trials at 1/2; "mid-p": the same
@@ -168,9 +170,11 @@ class Comparison:
                       summary=self.verdict)
 
 
-def compare(y_true: Any, pred_a: Any, pred_b: Any, metric: str = "accuracy", *, test: str = "exact",
+@keyword_only
+@renamed(seed="random_state")
+def compare(y_true: Any, pred_a: Any, pred_b: Any, *, metric: str = "accuracy", test: str = "exact",
             alpha: float = 0.05, min_effect: float = 0.0, n_resamples: int = 10_000,
-            ci_method: str = "bca", seed: int | None = 0, names: tuple[str, str] = ("A", "B")) -> Comparison:
+            ci_method: str = "bca", random_state: int | None = 0, names: tuple[str, str] = ("A", "B")) -> Comparison:
     """Compare two models evaluated on the same examples.
 
     For accuracy the p-value is McNemar's (``test``: exact, mid-p, chi2, auto) and the effect
@@ -185,8 +189,8 @@ def compare(y_true: Any, pred_a: Any, pred_b: Any, metric: str = "accuracy", *, 
     if min_effect < 0:
         raise InputError(f"min_effect must be non-negative, got {min_effect}")
     m = get_metric(metric)
-    boot: BootstrapResult = paired_bootstrap(y_true, pred_a, pred_b, m, n_resamples=n_resamples,
-                                             level=1 - alpha, method=ci_method, seed=seed)
+    boot: BootstrapResult = paired_bootstrap(y_true, pred_a, pred_b, metric=m, n_resamples=n_resamples,
+                                             alpha=alpha, method=ci_method, random_state=random_state)
     y = labels(y_true)
     evidence: dict[str, Any] = {"ci_level": 1 - alpha, "ci_method": ci_method, "bootstrap_se": boot.se,
                                 "n_resamples": n_resamples}
@@ -194,7 +198,7 @@ def compare(y_true: Any, pred_a: Any, pred_b: Any, metric: str = "accuracy", *, 
     if m.name == "accuracy":
         ra = labels(pred_a, "pred_a") == y
         rb = labels(pred_b, "pred_b") == y
-        mc = mcnemar(int(np.sum(ra & ~rb)), int(np.sum(~ra & rb)), test)
+        mc = mcnemar(int(np.sum(ra & ~rb)), int(np.sum(~ra & rb)), test=test)
         p_value, test_name = mc.p_value, f"McNemar {mc.test}"
         disc = mc.b + mc.c
         evidence.update(only_a_right=mc.b, only_b_right=mc.c,
@@ -204,7 +208,8 @@ def compare(y_true: Any, pred_a: Any, pred_b: Any, metric: str = "accuracy", *, 
                       p_value, test_name, alpha, float(min_effect), int(y.size), names, evidence)
 
 
-def compare_many(y_true: Any, baseline: Any, candidates: Mapping[str, Any], metric: str = "accuracy",
+@keyword_only
+def compare_many(y_true: Any, baseline: Any, candidates: Mapping[str, Any], *, metric: str = "accuracy",
                  baseline_name: str = "baseline", **kwargs: Any) -> Report:
     """Compare several candidates against one baseline, with Holm-adjusted p-values.
 
@@ -215,14 +220,14 @@ def compare_many(y_true: Any, baseline: Any, candidates: Mapping[str, Any], metr
     if not candidates:
         raise InputError("candidates is empty; pass at least one model's predictions")
     alpha = kwargs.pop("alpha", 0.05)
-    comps = [compare(y_true, baseline, pred, metric, names=(baseline_name, name), alpha=alpha, **kwargs)
+    comps = [compare(y_true, baseline, pred, metric=metric, names=(baseline_name, name), alpha=alpha, **kwargs)
              for name, pred in candidates.items()]
     adjusted = holm([c.p_value for c in comps])
     m = len(comps)
     for rank, i in enumerate(np.argsort([c.p_value for c in comps], kind="stable")):
         step_alpha = alpha / (m - rank)
         if step_alpha < alpha:  # rerun the bootstrap at the Holm step's level for this interval
-            wider = compare(y_true, baseline, candidates[comps[i].names[1]], metric, names=comps[i].names,
+            wider = compare(y_true, baseline, candidates[comps[i].names[1]], metric=metric, names=comps[i].names,
                             alpha=step_alpha, **kwargs)
             comps[i].ci, comps[i].evidence["ci_level"] = wider.ci, 1 - step_alpha
     report = Report(title=f"{len(comps)} models vs {baseline_name} (Holm-adjusted)",

@@ -18,21 +18,22 @@ from mathguard.errors import InputError
 from mathguard.validate import probabilities
 from mathguard.info.divergence import entropy
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
+from mathguard.deprecation import ReportAlias, keyword_only, renamed
 
 STRATEGIES = ("entropy", "margin", "least-confident")
 
 
-def uncertainty(proba: Any, by: str = "entropy") -> np.ndarray:
+def uncertainty(proba: Any, strategy: str = "entropy") -> np.ndarray:
     """Per-row uncertainty (larger = less sure) under one of ``STRATEGIES``."""
     p = probabilities(proba, "proba_pool")
-    if by == "entropy":
+    if strategy == "entropy":
         return np.asarray(entropy(p, base=2), dtype=np.float64).reshape(-1)
-    if by == "margin":
+    if strategy == "margin":
         top2 = np.sort(p, axis=1)[:, -2:]
         return 1.0 - (top2[:, 1] - top2[:, 0])
-    if by == "least-confident":
+    if strategy == "least-confident":
         return 1.0 - p.max(axis=1)
-    raise InputError(f"by must be one of {STRATEGIES}, got {by!r}")
+    raise InputError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
 
 
 def _check_k(k: int, n: int) -> None:
@@ -40,20 +41,25 @@ def _check_k(k: int, n: int) -> None:
         raise InputError(f"k must be an integer between 1 and the pool size {n}, got {k!r}")
 
 
-def select_uncertain(proba_pool: Any, k: int, by: str = "entropy") -> np.ndarray:
+@keyword_only
+@renamed(by="strategy")
+def select_uncertain(proba_pool: Any, *, k: int, strategy: str = "entropy") -> np.ndarray:
     """Indices of the ``k`` most uncertain rows, most uncertain first (ties: lower index first)."""
-    scores = uncertainty(proba_pool, by)
+    scores = uncertainty(proba_pool, strategy)
     _check_k(k, len(scores))
     return np.argsort(-scores, kind="stable")[:k]
 
 
-def select_diverse(proba_pool: Any, X_pool: Any, k: int, by: str = "entropy", pool_factor: int = 10) -> np.ndarray:
+@keyword_only
+@renamed(by="strategy")
+def select_diverse(proba_pool: Any, X_pool: Any, *, k: int, strategy: str = "entropy",
+                   pool_factor: int = 10) -> np.ndarray:
     """``k`` uncertain rows that are far apart: the ``pool_factor·k`` most uncertain, thinned by greedy k-center.
 
     The first pick is the most uncertain row; each next pick is the candidate farthest
     (Euclidean) from everything picked so far.
     """
-    scores = uncertainty(proba_pool, by)
+    scores = uncertainty(proba_pool, strategy)
     X = np.asarray(X_pool, dtype=np.float64)
     if X.ndim == 0 or X.shape[0] != len(scores):
         raise InputError(f"X_pool must have one row per row of proba_pool ({len(scores)})")
@@ -71,7 +77,7 @@ def select_diverse(proba_pool: Any, X_pool: Any, k: int, by: str = "entropy", po
 
 
 @dataclass
-class ActiveLearningCurve:
+class ActiveLearningCurve(ReportAlias):
     """Test accuracy after each labelling round, averaged over repeats, for a strategy and for random picks."""
 
     labels: np.ndarray
@@ -86,7 +92,7 @@ class ActiveLearningCurve:
             return int(self.labels[hit[0]]) if hit.size else None
         return first(self.strategy_accuracy), first(self.random_accuracy)
 
-    def to_report(self) -> Report:
+    def report(self) -> Report:
         target = float(self.random_accuracy[-1])  # what random sampling reaches with the whole budget
         ours, rand = self.labels_to_reach(target)
         report = Report(title=f"Active learning: {self.strategy} sampling against random sampling",
@@ -145,15 +151,15 @@ def _run(estimator: Any, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_tes
         if strategy == "random":
             pick = rng.choice(pool, size=batch, replace=False)
         elif strategy == "diverse":
-            pick = pool[select_diverse(model.predict_proba(X[pool]), X[pool], batch)]
+            pick = pool[select_diverse(model.predict_proba(X[pool]), X[pool], k=batch)]
         else:
-            pick = pool[select_uncertain(model.predict_proba(X[pool]), batch, by=strategy)]
+            pick = pool[select_uncertain(model.predict_proba(X[pool]), k=batch, strategy=strategy)]
         labelled.extend(pick.tolist())
     return scores
 
 
 def active_learning_curve(estimator: Any, X: Any, y: Any, X_test: Any, y_test: Any, *, initial: int = 20,
-                          batch: int = 10, rounds: int = 15, strategy: str = "margin", repeats: int = 3,
+                          batch: int = 10, rounds: int = 15, strategy: str = "entropy", repeats: int = 3,
                           random_state: int = 0) -> ActiveLearningCurve:
     """Simulate labelling with an oracle that knows ``y``: the strategy and random sampling, same budgets and seeds.
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mathguard.errors import InputError
+from mathguard.deprecation import keyword_only
 
 
 def _dist(p: Any, name: str) -> np.ndarray:
@@ -65,21 +66,24 @@ def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where(x == 0, 0.0, out)
 
 
-def entropy(p: Any, base: float = math.e) -> np.ndarray | float:
+@keyword_only
+def entropy(p: Any, *, base: float = math.e) -> np.ndarray | float:
     """H(p) = −Σ p log p along the last axis."""
     pa = _dist(p, "p")
     h = -_xlogy(pa, pa).sum(axis=-1) / _log(base)
     return float(h) if np.ndim(h) == 0 else h
 
 
-def cross_entropy(p: Any, q: Any, base: float = math.e, smoothing: float = 0.0) -> np.ndarray | float:
+@keyword_only
+def cross_entropy(p: Any, q: Any, *, base: float = math.e, smoothing: float = 0.0) -> np.ndarray | float:
     """H(p, q) = −Σ p log q = H(p) + KL(p‖q)."""
     pa, qa = _pair(p, q, smoothing)
     h = -_xlogy(pa, qa).sum(axis=-1) / _log(base)
     return float(h) if np.ndim(h) == 0 else h
 
 
-def kl(p: Any, q: Any, base: float = math.e, smoothing: float = 0.0) -> np.ndarray | float:
+@keyword_only
+def kl(p: Any, q: Any, *, base: float = math.e, smoothing: float = 0.0) -> np.ndarray | float:
     """KL(p‖q) = Σ p log(p/q); inf where p puts mass q does not (unless smoothed)."""
     pa, qa = _pair(p, q, smoothing)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -88,15 +92,17 @@ def kl(p: Any, q: Any, base: float = math.e, smoothing: float = 0.0) -> np.ndarr
     return float(d) if np.ndim(d) == 0 else d
 
 
-def js(p: Any, q: Any, base: float = math.e) -> np.ndarray | float:
+@keyword_only
+def js(p: Any, q: Any, *, base: float = math.e) -> np.ndarray | float:
     """Jensen–Shannon divergence ½KL(p‖m) + ½KL(q‖m), m = (p+q)/2: symmetric, finite, ≤ log 2."""
     pa, qa = _pair(p, q, 0.0)
     m = (pa + qa) / 2
-    d = 0.5 * np.asarray(kl(pa, m, base)) + 0.5 * np.asarray(kl(qa, m, base))
+    d = 0.5 * np.asarray(kl(pa, m, base=base)) + 0.5 * np.asarray(kl(qa, m, base=base))
     return float(d) if np.ndim(d) == 0 else d
 
 
-def psi(expected: Any, actual: Any, smoothing: float = 1e-4) -> np.ndarray | float:
+@keyword_only
+def psi(expected: Any, actual: Any, *, smoothing: float = 1e-4) -> np.ndarray | float:
     """Population stability index Σ (a − e)·ln(a/e) = KL(a‖e) + KL(e‖a), in nats.
 
     Empty bins make PSI infinite, so the default adds 1e-4 probability to every bin
@@ -110,12 +116,14 @@ def psi(expected: Any, actual: Any, smoothing: float = 1e-4) -> np.ndarray | flo
     return float(d) if np.ndim(d) == 0 else d
 
 
-def perplexity(p: Any, base: float = 2.0) -> np.ndarray | float:
+@keyword_only
+def perplexity(p: Any, *, base: float = 2.0) -> np.ndarray | float:
     """base^H(p): the effective number of equally likely outcomes (independent of the base)."""
     return np.power(base, entropy(p, base=base))
 
 
-def mutual_information(joint: Any, base: float = math.e) -> np.ndarray | float:
+@keyword_only
+def mutual_information(joint: Any, *, base: float = math.e) -> np.ndarray | float:
     """I(X;Y) = KL(p(x,y) ‖ p(x)p(y)) from a joint count or probability table.
 
     The table is the last two axes, so a stack of tables (…, r, c) gives one MI per table.

@@ -31,6 +31,7 @@ from mathguard.errors import InputError
 from mathguard.info.divergence import entropy, mutual_information
 from mathguard.io import is_dask
 from mathguard.report import Figure, Finding, Report, Severity, new_figure
+from mathguard.deprecation import ReportAlias, keyword_only
 
 _MAX_DISCRETE = 32  # a numeric column with at most this many distinct integer values is treated as discrete
 
@@ -127,7 +128,7 @@ def g_test(table: np.ndarray) -> float:
 
 
 @dataclass
-class Relevance:
+class Relevance(ReportAlias):
     """MI of each feature with the target (nats), most relevant first, with its significance."""
 
     scores: pd.Series
@@ -140,7 +141,7 @@ class Relevance:
     def uninformative(self) -> list[str]:
         return [n for n in self.scores.index if self.p_values[n] >= self.alpha]
 
-    def to_report(self) -> Report:
+    def report(self) -> Report:
         report = Report(title="Feature relevance: mutual information with the target",
                         metrics={"mi_nats": self.scores.to_dict(), "p_adjusted": self.p_values.to_dict(),
                                  "method": self.method, "task": self.task},
@@ -256,7 +257,7 @@ def _relevance(mi: np.ndarray, tables: Sequence[np.ndarray], names: list[str], u
 
 
 @dataclass
-class Redundancy:
+class Redundancy(ReportAlias):
     """Pairwise normalised MI between features and the groups joined by NMI ≥ threshold."""
 
     nmi: pd.DataFrame
@@ -264,7 +265,7 @@ class Redundancy:
     groups: list[list[str]]
     threshold: float
 
-    def to_report(self) -> Report:
+    def report(self) -> Report:
         report = Report(title="Feature redundancy: normalised mutual information between features",
                         metrics={"groups": self.groups, "threshold": self.threshold},
                         summary=f"{len(self.groups)} group(s) of features with pairwise NMI ≥ {self.threshold}.")
@@ -345,7 +346,8 @@ class InformationGain:
     branches: int
 
 
-def information_gain(feature: Any, y: Any, threshold: float | None = None, *, categorical: bool | None = None,
+@keyword_only
+def information_gain(feature: Any, y: Any, *, threshold: float | None = None, categorical: bool | None = None,
                      base: float = 2.0) -> InformationGain:
     """Information gain of splitting ``y`` on one feature, as a decision tree computes it.
 

@@ -32,7 +32,7 @@ def certified_correct(clf: Classifier, x: torch.Tensor, y: torch.Tensor, norm: s
     proved = torch.zeros(len(x), dtype=torch.bool)
     used = []
     try:
-        proved |= ibp(clf, x, eps, y=y).verified
+        proved |= ibp(clf, x, y, eps=eps).verified
         used.append("ibp")
     except MathguardError:
         pass

@@ -24,12 +24,14 @@ from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.robustness import pitfalls
 from mathguard.sharding import check_client, run_shards
 from mathguard.validate import integer
+from mathguard.deprecation import keyword_only
 
 #: Points per Dask task when a client is given and shard_size is not.
 DEFAULT_SHARD = 64
 
 
-def default_attacks(n_classes: int, norm: str, steps: int = 100,
+@keyword_only
+def default_attacks(n_classes: int, *, norm: str, steps: int = 100,
                     has_gradients: bool = True, labels_only: bool = False) -> tuple[list[Attack], list[Finding]]:
     """APGD-CE, then targeted APGD-DLR (untargeted DLR for 3 classes, none for 2), then Square (10·steps queries).
 
@@ -161,7 +163,8 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
     notes: list[Finding] = []
     labels_only = isinstance(clf, LabelsOnlyClassifier)
     if attacks is None:
-        attacks, notes = default_attacks(clf.n_classes, norm, steps, clf.has_gradients, labels_only)
+        attacks, notes = default_attacks(clf.n_classes, norm=norm, steps=steps, has_gradients=clf.has_gradients,
+                                        labels_only=labels_only)
     report = Report(title=f"Robustness evaluation ({norm})", findings=list(notes))
     if checks and not labels_only:  # the model-output checks read scores a labels-only model never gives
         # Model-level pitfalls first: they explain attack failures that follow.
@@ -251,7 +254,7 @@ def _convergence_check(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attack
     steps = attack.steps
     e = positive[len(positive) // 2]
     longer = APGD(norm=norm, loss=attack.loss, targeted=attack.targeted, n_target_classes=attack.n_target_classes,
-                  steps=2 * steps, restarts=attack.restarts, seed=attack.seed)
+                  steps=2 * steps, restarts=attack.restarts, random_state=attack.random_state)
     acc = float(attack(clf, x, y, eps=e).robust_accuracy[e])
     acc2 = float(longer(clf, x, y, eps=e).robust_accuracy[e])
     return pitfalls.incomplete_finding(acc, acc2, steps, e)
