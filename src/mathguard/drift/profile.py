@@ -406,7 +406,6 @@ def profile(X: Any, proba: Any = None, *, categorical: Sequence[str] = (), colum
     Non-numeric and boolean columns, and those named in ``categorical``, are categorical.
     ``columns`` restricts the profile to those columns (in that order).
     """
-
     integer(sample_size, "sample_size", low=0)
     integer(max_buckets, "max_buckets", low=16)
     integer(max_categories, "max_categories")
