@@ -19,7 +19,7 @@ def cancer():
 
 
 def test_knn_relevance_is_scikit_learns_estimate(cancer):
-    rel = mg.info.feature_relevance(cancer.data, cancer.target, feature_names=cancer.feature_names)
+    rel = mg.info.feature_relevance(cancer.data, cancer.target, feature_names=cancer.feature_names, base=np.e)
     ref = mutual_info_classif(cancer.data, cancer.target, random_state=0)
     expected = pd.Series(ref, index=cancer.feature_names)
     pd.testing.assert_series_equal(rel.scores, expected[rel.scores.index], check_names=False)
@@ -31,7 +31,7 @@ def test_binned_relevance_of_a_discrete_feature_is_exact():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 5000)
     x = np.where(rng.random(5000) < 0.7, y, rng.integers(0, 3, 5000))  # a noisy copy of the label
-    rel = mg.info.feature_relevance(x[:, None], y, method="binned")
+    rel = mg.info.feature_relevance(x[:, None], y, method="binned", base=np.e)
     assert rel.scores["x0"] == pytest.approx(mutual_info_score(x, y), rel=1e-12)
 
 
@@ -40,7 +40,7 @@ def test_binned_mi_approaches_the_gaussian_formula():
     rho = 0.8
     x = rng.normal(size=400_000)
     z = rho * x + np.sqrt(1 - rho**2) * rng.normal(size=x.size)
-    rel = mg.info.feature_relevance(x[:, None], z, method="binned", bins=40, task="regression")
+    rel = mg.info.feature_relevance(x[:, None], z, method="binned", bins=40, task="regression", base=np.e)
     # binning can only lose information; with 40 bins the loss is a few percent
     assert rel.scores["x0"] == pytest.approx(-0.5 * np.log(1 - rho**2), rel=0.06)
     assert rel.scores["x0"] < -0.5 * np.log(1 - rho**2)
@@ -128,9 +128,18 @@ def test_text_columns_are_nominal_and_measured_exactly():
     # 40 arbitrary labels: their code order means nothing, so they must not be quantile-binned
     shop = np.array([f"s{i}" for i in rng.integers(0, 40, 4000)])
     X = pd.DataFrame({"city": city, "shop": shop, "noise": rng.normal(size=4000)})
-    rel = mg.info.feature_relevance(X, y, method="binned")
+    rel = mg.info.feature_relevance(X, y, method="binned", base=np.e)
     assert rel.scores["city"] == pytest.approx(mutual_info_score(city, y), rel=1e-12)
     assert rel.scores["shop"] == pytest.approx(mutual_info_score(shop, y), rel=1e-12)
     assert set(rel.uninformative) == {"shop", "noise"}
     red = mg.info.redundancy(X.assign(town=X.city.str.upper()))
     assert red.nmi.loc["city", "town"] == pytest.approx(1.0) and ["city", "town"] in red.groups
+
+
+def test_relevance_is_in_bits_unless_asked(cancer):
+    bits = mg.info.feature_relevance(cancer.data[:, :5], cancer.target, method="binned")
+    nats = mg.info.feature_relevance(cancer.data[:, :5], cancer.target, method="binned", base=np.e)
+    pd.testing.assert_series_equal(bits.scores, nats.scores / np.log(2))
+    assert bits.unit == "bits" and "mi_bits" in bits.report().metrics and nats.unit == "nats"
+    with pytest.raises(mg.InputError, match="base"):
+        mg.info.feature_relevance(cancer.data[:, :5], cancer.target, base=1)

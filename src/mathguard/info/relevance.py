@@ -31,6 +31,7 @@ from mathguard.errors import InputError
 from mathguard.info.divergence import entropy, mutual_information
 from mathguard.io import is_dask
 from mathguard.report import Figure, Finding, Report, Severity, new_figure
+from mathguard.validate import finite
 from mathguard.deprecation import ReportAlias, keyword_only
 
 _MAX_DISCRETE = 32  # a numeric column with at most this many distinct integer values is treated as discrete
@@ -129,13 +130,14 @@ def g_test(table: np.ndarray) -> float:
 
 @dataclass
 class Relevance(ReportAlias):
-    """MI of each feature with the target (nats), most relevant first, with its significance."""
+    """MI of each feature with the target (in ``unit``: bits unless asked), most relevant first, and its significance."""
 
     scores: pd.Series
     p_values: pd.Series  # Holm-adjusted G-test on the binned table
     method: str
     task: str
     alpha: float = 0.05
+    unit: str = "bits"
 
     @property
     def uninformative(self) -> list[str]:
@@ -143,8 +145,8 @@ class Relevance(ReportAlias):
 
     def report(self) -> Report:
         report = Report(title="Feature relevance: mutual information with the target",
-                        metrics={"mi_nats": self.scores.to_dict(), "p_adjusted": self.p_values.to_dict(),
-                                 "method": self.method, "task": self.task},
+                        metrics={f"mi_{self.unit}": self.scores.to_dict(), "p_adjusted": self.p_values.to_dict(),
+                                 "method": self.method, "task": self.task, "unit": self.unit},
                         summary=f"MI estimated with the {self.method} estimator ({self.task}); "
                                 f"{len(self.uninformative)} of {len(self.scores)} features carry no detectable "
                                 "information about the target.")
@@ -152,28 +154,28 @@ class Relevance(ReportAlias):
             report.add(Finding(
                 id="info.uninformative-feature", lens="info", severity=Severity.LOW,
                 title=f"feature {name} carries no information about the target",
-                detail=f"MI {self.scores[name]:.4f} nats, G-test p = {self.p_values[name]:.2g} (Holm): "
+                detail=f"MI {self.scores[name]:.4f} {self.unit}, G-test p = {self.p_values[name]:.2g} (Holm): "
                        "indistinguishable from an independent column on this sample.",
-                evidence={"feature": name, "mi_nats": float(self.scores[name]),
+                evidence={"feature": name, f"mi_{self.unit}": float(self.scores[name]),
                           "p_adjusted": float(self.p_values[name])},
                 fix="Drop it, or check whether it only matters jointly with another feature."))
-        report.figures.append(_bar_figure(self.scores, set(self.uninformative)))
+        report.figures.append(_bar_figure(self.scores, set(self.uninformative), self.unit))
         return report
 
 
-def _bar_figure(scores: pd.Series, dim: set[str]) -> Figure:
+def _bar_figure(scores: pd.Series, dim: set[str], unit: str) -> Figure:
     top = scores.iloc[:30].copy()
-    return Figure.later(lambda: _draw_bars(top, dim), "Feature relevance", "Mutual information of each feature "
+    return Figure.later(lambda: _draw_bars(top, dim, unit), "Feature relevance", "Mutual information of each feature "
                         "with the target, most relevant first (grey: not distinguishable from zero).")
 
 
-def _draw_bars(top: pd.Series, dim: set[str]) -> Any:
+def _draw_bars(top: pd.Series, dim: set[str], unit: str) -> Any:
     fig = new_figure(7, 0.22 * len(top) + 1.2)
     ax = fig.subplots()
     y = np.arange(len(top))[::-1]
     ax.barh(y, top.to_numpy(), color=["tab:gray" if n in dim else "tab:blue" for n in top.index])
     ax.set_yticks(y, list(top.index), fontsize=7)
-    ax.set_xlabel("mutual information with the target (nats)")
+    ax.set_xlabel(f"mutual information with the target ({unit})")
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -181,8 +183,11 @@ def _draw_bars(top: pd.Series, dim: set[str]) -> Any:
 
 def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]" = "auto", method: str = "auto",
                       task: str = "auto", feature_names: Sequence[str] | None = None, bins: int = 10,
-                      knn_max_rows: int = 50_000, alpha: float = 0.05, random_state: int = 0) -> Relevance:
+                      knn_max_rows: int = 50_000, alpha: float = 0.05, random_state: int = 0,
+                      base: float = 2.0) -> Relevance:
     """Rank features by MI with ``y``; ``method`` is "knn" (scikit-learn), "binned" or "auto".
+
+    Scores are in bits (``base=2``); ``base=math.e`` gives nats, as scikit-learn reports them.
 
     ``X`` may be a Dask DataFrame with ``y`` one of its column names: the binned path then runs
     partition by partition (``mathguard.info.partitions``) and gives the in-memory binned result.
@@ -193,6 +198,7 @@ def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]
         raise InputError(f"method must be 'auto', 'knn' or 'binned', got {method!r}")
     if task not in ("auto", "classification", "regression"):
         raise InputError(f"task must be 'auto', 'classification' or 'regression', got {task!r}")
+    finite(base, "base", low=1.0, open_low=True)
     if is_dask(X):
         from mathguard.info.partitions import dask_tables
 
@@ -201,7 +207,7 @@ def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]
         tables, names, task = dask_tables(X, y, discrete_features=discrete_features, task=task,
                                           feature_names=feature_names, bins=bins)
         return _relevance(binned_mi(tables), tables, names, f"binned ({bins} quantile bins, over Dask partitions)",
-                          task, alpha)
+                          task, alpha, base)
     arr, names, nominal = _matrix(X, feature_names)
     target = np.asarray(y)
     if target.ndim != 1 or len(target) != len(arr):
@@ -229,7 +235,7 @@ def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]
     else:
         mi = binned_mi(tables)
         used = f"binned ({bins} quantile bins; above {knn_max_rows} rows the kNN estimator is too slow)"
-    return _relevance(mi, tables, names, used, task, alpha)
+    return _relevance(mi, tables, names, used, task, alpha, base)
 
 
 def infer_task(kind: str, discrete: Callable[[], bool]) -> str:
@@ -247,13 +253,15 @@ def binned_mi(tables: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _relevance(mi: np.ndarray, tables: Sequence[np.ndarray], names: list[str], used: str, task: str,
-               alpha: float) -> Relevance:
-    """Scores (MI, nats) ranked, with Holm-adjusted G-test p-values from the tables: one path for all inputs."""
+               alpha: float, base: float) -> Relevance:
+    """Scores (MI in nats, shown in ``base``) ranked, with Holm-adjusted G-test p-values: one path for all inputs."""
     from mathguard.evaluation import holm
 
     p = holm([g_test(t) for t in tables])
-    scores = pd.Series(np.maximum(mi, 0.0), index=names).sort_values(ascending=False, kind="stable")
-    return Relevance(scores, pd.Series(p, index=names)[scores.index], used, task, alpha)
+    shown = np.maximum(mi, 0.0) / np.log(base)
+    scores = pd.Series(shown, index=names).sort_values(ascending=False, kind="stable")
+    unit = "bits" if base == 2 else "nats" if base == np.e else f"log{base:g} units"
+    return Relevance(scores, pd.Series(p, index=names)[scores.index], used, task, alpha, unit)
 
 
 @dataclass
