@@ -28,9 +28,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from mathguard.drift.accumulators import NumericFeature
 from mathguard.drift.domain import DomainAUC, domain_auc
 from mathguard.drift.measures import FeatureDrift, categorical_drift, numeric_drift
-from mathguard.drift.profile import NumericFeature, Profile, profile
+from mathguard.drift.profile import Profile, profile
 from mathguard.errors import InputError
 from mathguard.evaluation import holm
 from mathguard.report import Finding, Report, Severity

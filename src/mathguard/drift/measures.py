@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mathguard.drift.profile import CategoricalFeature, NumericFeature
+from mathguard.drift.accumulators import CategoricalFeature, NumericFeature
 from mathguard.drift.sketch import LogSketch, bucket_edges
 from mathguard.drift.twosample import chi_square, ks_test, wasserstein
 from mathguard.info.divergence import js, kl, psi

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mathguard.drift.profile import CategoricalFeature, NumericFeature, Profile, category_labels
+from mathguard.drift.accumulators import CategoricalFeature, NumericFeature, category_labels
+from mathguard.drift.profile import Profile
 from mathguard.errors import InputError
 from mathguard.validate import finite
 
