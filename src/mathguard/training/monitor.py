@@ -8,7 +8,8 @@ weight norms, the size of the update the optimizer just made, and — through fo
 hooks on the ReLU / sigmoid / tanh modules — the share of dead and saturated units in
 that step's batch (the hooks exist only for that step and hold no tensors). History is
 bounded by decimation (keep every other record and halve the sampling rate when full),
-so memory is flat over any run length.
+so memory is flat over any run length. ``report()`` hands the records to the rules in
+``findings`` and the curves to ``plots``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from torch import nn
 
 from mathguard.errors import InputError
 from mathguard.models.torch_model import check_module
-from mathguard.report import Figure, Finding, Report, Severity, new_figure
+from mathguard.report import Report
+from mathguard.training import findings
+from mathguard.training.plots import training_figure
 from mathguard.training.weights import WEIGHTED, init_scale_finding, scale_stats
 
 _SATURATION = {nn.Sigmoid: (0.01, 0.99), nn.Tanh: (-0.99, 0.99)}  # outputs beyond these are on a flat tail
@@ -223,110 +226,17 @@ class Monitor:
         shares = self._recent_activation_shares()
         if shares:
             report.metrics["dead_or_saturated_share"] = shares
-        divergence = self._divergence()
-        for finding in (*self.init_findings, self._non_finite(), divergence, self._exploding(grads), self._vanishing(grads, names),
-                        None if divergence else self._plateau(), *self._unit_findings(shares),
-                        self._update_size(names)):
+        kinds = {} if self.probe is None else dict(zip(self.probe.names, self.probe.kinds))
+        lr = h.lr[-1]
+        diverged = findings.divergence(h.loss, lr)
+        for finding in (*self.init_findings, findings.non_finite(self.non_finite), diverged,
+                        findings.exploding(grads, lr), findings.vanishing(grads, names),
+                        None if diverged else findings.plateau(h.loss, self.n_steps, lr, self.n_outputs),
+                        *findings.idle_units(shares, kinds, lr), findings.update_size(h.update_ratio)):
             if finding is not None:
                 report.add(finding)
-        report.figures.append(self._figure(grads, names))
+        report.figures.append(training_figure(h.steps, grads, names, h.loss, h.lr))
         return report
-
-    def _non_finite(self) -> Finding | None:
-        if self.non_finite is None:
-            return None
-        step, where = self.non_finite
-        return Finding(
-            id="calculus.non-finite", lens="calculus", severity=Severity.CRITICAL,
-            title=f"NaN/Inf first appeared in the {where} at step {step}",
-            detail="Once a NaN enters the weights every later step is lost.",
-            evidence={"step": step, "where": where},
-            fix="Lower the learning rate, clip gradients (torch.nn.utils.clip_grad_norm_), and check the inputs "
-                "and the loss for log(0) or division by zero.")
-
-    def _divergence(self) -> Finding | None:
-        loss = np.array(self.history.loss)
-        finite = loss[np.isfinite(loss)]
-        k = max(1, len(loss) // 5)
-        start = float(np.median(finite[:k])) if len(finite) else math.nan
-        if len(finite) == len(loss):
-            end = float(np.median(finite[-k:]))
-            if not end > 1.5 * start:
-                return None
-            title = f"Training diverged: loss went from {start:.3g} to {end:.3g}"
-        else:
-            end = math.inf
-            title = "Training diverged: the loss became NaN/Inf"
-        lr = self.history.lr[-1]
-        suggested = lr / 10 if math.isfinite(lr) else math.nan
-        return Finding(
-            id="calculus.divergence", lens="calculus", severity=Severity.HIGH, title=title,
-            detail="A loss that rises over training means steps overshoot the minimum: the learning rate is too "
-                   "high for the curvature of the loss.",
-            evidence={"loss_start": start, "loss_end": end, "lr": lr, "suggested_lr": suggested},
-            fix=f"Lower the learning rate to about {suggested:.3g} (a tenth of the current one) or add warmup.")
-
-    def _exploding(self, grads: np.ndarray) -> Finding | None:
-        total = np.sqrt(np.nansum(np.where(np.isfinite(grads), grads, np.nan) ** 2, axis=1))
-        k = max(1, len(total) // 5)
-        early = np.median(total[:k])
-        peak = np.nanmax(total)
-        if not (peak > 100 * max(early, 1e-12)):
-            return None
-        clip = float(np.nanpercentile(total[:k], 90))
-        lr = self.history.lr[-1]
-        suggested = lr / 10 if math.isfinite(lr) else math.nan
-        return Finding(
-            id="calculus.exploding-gradients", lens="calculus", severity=Severity.HIGH,
-            title=f"Gradient norm grew {peak / max(early, 1e-12):.3g}× over training",
-            detail="Exploding gradients make single steps large enough to throw the weights far away.",
-            evidence={"early_norm": float(early), "peak_norm": float(peak), "suggested_clip": clip,
-                      "lr": lr, "suggested_lr": suggested},
-            fix=f"Clip the gradient norm at about {clip:.3g} (the 90th percentile seen early on) and lower the "
-                f"learning rate to about {suggested:.3g}, or warm it up over the first few hundred steps.")
-
-    def _vanishing(self, grads: np.ndarray, names: list[str]) -> Finding | None:
-        if len(names) < 3:
-            return None
-        med = np.nanmedian(grads, axis=0)
-        first, last = float(med[0]), float(med[-1])
-        if not last > 1e-12:
-            return None  # no gradient reaches even the last layer: dead units, not depth, are the story
-        ratio = first / last
-        if ratio >= 1e-3:
-            return None
-        return Finding(
-            id="calculus.vanishing-gradients", lens="calculus", severity=Severity.HIGH,
-            title=f"Gradients vanish with depth: the first layer gets {ratio:.2g}× the last layer's gradient",
-            detail=f"Across {len(names)} layers the gradient shrinks by a factor per layer (the chain rule multiplies "
-                   "Jacobians; saturating activations such as sigmoid contribute at most 1/4 each), so early layers "
-                   "barely learn.",
-            evidence={"first_layer": names[0], "last_layer": names[-1], "ratio": ratio, "depth": len(names)},
-            fix="Use ReLU-family activations with He initialisation, add residual connections and normalisation "
-                "layers.")
-
-    def _plateau(self) -> Finding | None:
-        """No progress: the loss late in the run is within 2 % of where it started (over ≥ 50 steps)."""
-        loss = np.array(self.history.loss)
-        if self.n_steps < 50 or len(loss) < 10 or not np.isfinite(loss).all():
-            return None
-        k = max(1, len(loss) // 5)
-        early, late = float(np.median(loss[:k])), float(np.median(loss[-k:]))
-        if early - late > 0.02 * abs(early):
-            return None
-        chance = math.log(self.n_outputs) if self.n_outputs and self.n_outputs > 1 else None
-        at_chance = chance is not None and abs(late - chance) < 0.05 * chance
-        return Finding(
-            id="calculus.plateau", lens="calculus", severity=Severity.HIGH if at_chance else Severity.MEDIUM,
-            title=f"The loss made no progress in {self.n_steps} steps ({early:.3g} → {late:.3g})"
-                  + (f", which is chance level for {self.n_outputs} classes (ln {self.n_outputs} = {chance:.3g})"
-                     if at_chance else ""),
-            detail="The optimiser is not descending: steps too large bounce around (or kill units), steps too "
-                   "small do not move, and a target unrelated to the inputs looks exactly the same.",
-            evidence={"loss_start": early, "loss_end": late, "steps": self.n_steps, "lr": self.history.lr[-1],
-                      "chance_loss": chance},
-            fix="Run a learning-rate range test (try 10× lower and 10× higher), add a schedule with warmup, and "
-                "check that the labels match the inputs (shuffle bugs, wrong column).")
 
     def _recent_activation_shares(self) -> dict[str, float]:
         """Median share of dead/saturated units per activation layer over the last three samples."""
@@ -334,83 +244,3 @@ class Monitor:
             return {}
         recent = np.array(self.activations.share[-3:], dtype=float)
         return dict(zip(self.probe.names, np.nanmedian(recent, axis=0).tolist()))
-
-    def _unit_findings(self, shares: dict[str, float]) -> list[Finding]:
-        if not shares or self.probe is None:
-            return []
-        out = []
-        kinds = dict(zip(self.probe.names, self.probe.kinds))
-        for kind in ("dead", "saturated"):
-            layer_shares = {n: v for n, v in shares.items() if kinds[n] == kind and math.isfinite(v)}
-            if not layer_shares:
-                continue
-            worst = max(layer_shares, key=layer_shares.get)
-            share = layer_shares[worst]
-            if share < 0.25:
-                continue
-            # Trained ReLU nets commonly carry a quarter to a half of idle units (wasted capacity, LOW);
-            # past half the layer is crippled, and near all of it nothing can learn any more.
-            severity = Severity.HIGH if share >= 0.9 else Severity.MEDIUM if share >= 0.5 else Severity.LOW
-            if kind == "dead":
-                out.append(Finding(
-                    id="calculus.dead-units", lens="calculus", severity=severity,
-                    title=f"{share:.0%} of the ReLU units after layer {worst!r} are dead (zero for every input)",
-                    detail="A dead ReLU passes no gradient, so it never recovers; a large step that pushed its "
-                           "pre-activation negative for all inputs is the usual cause.",
-                    evidence={"layer": worst, "share": share, "shares": layer_shares, "lr": self.history.lr[-1]},
-                    fix="Lower the learning rate (start around a tenth), use LeakyReLU/GELU, He initialisation, "
-                        "or normalisation before the activation."))
-            else:
-                out.append(Finding(
-                    id="calculus.saturated-units", lens="calculus", severity=severity,
-                    title=f"{share:.0%} of the sigmoid/tanh units after layer {worst!r} are saturated",
-                    detail="On the flat tails the derivative is below 0.01, so these units learn a hundred times "
-                           "slower and starve the layers before them of gradient.",
-                    evidence={"layer": worst, "share": share, "shares": layer_shares},
-                    fix="Standardise the inputs, use Xavier initialisation and a lower learning rate, or switch "
-                        "to ReLU-family activations with normalisation."))
-        return out
-
-    def _update_size(self, names: list[str]) -> Finding | None:
-        ratios = np.array(self.history.update_ratio, dtype=float)[1:]
-        if ratios.size == 0 or not np.isfinite(ratios).any():
-            return None
-        med = float(np.nanmedian(ratios))
-        if 1e-5 <= med <= 1e-1 or med == 0:  # exactly 0: no gradient at all, reported as dead units/plateau
-            return None
-        return Finding(
-            id="calculus.update-ratio", lens="calculus", severity=Severity.MEDIUM,
-            title=f"Weights change by {med:.2g} of their norm per step (healthy is around 1e-3)",
-            detail="Much smaller and training crawls; much larger and it thrashes.",
-            evidence={"median_update_ratio": med},
-            fix="Raise the learning rate" if med < 1e-5 else "Lower the learning rate")
-
-    def _figure(self, grads: np.ndarray, names: list[str]) -> Figure:
-        """The curves as they stand now (copied: training may go on before the report is drawn)."""
-        h = self.history
-        curves = (list(h.steps), grads.copy(), list(names), list(h.loss), list(h.lr))
-        return Figure.later(lambda: _draw_training(*curves), "Gradient flow, loss and learning rate",
-                            "Per-layer gradient norm over training (log scale; lines far below the "
-                            "others are layers that stopped learning), the loss, and the learning rate "
-                            "read from the optimizer at every step.")
-
-
-def _draw_training(steps: list[int], grads: np.ndarray, names: list[str], loss: list[float],
-                   lr: list[float]) -> Any:
-    fig = new_figure(13, 3.6)
-    ax1, ax2, ax3 = fig.subplots(1, 3)
-    for j, name in enumerate(names):
-        ax1.plot(steps, np.clip(grads[:, j], 1e-30, None), label=name, lw=1)
-    ax1.set_yscale("log")
-    ax1.set_ylabel("gradient norm")
-    if len(names) <= 10:
-        ax1.legend(fontsize=6)
-    ax2.plot(steps, loss, color="tab:red")
-    ax2.set_ylabel("loss")
-    ax3.plot(steps, lr, color="tab:green")
-    ax3.set_ylabel("learning rate")
-    for ax in (ax1, ax2, ax3):
-        ax.set_xlabel("step")
-        ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    return fig
