@@ -93,7 +93,7 @@ class PGD(Constrained, Attack):
             return torch.full_like(eps, self.step_size)
         return 2.5 * eps / self.steps
 
-    def _run(self, clf, x, y, eps, *, report: bool = True, ids: torch.Tensor | None = None):
+    def _run(self, clf, x, y, eps, *, ids: torch.Tensor | None = None):
         draws = self._draws(ids)
         best = x.clone()
         done = torch.zeros(len(x), dtype=torch.bool)
@@ -104,15 +104,19 @@ class PGD(Constrained, Attack):
             idx = (~done).nonzero().squeeze(1)
             if len(idx) == 0:
                 break
-            adv, found = self._restart(clf, x[idx], y[idx], eps[idx], alpha[idx], draws.rows(idx), r, queries, idx,
-                                       report and r == 0, r * self.steps, total)
+            adv, finished = self._restart(clf, x[idx], y[idx], eps[idx], alpha[idx], draws.rows(idx), r, queries,
+                                          idx, r * self.steps, total)
             best[idx] = adv
-            if found is None:  # cancelled through the progress callback
+            if not finished or r == self.restarts - 1:  # cancelled, or no restart left to spare
                 break
-            done[idx] = found
+            # Which points this restart fooled, so the next one skips them; the caller checks the last one.
+            with torch.no_grad():
+                done[idx] = clf.logits(adv).argmax(1) != y[idx]
+            queries[idx] += 1
         return best, queries
 
-    def _restart(self, clf, x, y, eps, alpha, draws, restart, queries, idx, first, offset, total):
+    def _restart(self, clf, x, y, eps, alpha, draws, restart, queries, idx, offset, total):
+        """One run of ``steps`` steps from a fresh start → (adversarial, False if cancelled)."""
         adv = x.clone()
         if self.random_start:
             start = random_start(x, eps, self.norm, draws, (restart,))
@@ -137,11 +141,8 @@ class PGD(Constrained, Attack):
             delta = project(new - x[ai], eps[ai], self.norm)
             adv[ai] = self._clip(x[ai] + delta, x[ai], clf.bounds)
             if not self._tick(offset + step + 1, total):
-                return adv, None
-        with torch.no_grad():
-            fooled = clf.logits(adv).argmax(1) != y
-        queries[idx] += 1
-        return adv, fooled
+                return adv, False
+        return adv, True
 
     def _run_minimal(self, clf, x, y, eps_max):
         if eps_max is None:
@@ -163,7 +164,7 @@ class PGD(Constrained, Attack):
             if len(todo) == 0:
                 break
             mid = hi[todo] if s == 0 else (lo[todo] + hi[todo]) / 2
-            adv, q = self._run(clf, x[todo], y[todo], mid, report=False, ids=self._ids[todo])
+            adv, q = self._run(clf, x[todo], y[todo], mid, ids=self._ids[todo])
             queries[todo] += q
             with torch.no_grad():
                 ok = clf.predict(adv) != y[todo]
