@@ -80,10 +80,11 @@ class Moments:
     def _centre(self, block: np.ndarray, scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(shift, mean of block − shift, block − shift − mean) written into ``scratch``; the very first
         rows folded in fix the shift."""
-        shift = block.mean(axis=0) if self.n == 0 else self.shift
-        centred = np.subtract(block, shift, out=scratch[: block.shape[0]])
-        mean = centred.mean(axis=0)
-        centred -= mean
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf rows are found from the mean, then dropped
+            shift = block.mean(axis=0) if self.n == 0 else self.shift
+            centred = np.subtract(block, shift, out=scratch[: block.shape[0]])
+            mean = centred.mean(axis=0)
+            centred -= mean
         return shift, mean, centred
 
     def _update_sparse(self, chunk: sp.csr_matrix) -> None:
