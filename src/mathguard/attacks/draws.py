@@ -14,15 +14,19 @@ from typing import Any
 import numpy as np
 import torch
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_MASK = 2**64 - 1
+_GOLDEN, _M1, _M2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser: a bijection on 64-bit words that scatters every input bit."""
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
+def _mix(z: "np.ndarray | int") -> "np.ndarray | int":
+    """SplitMix64's finaliser: a bijection on 64-bit words that scatters every input bit.
+
+    It takes a uint64 array (products wrap) or one Python int (masked to 64 bits): the key of
+    a draw is a single word, and mixing it as an int skips numpy's per-call cost.
+    """
+    z = ((z ^ (z >> 30)) * _M1) & _MASK
+    z = ((z ^ (z >> 27)) * _M2) & _MASK
+    return z ^ (z >> 31)
 
 
 class PointDraws:
@@ -35,6 +39,8 @@ class PointDraws:
     def __init__(self, seed: int, ids: Any) -> None:
         self.seed = int(seed)
         self.ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
+        with np.errstate(over="ignore"):  # the id's half of the point word, the same for every key
+            self._id_words = self.ids.numpy().astype(np.uint64) * np.uint64(_GOLDEN) + np.uint64(_M2)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -46,14 +52,14 @@ class PointDraws:
     def uniform(self, key: tuple[int, ...], shape: tuple[int, ...] = (), dtype: torch.dtype = torch.float32
                 ) -> torch.Tensor:
         """Uniform on [0, 1), shape (points, *shape)."""
+        word = _mix((self.seed * _GOLDEN + len(key)) & _MASK)
+        for part in key:
+            word = _mix(word ^ ((part * _GOLDEN + _M1) & _MASK))
         with np.errstate(over="ignore"):
-            word = _mix(np.array([self.seed], dtype=np.uint64) * _GOLDEN + np.uint64(len(key)))
-            for part in key:
-                word = _mix(word ^ (np.uint64(part) * _GOLDEN + _M1))
-            point = _mix(word ^ (self.ids.numpy().astype(np.uint64) * _GOLDEN + _M2))
+            point = _mix(np.uint64(word) ^ self._id_words)
             count = math.prod(shape)
-            z = _mix(point[:, None] + (np.arange(1, count + 1, dtype=np.uint64) * _GOLDEN)[None, :])
-        u = (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+            z = _mix(point[:, None] + (np.arange(1, count + 1, dtype=np.uint64) * np.uint64(_GOLDEN))[None, :])
+        u = (z >> 11).astype(np.float64) * 2.0**-53
         return torch.from_numpy(u.reshape(len(self.ids), *shape)).to(dtype)
 
     def normal(self, key: tuple[int, ...], shape: tuple[int, ...] = (), dtype: torch.dtype = torch.float32
