@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from itertools import chain
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -14,11 +15,12 @@ from mathguard.models.base import (Classifier, as_tensor, check_bounds, check_in
 
 
 def device_and_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
-    """Where the module's weights live and their float dtype: inputs must follow them (CUDA models)."""
-    for t in (*module.parameters(), *module.buffers()):
-        if torch.is_floating_point(t):
-            return t.device, t.dtype
-    return torch.device("cpu"), torch.float32
+    """Where the module's weights live and their float dtype: inputs must follow them (CUDA models).
+
+    Asked on every forward pass, so it stops at the first float tensor instead of listing them all.
+    """
+    first = next((t for t in chain(module.parameters(), module.buffers()) if torch.is_floating_point(t)), None)
+    return (torch.device("cpu"), torch.float32) if first is None else (first.device, first.dtype)
 
 
 def check_module(model: Any) -> nn.Module:
