@@ -44,10 +44,11 @@ def digits_mlp() -> tuple[mg.models.Classifier, torch.Tensor, torch.Tensor]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--points", type=int, default=64)
+    ap.add_argument("--points", type=int, default=256, help="points evaluated (in shards of 64, as with a client)")
     ap.add_argument("--n", type=int, default=20_000, help="noise draws per certified point")
     ap.add_argument("--rows", type=int, default=2_000_000, help="rows of the audited Dask array")
-    ap.add_argument("--parquet-rows", type=int, default=7_000_000, help="rows of the larger-than-memory Parquet audit")
+    ap.add_argument("--parquet-rows", type=int, default=7_000_000,
+                    help="rows of the larger-than-memory Parquet audit (0: skip it)")
     ap.add_argument("--worker-memory", default="1GiB", help="memory limit of each worker in that audit")
     args = ap.parse_args()
     import dask.array as da
@@ -57,10 +58,10 @@ def main() -> None:
     data = da.random.RandomState(0).normal(size=(args.rows, 50), chunks=(100_000, 50))
     tasks = {
         "evaluate_robustness": lambda c: mg.evaluate_robustness(clf, xs, ys, eps=[0.05, 0.1], steps=20,
-                                                                checks=False, client=c, shard_size=16)
+                                                                checks=False, client=c, shard_size=64)
         .metrics["robust_accuracy"],
-        "smoothing": lambda c: tuple(mg.certify.smoothing(clf, xs, ys, sigma=0.25, n0=100, n=args.n,
-                                                          client=c, shard_size=8).radius),
+        "smoothing": lambda c: tuple(mg.certify.smoothing(clf, xs[:64], ys[:64], sigma=0.25, n0=100, n=args.n,
+                                                          client=c, shard_size=16).radius),
         "audit_data (Dask array)": lambda c: mg.audit_data(data, figures=False).metrics["condition_number"],
     }
     seconds: dict[str, dict[int, float]] = {name: {} for name in tasks}
@@ -77,7 +78,8 @@ def main() -> None:
         one, two = seconds[name][1], seconds[name][2]
         print(f"  {name:26s} 1 worker {one:7.2f} s   2 workers {two:7.2f} s   speed-up {one / two:4.2f}x   "
               f"answers equal: {same}")
-    larger_than_memory(args.parquet_rows, args.worker_memory)
+    if args.parquet_rows:
+        larger_than_memory(args.parquet_rows, args.worker_memory)
 
 
 def write_parquet(folder: Path, rows: int, cols: int = 50, per_file: int = 50_000) -> int:
