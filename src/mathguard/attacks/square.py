@@ -86,7 +86,7 @@ def _linf_proposal(xa: torch.Tensor, best: torch.Tensor, e: torch.Tensor, p: flo
     """Re-draw one window of the perturbation per point at ±eps (one sign per point and channel)."""
     _, c, h, w = xa.shape
     sh, sw = _window(p, h, w, minimum=1, margin=1)
-    inside = _window_mask(draws, (it, 0), h, w, sh, sw)
+    inside = _inside(*_offsets(draws, (it, 0), h, w, sh, sw), sh, sw)
     signs = draws.signs((it, 1), (c, 1, 1), xa.dtype)
     return torch.where(inside, xa + e * signs, best)
 
@@ -99,7 +99,8 @@ def _l2_init(img: torch.Tensor, e: torch.Tensor, draws: PointDraws) -> torch.Ten
     for t, (r, col) in enumerate((r, col) for r in range(0, h - tile[0] + 1, tile[0])
                                  for col in range(0, w - tile[1] + 1, tile[1])):
         signs = draws.signs((0, t, 0), (c, 1, 1), img.dtype)
-        delta[:, :, r:r + tile[0], col:col + tile[1]] = _bumps(*tile, draws, (0, t, 1)).to(img.dtype).unsqueeze(1) * signs
+        bump = _bumps(*tile, draws, (0, t, 1)).to(img.dtype).unsqueeze(1)
+        delta[:, :, r:r + tile[0], col:col + tile[1]] = bump * signs
     return _rescale(delta, e)
 
 
@@ -108,8 +109,9 @@ def _l2_proposal(xa: torch.Tensor, best: torch.Tensor, e: torch.Tensor, p: float
     """Move the mass of a second window into a first one, reshaped as a fresh bump; total norm stays eps."""
     _, c, h, w = xa.shape
     sh, sw = _window(p, h, w, minimum=2, margin=0)
-    win1 = _window_mask(draws, (it, 0), h, w, sh, sw)
-    win2 = _window_mask(draws, (it, 1), h, w, sh, sw)
+    rows1, cols1 = _offsets(draws, (it, 0), h, w, sh, sw)
+    win1 = _inside(rows1, cols1, sh, sw)
+    win2 = _inside(*_offsets(draws, (it, 1), h, w, sh, sw), sh, sw)
     d = best - xa
     # Mass available to the new window: what both windows held, plus any slack below eps.
     total = d.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
@@ -118,37 +120,33 @@ def _l2_proposal(xa: torch.Tensor, best: torch.Tensor, e: torch.Tensor, p: float
     signs = draws.signs((it, 2), (c, 1, 1), xa.dtype)
     old = d * win1
     old = old / old.pow(2).sum(dim=(2, 3), keepdim=True).sqrt().clamp_min(1e-12)
-    bump = _place(_bumps(sh, sw, draws, (it, 3)).to(xa.dtype), draws, (it, 0), h, w)
+    bump = _place(_bumps(sh, sw, draws, (it, 3)).to(xa.dtype), rows1, cols1, win1)
     new = (bump * signs + old) * win1
     new = new / new.pow(2).sum(dim=(2, 3), keepdim=True).sqrt().clamp_min(1e-12) * budget
     d = torch.where(win1, new, d.masked_fill(win2, 0.0))
     return xa + _rescale(d, e)
 
 
-def _corner(draws: PointDraws, key: tuple[int, ...], h: int, w: int, sh: int, sw: int
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-left corner of each point's window, uniform over the positions that fit."""
-    return draws.integers((*key, 0), h - sh + 1), draws.integers((*key, 1), w - sw + 1)
+def _offsets(draws: PointDraws, key: tuple[int, ...], h: int, w: int, sh: int, sw: int
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pixel's row (points, h, 1) and column (points, 1, w) offset from its point's window corner.
+
+    The corner is uniform over the positions where an sh × sw window fits.
+    """
+    r, col = draws.integers((*key, 0), h - sh + 1), draws.integers((*key, 1), w - sw + 1)
+    return torch.arange(h).view(1, h, 1) - r.view(-1, 1, 1), torch.arange(w).view(1, 1, w) - col.view(-1, 1, 1)
 
 
-def _window_mask(draws: PointDraws, key: tuple[int, ...], h: int, w: int, sh: int, sw: int) -> torch.Tensor:
-    """(points, 1, h, w) mask of each point's own sh × sw window."""
-    r, col = _corner(draws, key, h, w, sh, sw)
-    rows = torch.arange(h).view(1, h, 1) - r.view(-1, 1, 1)
-    cols = torch.arange(w).view(1, 1, w) - col.view(-1, 1, 1)
+def _inside(rows: torch.Tensor, cols: torch.Tensor, sh: int, sw: int) -> torch.Tensor:
+    """(points, 1, h, w) mask of each point's own sh × sw window, from its offsets."""
     return ((rows >= 0) & (rows < sh) & (cols >= 0) & (cols < sw)).unsqueeze(1)
 
 
-def _place(patterns: torch.Tensor, draws: PointDraws, key: tuple[int, ...], h: int, w: int) -> torch.Tensor:
+def _place(patterns: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
     """Each point's (sh, sw) pattern written at its window (zero elsewhere): (points, 1, h, w)."""
     sh, sw = patterns.shape[1:]
-    r, col = _corner(draws, key, h, w, sh, sw)
-    rows = torch.arange(h).view(1, h, 1) - r.view(-1, 1, 1)
-    cols = torch.arange(w).view(1, 1, w) - col.view(-1, 1, 1)
-    inside = (rows >= 0) & (rows < sh) & (cols >= 0) & (cols < sw)
     point = torch.arange(len(patterns)).view(-1, 1, 1)
-    placed = patterns[point, rows.clamp(0, sh - 1), cols.clamp(0, sw - 1)]
-    return (placed * inside).unsqueeze(1)
+    return patterns[point, rows.clamp(0, sh - 1), cols.clamp(0, sw - 1)].unsqueeze(1) * inside
 
 
 def _window(p: float, h: int, w: int, minimum: int, margin: int) -> tuple[int, int]:
