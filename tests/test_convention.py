@@ -176,6 +176,9 @@ def test_old_spellings_still_work_with_a_warning_naming_the_new_one():
     with pytest.warns(MathguardDeprecationWarning, match="alpha"):
         boot = mg.evaluation.paired_bootstrap(y, a, b, level=0.9, n_resamples=200)
     assert boot.level == pytest.approx(0.9)
+    with pytest.warns(MathguardDeprecationWarning):  # positional, in the old order: level 0.9, not alpha 0.9
+        positional = mg.evaluation.paired_bootstrap(y, a, b, "accuracy", 200, 0.9)
+    assert positional.level == pytest.approx(0.9) and positional.ci == boot.ci
     logits = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 0.5], [0.2, 0.1]])
     labels = np.array([0, 1, 1, 0])
     with pytest.warns(MathguardDeprecationWarning, match="labels come first"):

@@ -57,15 +57,23 @@ def renamed(**old_to_new: "str | tuple[str, Callable[[Any], Any]]") -> Callable[
     return decorate
 
 
-def keyword_only(func: F) -> F:
+def keyword_only(func: F | None = None, *, old: tuple[str, ...] | None = None) -> Any:
     """Let options that became keyword-only still be passed by position, with a warning.
 
     Decorate a function whose signature already has the ``*``; the parameters after it, in
-    their declared order, are the ones an old positional call filled.
+    their declared order, are the ones an old positional call filled. When an option was also
+    renamed or re-scaled, give the old positional names (``old=("metric", "level")``) so the
+    value reaches :func:`renamed` under its old name and is converted, never taken as the new one.
     """
+    if func is None:
+        return lambda f: _keyword_only(f, old)
+    return _keyword_only(func, old)
+
+
+def _keyword_only(func: F, old: tuple[str, ...] | None) -> F:
     params = list(inspect.signature(func).parameters.values())
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    options = [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+    options = list(old) if old is not None else [p.name for p in params if p.kind is p.KEYWORD_ONLY]
     name = func.__qualname__
 
     @functools.wraps(func)
