@@ -40,7 +40,8 @@ RETIRED = {"seed": "random_state", "level": "alpha", "by": "strategy"}
 #: Functions that are formulas or builders, not lens entry points: they return numbers, arrays,
 #: models or configuration, and say so here.
 NOT_ENTRY_POINTS = {
-    "models": {"wrap", "load_model", "nondeterminism_finding", "output_findings", "probability_output_finding",
+    "models": {"wrap", "load_model", "nondeterminism_finding", "output_findings", "evaluation_findings",
+               "probability_output_finding",
                "training_mode_finding"},
     "training": {"layer_spectrum"},
     "evaluation": {"holm", "sample_size", "fit_temperature", "mcnemar", "paired_bootstrap", "reliability"},

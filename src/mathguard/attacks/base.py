@@ -204,7 +204,7 @@ class Attack(ABC):
         budgets = parse_eps(eps)
         self._ids = point_ids(ids, len(xt))
         self._box = self._constraints(clf, xt)
-        with eval_mode(clf.module):
+        with eval_mode(clf):
             if self.minimal_norm:
                 return self._minimal(clf, xt, yt, budgets)
             if budgets is None:
@@ -249,6 +249,8 @@ class Attack(ABC):
             raise MathguardError(f"{self.name} left the eps-ball (internal error)")
         if clf.bounds is not None and ((adv < clf.bounds[0]).any() or (adv > clf.bounds[1]).any()):
             raise MathguardError(f"{self.name} left the input bounds (internal error)")
+        if self._box is not None and self._box.violated(adv, xs).any():
+            raise MathguardError(f"{self.name} broke a feature constraint it was given (internal error)")
         E, N = len(budgets), len(xs) // len(budgets)
         return AttackResult(
             attack=self.name, norm=self.norm, eps=budgets,

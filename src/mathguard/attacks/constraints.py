@@ -67,6 +67,27 @@ class FeatureBox:
         adv = self.clip(adv)
         return adv if self.mutable is None else torch.where(self.mutable.to(adv.device), adv, clean)
 
+    def violated(self, adv: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        """(N,) True where an input breaks a constraint: outside its bounds, an immutable feature
+        changed, or a one-hot group that is not one-hot (or, when immutable, not its clean category)."""
+        flat, ref = adv.flatten(1), clean.flatten(1)
+        bad = torch.zeros(len(adv), dtype=torch.bool, device=adv.device)
+        free = None if self.mutable is None else self.mutable.to(adv.device).flatten()
+        if self.low is not None and self.high is not None:  # an immutable feature may sit outside (the clean value)
+            low, high = self.low.to(adv).flatten(), self.high.to(adv).flatten()
+            out = (flat < low) | (flat > high)
+            bad |= (out if free is None else out & free).any(1)
+        if free is not None:
+            bad |= (flat[:, ~free] != ref[:, ~free]).any(1)
+        for g in self.groups:
+            v = flat[:, g.to(adv.device)]
+            bad |= ~(((v == 0) | (v == 1)).all(1) & (v.sum(1) == 1))
+        return bad
+
+    def searchable(self, group: torch.Tensor) -> bool:
+        """Whether an attack may change this group's category: every one of its columns is mutable."""
+        return self.mutable is None or bool(self.mutable.flatten()[group].all())
+
     @property
     def span(self) -> float | None:
         """Mean width of the mutable features' ranges (the scale of a first random probe), or None."""
@@ -180,12 +201,14 @@ def search_groups(box: FeatureBox, clf: Classifier, adv: torch.Tensor, clean: to
         for g in box.groups:
             if not len(rows):
                 break
+            if not box.searchable(g):
+                continue  # an immutable category stays what it was
             k, g = len(g), g.to(adv.device)
             cand = adv[rows].flatten(1).repeat(k, 1)
             cand[:, g] = torch.eye(k, dtype=adv.dtype, device=adv.device).repeat_interleave(len(rows), 0)
             ref = clean[rows].flatten(1).repeat(k, 1)
             cand, ok = _fit(cand, ref, eps[rows].repeat(k), norm, in_groups)
-            cand = box.clip(cand.view(-1, *adv.shape[1:]))
+            cand = box.project(cand.view(-1, *adv.shape[1:]), ref.view(-1, *adv.shape[1:]))
             score = margin(clf.logits(cand), y[rows].repeat(k)).masked_fill(~ok.to(cand.device), float("inf"))
             queries[rows.cpu()] += k
             best = score.view(k, len(rows)).argmin(0)

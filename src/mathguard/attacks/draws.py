@@ -8,6 +8,7 @@ random starts and windows, and with them its outcomes. These draws are counter b
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -78,3 +79,10 @@ class PointDraws:
               ) -> torch.Tensor:
         """±1 with equal odds, shape (points, *shape)."""
         return torch.where(self.uniform(key, shape, torch.float64) < 0.5, -1.0, 1.0).to(dtype)
+
+
+def content_ids(x: torch.Tensor) -> torch.Tensor:
+    """A 63-bit id per row from its bytes: the same row gets the same id (and draws) in any batch."""
+    rows = np.ascontiguousarray(x.detach().cpu().numpy()).reshape(len(x), -1)
+    return torch.tensor([int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), "little") >> 1
+                         for r in rows], dtype=torch.long)

@@ -106,6 +106,10 @@ class ExpectedClassifier(Classifier):
         self.has_gradients, self.kind = clf.has_gradients, f"eot({clf.kind})"
         self.gen = torch.Generator().manual_seed(seed)
 
+    @property
+    def parts(self) -> list[Classifier]:
+        return [self.clf]
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         xs = x.repeat(self.samples, *([1] * (x.ndim - 1)))
         if self.transform is not None:

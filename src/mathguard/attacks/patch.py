@@ -81,6 +81,12 @@ def _placements(region: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
     return corners
 
 
+def central_corner(corners: torch.Tensor, h: int, w: int, ph: int, pw: int) -> torch.Tensor:
+    """The allowed corner that puts the patch's centre nearest the image's centre (first such in row order)."""
+    centre = torch.tensor([(h - ph) / 2, (w - pw) / 2], dtype=torch.float64)
+    return corners[((corners.double() - centre) ** 2).sum(1).argmin()]
+
+
 def paste(x: torch.Tensor, patch: torch.Tensor, region: torch.Tensor, transform: RandomTransform | None,
           gen: torch.Generator, bounds: tuple[float, float] | None) -> torch.Tensor:
     """Paste ``patch`` into each image: a random allowed place and draw of ``transform``, or the central place."""
@@ -88,7 +94,7 @@ def paste(x: torch.Tensor, patch: torch.Tensor, region: torch.Tensor, transform:
     ph, pw = patch.shape[1:]
     corners = _placements(region, ph, pw)
     if transform is None:
-        corner = corners[len(corners) // 2].expand(n, 2)
+        corner = central_corner(corners, h, w, ph, pw).expand(n, 2)
         angle, scale, bright = torch.zeros(n), torch.ones(n), torch.ones(n)
     else:
         corner = corners[torch.randint(0, len(corners), (n,), generator=gen)]
@@ -151,7 +157,7 @@ class Patch:
         lo, hi = clf.bounds if clf.bounds is not None else (0.0, 1.0)
         patch = (lo + (hi - lo) * torch.rand(c, side, side, generator=gen)).requires_grad_(True)
         opt = torch.optim.Adam([patch], lr=self.step_size * (hi - lo))
-        with eval_mode(clf.module):
+        with eval_mode(clf):
             for _ in range(self.steps):
                 idx = torch.randperm(len(xt), generator=gen)[:self.batch_size]
                 logits = clf.logits(paste(xt[idx], patch, region, self.transform, gen, clf.bounds))

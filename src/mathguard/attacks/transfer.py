@@ -10,6 +10,7 @@ import torch
 from mathguard.attacks.base import Attack
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
+from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import wrap
 from mathguard.deprecation import keyword_only
 
@@ -41,10 +42,12 @@ def transfer(surrogate: Any, target: Any, x: Any, y: Any, *, attack: Attack, eps
     xt = t.as_input(x)
     yt = t.as_labels(y, len(xt))
     res = attack(s, xt, yt, eps=eps)
-    target_clean = t.predict(xt) == yt
+    with eval_mode(t):
+        target_clean = t.predict(xt) == yt
+        fooled = [t.predict(adv) != yt for adv in res.adversarial]
     surrogate_success, target_success, rate = {}, {}, {}
     for i, e in enumerate(res.eps):
-        fooled_t = t.predict(res.adversarial[i]) != yt
+        fooled_t = fooled[i]
         usable = res.success[i] & target_clean
         surrogate_success[e] = float(res.success[i].float().mean())
         target_success[e] = float(fooled_t.float().mean())

@@ -77,7 +77,7 @@ def universal_perturbation(clf: Classifier, x: Any, y: Any, *, norm: str = "linf
     delta = torch.zeros(k, *xt.shape[1:], dtype=xt.dtype)
     eps_t = torch.full((k,), e, dtype=xt.dtype)
     targets = torch.arange(-1, clf.n_classes)
-    with eval_mode(clf.module):
+    with eval_mode(clf):
         for _ in range(steps):
             idx = torch.randperm(len(xt), generator=gen)[:batch_size]
             xb = xt[idx].unsqueeze(0).expand(k, *xt[idx].shape).reshape(-1, *xt.shape[1:])

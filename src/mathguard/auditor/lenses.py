@@ -17,6 +17,7 @@ from scipy.stats import binomtest
 from mathguard.auditor.budget import Plan
 from mathguard.auditor.config import AuditConfig
 from mathguard.models.base import Classifier
+from mathguard.models.torch_model import eval_mode
 from mathguard.report import Finding, Report, Severity
 
 MIN_TEST = 30  # fewer labelled test rows than this: the statistics lens says "insufficient data"
@@ -48,7 +49,7 @@ class AuditInputs:
         return x.reshape(len(x), -1)
 
     def proba(self, clf: Classifier, x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(clf):
             xt = clf.as_input(x)
             return np.concatenate([clf.proba(xt[i:i + 4096]).double().cpu().numpy() for i in range(0, len(xt), 4096)])
 
@@ -79,9 +80,9 @@ def data_lens(a: AuditInputs) -> tuple[Report, str]:
 
 
 def model_lens(a: AuditInputs) -> tuple[Report, str]:
-    from mathguard.models import output_findings
+    from mathguard.models import evaluation_findings
 
-    rep = Report(title="Model checks", findings=output_findings(a.clf, a.x_test[:256]),
+    rep = Report(title="Model checks", findings=evaluation_findings(a.clf, a.x_test[:256]),
                  summary=f"{a.clf.kind} classifier, {a.clf.n_classes} classes, input {a.clf.input_shape}, "
                          f"bounds {a.clf.bounds}, gradients: {'yes' if a.clf.has_gradients else 'no'}.")
     module = getattr(a.clf, "net", None)

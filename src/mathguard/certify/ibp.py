@@ -20,7 +20,7 @@ from torch import nn
 from mathguard.deprecation import warn_deprecated
 from mathguard.errors import InputError, ModelError, UnsupportedError
 from mathguard.models.base import Classifier, as_tensor, check_bounds
-from mathguard.models.torch_model import Normalize, check_module, device_and_dtype, eval_mode
+from mathguard.models.torch_model import Normalize, check_module, device_and_dtype, eval_mode, library_layer
 from mathguard.report import Report
 from mathguard.validate import finite
 
@@ -84,6 +84,10 @@ def _valley(layer: nn.Module, box: Box) -> Box:
 
 
 def _propagate(module: nn.Module, box: Box) -> Box:
+    if not library_layer(module):
+        raise UnsupportedError(
+            f"IBP cannot bound layer {type(module).__name__}: its class overrides forward() or it has forward "
+            "hooks, so it may compute something other than the layer it derives from")
     if isinstance(module, nn.Sequential):
         for child in module:
             box = _propagate(child, box)
@@ -114,10 +118,10 @@ def _propagate(module: nn.Module, box: Box) -> Box:
 
 def _split_last_linear(module: nn.Module) -> tuple[nn.Module, nn.Linear | None]:
     """(everything before the final Linear, that Linear), looking into nested Sequentials (Normalize, net)."""
-    if not (isinstance(module, nn.Sequential) and len(module)):
+    if not (isinstance(module, nn.Sequential) and library_layer(module) and len(module)):
         return module, None
     last = module[-1]
-    if isinstance(last, nn.Linear):
+    if isinstance(last, nn.Linear) and library_layer(last):
         return module[:-1], last
     body, head = _split_last_linear(last)
     return (nn.Sequential(*module[:-1], body), head) if head is not None else (module, None)

@@ -22,7 +22,7 @@ from torch import nn
 
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
-from mathguard.models.torch_model import Normalize, check_module, device_and_dtype, eval_mode
+from mathguard.models.torch_model import Normalize, check_module, device_and_dtype, eval_mode, library_layer
 
 #: Unrolled operators with at most this many entries (in × out) get their exact norm by SVD (80 MB in float64).
 MAX_DENSE_ENTRIES = 10_000_000
@@ -148,6 +148,9 @@ def _slope_norm(layer: nn.Module) -> float:
 
 def _layer_norm(layer: nn.Module, shape: tuple[int, ...]) -> float:
     """An upper bound on the layer's L2 Lipschitz constant at this input shape (before the round-off margin)."""
+    if not library_layer(layer):
+        raise UnsupportedError(f"no Lipschitz bound for layer {type(layer).__name__}: its class overrides forward() "
+                               "or it has forward hooks, so it may compute something other than its base layer")
     if isinstance(layer, nn.Linear):
         return float(torch.linalg.matrix_norm(layer.weight.detach().double(), ord=2))
     if isinstance(layer, nn.Conv2d):
@@ -176,7 +179,7 @@ def _layer_norm(layer: nn.Module, shape: tuple[int, ...]) -> float:
 
 
 def _leaves(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    if isinstance(module, nn.Sequential):
+    if isinstance(module, nn.Sequential) and library_layer(module):
         return [(f"{name}.{sub}" if sub else name, leaf)
                 for name, child in module.named_children() for sub, leaf in _leaves(child)]
     return [("", module)]

@@ -192,7 +192,7 @@ def _certify_points(clf: Classifier, x: torch.Tensor, index: torch.Tensor, sigma
     radius = np.zeros(len(x))
     p_low = np.zeros(len(x))
     # Eval mode: a train-mode batch norm would couple the draws of a batch and void Clopper–Pearson.
-    with eval_mode(clf.module):
+    with eval_mode(clf):
         for i in range(len(x)):
             gen = point_generator(entropy, int(index[i]))
             select, estimate = sample_counts(clf, x[i], sigma, n0 + n, batch_size, gen, split=n0)
@@ -213,7 +213,7 @@ def smoothed_predict(clf: Any, x: Any, *, sigma: float = 0.25, n: int = 1000, al
     xt = clf.as_input(x)
     gen = torch.Generator().manual_seed(random_state) if random_state is not None else None
     out = np.full(len(xt), ABSTAIN)
-    with eval_mode(clf.module):
+    with eval_mode(clf):
         out[:] = [_predict_one(clf, xt[i], sigma, n, alpha, batch_size, gen) for i in range(len(xt))]
     return out
 

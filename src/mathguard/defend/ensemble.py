@@ -10,6 +10,7 @@ import torch
 
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
+from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import wrap
 
 
@@ -36,6 +37,10 @@ class Ensemble(Classifier):
         self.n_classes, self.input_shape, self.bounds = first.n_classes, first.input_shape, first.bounds
         self.has_gradients = vote == "soft" and all(m.has_gradients for m in self.members)
 
+    @property
+    def parts(self) -> list[Classifier]:
+        return list(self.members)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         if self.vote == "soft":
             mean = torch.stack([m.proba(x).to(torch.float32) for m in self.members]).mean(0)
@@ -48,7 +53,8 @@ class Ensemble(Classifier):
     def disagreement(self, x: Any) -> np.ndarray:
         """(M, M) fraction of inputs on which members i and j predict different labels (diversity)."""
         xt = self.as_input(x)
-        preds = torch.stack([m.predict(xt) for m in self.members])
+        with eval_mode(self):
+            preds = torch.stack([m.predict(xt) for m in self.members])
         return (preds.unsqueeze(0) != preds.unsqueeze(1)).float().mean(-1).numpy()
 
     def transferability(self, x: Any, y: Any, attack: Any, eps: float) -> np.ndarray:
@@ -64,8 +70,9 @@ class Ensemble(Classifier):
         for i, src in enumerate(self.members):
             res = attack(src, xt, yt, eps=eps)
             adv, fooled_src = res.adversarial[0], res.success[0]
-            for j, dst in enumerate(self.members):
-                ok = fooled_src & (dst.predict(xt) == yt)
-                if ok.any():
-                    out[i, j] = float((dst.predict(adv[ok]) != yt[ok]).float().mean())
+            with eval_mode(self):
+                for j, dst in enumerate(self.members):
+                    ok = fooled_src & (dst.predict(xt) == yt)
+                    if ok.any():
+                        out[i, j] = float((dst.predict(adv[ok]) != yt[ok]).float().mean())
         return out

@@ -32,12 +32,18 @@ def check_fpr(fpr: float, n: int) -> float:
     return f
 
 
+def conformal_rank(n: int, fpr: float) -> int:
+    """k = ⌈(1 − fpr)(n + 1)⌉: the rank of the threshold among n calibration scores.
+
+    The one computation of k, for the threshold and for the test that checks its promise.
+    Exact arithmetic on the float given: (1 - 0.1) * 10 must be 9, not 9.000000000000002.
+    """
+    return math.ceil((1 - Fraction(check_fpr(fpr, n))) * (n + 1))
+
+
 def conformal_threshold(sorted_scores: np.ndarray, fpr: float) -> float:
     """The ⌈(1 − fpr)(n + 1)⌉-th smallest calibration score: flag scores strictly above it."""
-    n = len(sorted_scores)
-    # Exact arithmetic on the float given: (1 - 0.1) * 10 must be 9, not 9.000000000000002.
-    k = math.ceil((1 - Fraction(check_fpr(fpr, n))) * (n + 1))
-    return float(sorted_scores[k - 1])
+    return float(sorted_scores[conformal_rank(len(sorted_scores), fpr) - 1])
 
 
 def conformal_p_values(sorted_scores: np.ndarray, scores: np.ndarray) -> np.ndarray:

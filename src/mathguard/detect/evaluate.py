@@ -19,8 +19,10 @@ from scipy.stats import betabinom
 
 from mathguard.detect.adaptive import adaptive_attack
 from mathguard.detect.base import Detector, score_many, unique_names
+from mathguard.detect.conformal import conformal_rank
 from mathguard.detect.metrics import detection_scores, roc_points
 from mathguard.errors import InputError
+from mathguard.models.torch_model import eval_mode
 from mathguard.report import Figure, Finding, Report, Severity, new_axes, new_figure
 
 COLLAPSE = 0.5  # adaptive TPR at or below this share of the static TPR: broken
@@ -50,7 +52,7 @@ def _score_all(detectors: Sequence[Detector], x: Any) -> list[np.ndarray]:
 
 def _false_alarm_finding(label: str, det: Detector, flagged: np.ndarray, alpha: float) -> Finding | None:
     n, m, k_obs = det.n_calibration, len(flagged), int(flagged.sum())
-    k = math.ceil((1 - det.fpr) * (n + 1))
+    k = conformal_rank(n, det.fpr)
     p = float(betabinom.sf(k_obs - 1, m, n + 1 - k, k))  # P(X ≥ observed) under the conformal law
     if p >= alpha:
         return None
@@ -116,7 +118,8 @@ def evaluate(detectors: Sequence[Detector], x_clean: Any, *, shifts: Mapping[str
             raise InputError("attacks need the clean labels: evaluate(..., y=y_clean)")
         xt = clf.as_input(x_clean)
         yt = clf.as_labels(y, len(xt))
-        correct = (clf.predict(xt) == yt).nonzero().squeeze(1)[:max_attack_points]
+        with eval_mode(clf):
+            correct = (clf.predict(xt) == yt).nonzero().squeeze(1)[:max_attack_points]
         if len(correct) == 0:
             raise InputError("the model classifies none of the clean inputs correctly: nothing to attack")
         xa, ya = xt[correct], yt[correct]

@@ -10,7 +10,6 @@ detectors cost one forward, not five.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -19,7 +18,7 @@ from torch import nn
 
 from mathguard.errors import InputError, ModelError
 from mathguard.models.base import Classifier
-from mathguard.models.torch_model import TorchClassifier
+from mathguard.models.torch_model import TorchClassifier, eval_mode  # noqa: F401 (detectors import it from here)
 
 INPUT, PENULTIMATE = "input", "penultimate"
 
@@ -70,21 +69,6 @@ def check_logits(logits: torch.Tensor, n: int, n_classes: int) -> torch.Tensor:
     if not torch.isfinite(logits).all():
         raise ModelError("the model returned NaN or Inf logits")
     return logits
-
-
-@contextmanager
-def eval_mode(clf: Classifier) -> Iterator[None]:
-    """Evaluate with dropout off and batch norm frozen, restoring the user's mode afterwards."""
-    roots = [clf.module] if clf.module is not None else [m.module for m in getattr(clf, "members", [])
-                                                          if m.module is not None]
-    modes = {m: m.training for root in roots for m in root.modules()}
-    for root in roots:
-        root.eval()
-    try:
-        yield
-    finally:
-        for m, mode in modes.items():
-            m.training = mode
 
 
 def forward(clf: Classifier, x: torch.Tensor, layers: "set[str] | frozenset[str]" = frozenset()) -> Forward:

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from mathguard.attacks.draws import PointDraws, content_ids
 from mathguard.detect import scores
 from mathguard.detect.base import Detector
 from mathguard.detect.forward import Forward, check_logits
@@ -31,7 +32,9 @@ class MCDropout(Detector):
     """Dropout left on at test time as approximate Bayesian inference (Gal & Ghahramani 2016).
 
     Only the dropout layers sample (batch norm stays frozen); ``samples`` passes per
-    input, seeded, so a score is reproducible. Randomised, so the adaptive attack
+    input. Each row's dropout masks are drawn from its own content and ``random_state``
+    (``attacks.draws``), not from a batch generator, so a row's score does not depend on
+    which rows share its batch or where it sits in it. Randomised, so the adaptive attack
     averages its gradient over the draws it makes (EOT).
     """
 
@@ -45,23 +48,43 @@ class MCDropout(Detector):
             if module is not None else []
         if not self._dropout:
             raise ModelError("MC dropout needs a torch model with Dropout layers; this one has none")
+        odd = [type(m).__name__ for m in self._dropout if not isinstance(m, _MASKED)]
+        if odd:
+            raise ModelError(f"MC dropout supports Dropout and Dropout1d/2d/3d layers, not {', '.join(odd)}")
         integer(samples, "samples", low=2)
         self.samples, self.measure, self.random_state = samples, _measure(measure), random_state
 
     def _score_forward(self, out: Forward) -> torch.Tensor:
-        modes = [m.training for m in self._dropout]
-        try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.random_state)
-                for m in self._dropout:
-                    m.train()
-                stack = torch.stack([torch.softmax(check_logits(self.clf.logits(out.x), len(out.x),
-                                                                self.clf.n_classes), dim=-1)
-                                     for _ in range(self.samples)])
-        finally:
-            for m, mode in zip(self._dropout, modes):
-                m.training = mode
-        return MEASURES[self.measure](stack)
+        # Scoring runs in eval mode, where dropout is the identity: a hook applies each row's own mask.
+        draws = PointDraws(self.random_state, content_ids(out.x))
+        stack = []
+        for s in range(self.samples):
+            handles = [m.register_forward_hook(_row_masks(draws, (s, i))) for i, m in enumerate(self._dropout)]
+            try:
+                logits = check_logits(self.clf.logits(out.x), len(out.x), self.clf.n_classes)
+            finally:
+                for h in handles:
+                    h.remove()
+            stack.append(torch.softmax(logits, dim=-1))
+        return MEASURES[self.measure](torch.stack(stack))
+
+
+_MASKED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+
+
+def _row_masks(draws: PointDraws, key: tuple[int, ...]) -> Any:
+    """A forward hook that drops units (or channels, for Dropout1d/2d/3d) with the row's own draws."""
+    def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        if module.training:  # the user's own train-mode dropout already sampled: never mask twice
+            raise ModelError("MC dropout scores in eval mode; a dropout layer was in training mode")
+        channels = not isinstance(module, nn.Dropout)
+        shape = tuple(output.shape[1:2]) + (1,) * (output.ndim - 2) if channels else tuple(output.shape[1:])
+        if module.p >= 1:
+            return output * 0
+        keep = (draws.uniform(key, shape, torch.float64) >= module.p).to(output.device, output.dtype)
+        return output * keep / (1 - module.p)
+
+    return hook
 
 
 class DeepEnsemble(Detector):

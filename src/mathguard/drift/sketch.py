@@ -4,9 +4,13 @@ A value's bucket is read straight from its float64 bit pattern: the exponent and
 top ``level`` bits of the mantissa, signed by the value's sign. Buckets are therefore
 fixed by the number system, not by the data, so two sketches of two halves add up to
 exactly the sketch of the whole. A bucket spans at most 2^-level of its values'
-magnitude (level 12: 0.024 %). When a sketch holds more than ``max_buckets`` buckets
-it drops one mantissa bit (neighbouring buckets pair up); the level reached is the
-largest that fits, which is a function of the data alone, so merging stays exact.
+magnitude. A sketch starts at full resolution (level 52: one bucket per float64) and,
+while it holds more than ``max_buckets`` buckets, drops mantissa bits (neighbouring
+buckets pair up); the level reached is the largest that fits, which is a function of the
+data alone, so merging stays exact. Because the level adapts to the data, a column whose
+spread is tiny against its magnitude (1e6 ± 1, timestamps, prices in cents) still gets
+buckets much narrower than its spread: the resolution is set by how many distinct buckets
+the data fill, not by a fixed fraction of the magnitude.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 
 from mathguard.errors import InputError
 
-MAX_LEVEL = 12
+MAX_LEVEL = 52
 _MANTISSA = 52
 
 
@@ -41,14 +45,22 @@ def bucket_edges(keys: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
     return np.where(negative, -outer, inner), np.where(negative, -inner, outer)
 
 
-def _coarsen(keys: np.ndarray) -> np.ndarray:
-    """Keys one level down: drop the last mantissa bit of the magnitude."""
-    return np.where(keys < 0, -((-keys) >> 1), keys >> 1)
+def _coarsen(keys: np.ndarray, bits: int = 1) -> np.ndarray:
+    """Keys ``bits`` levels down: drop the last mantissa bits of the magnitude (monotone in the key)."""
+    return np.where(keys < 0, -((-keys) >> bits), keys >> bits)
 
 
-def _sum_by_key(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    unique, inverse = np.unique(keys, return_inverse=True)
-    return unique, np.bincount(inverse, weights=counts, minlength=len(unique)).astype(np.int64)
+def _runs(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted keys with their counts summed per distinct key."""
+    if len(keys) == 0:
+        return keys, counts
+    starts = np.flatnonzero(np.diff(keys, prepend=keys[0] - 1))
+    return keys[starts], np.add.reduceat(counts, starts).astype(np.int64)
+
+
+def _distinct(sorted_keys: np.ndarray, bits: int) -> int:
+    c = _coarsen(sorted_keys, bits) if bits else sorted_keys
+    return 1 + int(np.count_nonzero(c[1:] != c[:-1])) if len(c) else 0
 
 
 @dataclass
@@ -72,8 +84,8 @@ class LogSketch:
         """Add finite values (the caller filters NaN/Inf)."""
         if values.size == 0:
             return
-        keys, counts = np.unique(bucket_keys(values, self.level), return_counts=True)
-        self._absorb(keys, counts)
+        keys = np.sort(bucket_keys(values, self.level))
+        self._absorb(*_runs(keys, np.ones(len(keys), dtype=np.int64)))
 
     def merge(self, other: "LogSketch") -> "LogSketch":
         """A new sketch of both inputs' data; equal to sketching the concatenated data."""
@@ -87,18 +99,28 @@ class LogSketch:
         """This sketch with its buckets merged down to ``level`` (which must not exceed the current one)."""
         if level > self.level:
             raise InputError(f"cannot refine a sketch from level {self.level} to {level}")
-        keys, counts = self.keys, self.counts
-        for _ in range(self.level - level):
-            keys = _coarsen(keys)
-        if self.level != level:
-            keys, counts = _sum_by_key(keys, counts)
+        if level == self.level:
+            return LogSketch(self.max_buckets, level, self.keys, self.counts)
+        keys, counts = _runs(_coarsen(self.keys, self.level - level), self.counts)
         return LogSketch(self.max_buckets, level, keys, counts)
 
     def _absorb(self, keys: np.ndarray, counts: np.ndarray) -> None:
-        self.keys, self.counts = _sum_by_key(np.concatenate([self.keys, keys]), np.concatenate([self.counts, counts]))
-        while len(self.keys) > self.max_buckets and self.level > 0:
-            self.level -= 1
-            self.keys, self.counts = _sum_by_key(_coarsen(self.keys), self.counts)
+        """Add buckets at this sketch's level, then drop the fewest mantissa bits that fit ``max_buckets``."""
+        keys, counts = np.concatenate([self.keys, keys]), np.concatenate([self.counts, counts])
+        order = np.argsort(keys, kind="stable")
+        keys, counts = _runs(keys[order], counts[order])
+        if len(keys) > self.max_buckets:
+            # The number of distinct coarsened keys falls as bits are dropped: bisect for the fewest that fit.
+            lo, hi = 1, self.level
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if _distinct(keys, mid) <= self.max_buckets:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            keys, counts = _runs(_coarsen(keys, lo), counts)
+            self.level -= lo
+        self.keys, self.counts = keys, counts
 
     def midpoints(self) -> np.ndarray:
         """A representative value per bucket (its centre; exactly 0 for the zero bucket)."""

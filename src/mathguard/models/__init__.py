@@ -5,6 +5,7 @@ from mathguard.models.blackbox import BlackBoxClassifier
 from mathguard.models.diagnose import (
     model_report,
     nondeterminism_finding,
+    evaluation_findings,
     output_findings,
     probability_output_finding,
     training_mode_finding,
@@ -23,6 +24,7 @@ __all__ = [
     "load_model",
     "model_report",
     "nondeterminism_finding",
+    "evaluation_findings",
     "output_findings",
     "probability_output_finding",
     "training_mode_finding",

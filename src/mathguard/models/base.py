@@ -119,6 +119,14 @@ class Classifier(ABC):
         """
         return None
 
+    @property
+    def parts(self) -> "list[Classifier]":
+        """The classifiers this one is built from (ensemble members, a wrapped model), if any.
+
+        Whatever must hold for the deployed model (eval mode, say) must hold for every part.
+        """
+        return []
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(x)
 

@@ -22,6 +22,7 @@ from torch import nn
 
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
+from mathguard.models.torch_model import eval_mode, torch_roots
 from mathguard.report import Finding, Report, Severity
 from mathguard.deprecation import keyword_only
 
@@ -43,9 +44,9 @@ def _sample(clf: Classifier, x: Any) -> torch.Tensor:
 
 
 @contextmanager
-def _buffers_restored(module: nn.Module | None) -> Iterator[None]:
+def _buffers_restored(clf: Classifier) -> Iterator[None]:
     """Undo any buffer updates our probing causes (batch norm in training mode updates running stats)."""
-    saved = [] if module is None else [(b, b.detach().clone()) for b in module.buffers()]
+    saved = [(b, b.detach().clone()) for root in torch_roots(clf) for b in root.buffers()]
     try:
         yield
     finally:
@@ -55,7 +56,7 @@ def _buffers_restored(module: nn.Module | None) -> Iterator[None]:
 
 
 def _forward(clf: Classifier, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad(), _buffers_restored(clf.module):
+    with torch.no_grad(), _buffers_restored(clf):
         return clf.logits(x).detach().to(torch.float64)
 
 
@@ -90,14 +91,17 @@ def probability_output_finding(clf: Classifier, x: Any, *, logits: torch.Tensor 
 
 
 def training_mode_finding(clf: Classifier) -> Finding | None:
-    """HIGH when dropout or batch-norm layers of the model's torch module are in training mode."""
-    module = clf.module
-    if module is None:
+    """HIGH when dropout or batch-norm layers of the model's torch modules (every ensemble member's) are in training mode."""
+    roots = torch_roots(clf)
+    if not roots:
         return None
-    layers = [name or type(m).__name__ for name, m in module.named_modules()
+    prefix = len(roots) > 1
+    layers = [(f"member{i}." if prefix else "") + (name or type(m).__name__)
+              for i, root in enumerate(roots) for name, m in root.named_modules()
               if isinstance(m, _TRAIN_SENSITIVE) and m.training]
     if not layers:
         return None
+    module = roots[0]
     return Finding(
         id="model.training-mode",
         lens="model",
@@ -105,8 +109,9 @@ def training_mode_finding(clf: Classifier) -> Finding | None:
         title="Model is in training mode",
         detail=(f"{len(layers)} dropout/batch-norm layer(s) are in training mode ({', '.join(layers[:5])}"
                 f"{', …' if len(layers) > 5 else ''}). Dropout makes every answer random and batch norm uses "
-                "batch statistics and updates its running averages while being attacked, so accuracy and "
-                "robustness numbers measure a different, drifting model."),
+                "batch statistics and updates its running averages, so a model served like this answers "
+                "randomly. mathguard's attacks, certificates and detectors switch every layer to eval mode for "
+                "the duration of a call, so their figures describe the eval-mode model."),
         evidence={"layers": layers, "module_training": bool(module.training)},
         fix="Call model.eval() before wrapping or auditing it.",
     )
@@ -150,6 +155,20 @@ def output_findings(clf: Classifier, x: Any) -> list[Finding]:
     found = [training_mode_finding(clf), nondeterminism_finding(clf, xt, first=first),
              probability_output_finding(clf, xt, logits=first)]
     return [f for f in found if f is not None]
+
+
+def evaluation_findings(clf: Classifier, x: Any) -> list[Finding]:
+    """The pitfall checks for a lens that computes its figures in eval mode.
+
+    Training mode is read from the model as the user left it; non-determinism and
+    probabilities-as-logits are checked in eval mode, the mode the figures come from, so
+    dropout left on is reported once (training mode), while a deliberately random forward
+    still shows as non-deterministic.
+    """
+    mode = training_mode_finding(clf)
+    with eval_mode(clf):
+        found = output_findings(clf, x)
+    return ([mode] if mode is not None else []) + found
 
 
 def describe(clf: Classifier) -> dict[str, Any]:

@@ -47,6 +47,10 @@ class LabelsOnlyClassifier(Classifier):
             raise ModelError(f"a classifier needs at least 2 classes, got {n_classes}")
         self.bounds = check_bounds(bounds)
 
+    @property
+    def parts(self) -> list[Classifier]:
+        return [] if self._inner is None else [self._inner]
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         raise UnsupportedError("this model returns labels only: use a decision-based attack "
                                "(mg.attacks.HopSkipJump)")

@@ -33,20 +33,54 @@ def check_module(model: Any) -> nn.Module:
     return model
 
 
+#: Classes whose layers a bound may know: torch's own and mathguard's (Normalize, the twins' cast).
+_LIBRARIES = ("torch.nn.", "mathguard.")
+
+
+def library_layer(module: nn.Module) -> bool:
+    """Whether ``module`` computes exactly what its library class does: that class's forward, no hooks.
+
+    A subclass that overrides ``forward`` (a residual block written as an ``nn.Sequential``
+    subclass, a Linear that rescales its output) or a module with forward hooks computes
+    something else; a bound that trusts its class would be unsound, so bounds refuse it.
+    """
+    cls = type(module)
+    base = next(c for c in cls.__mro__ if c.__module__.startswith(_LIBRARIES))
+    if cls.forward is not base.forward:
+        return False
+    hooks = (module._forward_hooks, module._forward_pre_hooks, nn.modules.module._global_forward_hooks,
+             nn.modules.module._global_forward_pre_hooks)
+    return not any(hooks)
+
+
+def torch_roots(model: "Classifier | nn.Module | None") -> list[nn.Module]:
+    """Every torch module behind ``model``: its own, or those of its parts (ensemble members, ...)."""
+    if model is None:
+        return []
+    if isinstance(model, nn.Module):
+        return [model]
+    if model.module is not None:
+        return [model.module]
+    return [root for part in model.parts for root in torch_roots(part)]
+
+
 @contextmanager
-def eval_mode(module: nn.Module | None) -> Iterator[None]:
+def eval_mode(model: "Classifier | nn.Module | None") -> Iterator[None]:
     """Run with dropout off and batch norm on running statistics, then restore each layer's own mode.
 
-    Attacks, smoothing and bounds are statements about the deployed (eval-mode) model; a
-    train-mode forward is random and couples the samples of a batch.
+    Attacks, smoothing, bounds and detectors are statements about the deployed (eval-mode)
+    model; a train-mode forward is random and couples the samples of a batch. The one helper
+    for every model kind: a torch module, a wrapped classifier, or one built from parts
+    (an ensemble's members are each put in eval mode).
     """
-    modes = [] if module is None else [(m, m.training) for m in module.modules()]
-    if module is not None:
-        module.eval()
+    roots = torch_roots(model)
+    modes = {m: m.training for root in roots for m in root.modules()}
+    for root in roots:
+        root.eval()
     try:
         yield
     finally:
-        for m, training in modes:
+        for m, training in modes.items():
             m.training = training
 
 

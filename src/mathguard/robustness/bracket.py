@@ -14,6 +14,7 @@ from mathguard.certify.ibp import ibp
 from mathguard.certify.lipschitz import lipschitz
 from mathguard.errors import InputError, MathguardError
 from mathguard.models.base import Classifier
+from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import wrap
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
 
@@ -29,6 +30,12 @@ def certified_correct(clf: Classifier, x: torch.Tensor, y: torch.Tensor, norm: s
     """
     if clf.module is None:
         return torch.zeros(len(x), dtype=torch.bool), []
+    with eval_mode(clf):  # the bounds are of the eval-mode network, so its margins must be too
+        return _certified_correct(clf, x, y, norm, eps)
+
+
+def _certified_correct(clf: Classifier, x: torch.Tensor, y: torch.Tensor, norm: str,
+                       eps: float) -> tuple[torch.Tensor, list[str]]:
     proved = torch.zeros(len(x), dtype=torch.bool)
     used = []
     try:
@@ -70,7 +77,8 @@ def robustness_bracket(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Seq
     if not budgets or budgets[0] < 0:
         raise InputError("eps must be a non-empty list of non-negative budgets")
     attack = attack or PGD(norm=norm, steps=50, restarts=2)
-    clean = float((clf.predict(xt) == yt).float().mean())
+    with eval_mode(clf):
+        clean = float((clf.predict(xt) == yt).float().mean())
     res = attack(clf, xt, yt, eps=budgets)
     n = len(xt)
     # exact fractions from counts, so certified ≤ empirical compares without float noise

@@ -17,8 +17,9 @@ from mathguard.attacks import APGD, FGSM, HopSkipJump, Square, ZeroOrderPGD
 from mathguard.attacks.base import Attack, parse_eps
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
-from mathguard.models.diagnose import output_findings
+from mathguard.models.diagnose import evaluation_findings
 from mathguard.models.labels_only import LabelsOnlyClassifier
+from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import wrap
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.robustness import pitfalls
@@ -168,70 +169,72 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
     report = Report(title=f"Robustness evaluation ({norm})", findings=list(notes))
     if checks and not labels_only:  # the model-output checks read scores a labels-only model never gives
         # Model-level pitfalls first: they explain attack failures that follow.
-        report.findings.extend(output_findings(clf, xt[:check_samples]))
+        report.findings.extend(evaluation_findings(clf, xt[:check_samples]))
         if clf.has_gradients:
-            report.findings.extend(pitfalls.gradient_findings(clf, xt[:check_samples], yt[:check_samples]))
+            with eval_mode(clf):
+                report.findings.extend(pitfalls.gradient_findings(clf, xt[:check_samples], yt[:check_samples]))
 
-    n = len(xt)
-    size = shard_size or (DEFAULT_SHARD if client is not None else n)
-    out = _Outcomes.merge(run_shards(client, _outcomes, clf, (xt, yt, torch.arange(n)), size, list(attacks),
-                                     budgets, norm))
-    clean = out.clean
-    robust_raw: dict[float, float] = {}
-    robust_worst: dict[float, float] = {}
-    worst = clean.clone()
-    points: dict[float, Any] = {}
-    for e in budgets:
-        robust, broken = out.robust[e], out.broken[e]
-        if checks and "FGSM" in broken:
-            found = pitfalls.single_step_finding(out.ensemble[e], robust, e)
-            if found:
-                report.add(found)
-        if checks and broken.get("Square", 0) and any(a.needs_gradients for a in attacks):
-            report.add(pitfalls.blackbox_finding(broken["Square"], e))
-        robust_raw[e] = int(robust.sum()) / n
-        worst &= robust  # fooled at a smaller budget ⇒ fooled here
-        robust_worst[e] = int(worst.sum()) / n
-        points[e] = worst.cpu().numpy().copy()
-    broken_by = out.broken
+    with eval_mode(clf):  # the figures are of the deployed (eval-mode) model, whatever mode it was left in
+        n = len(xt)
+        size = shard_size or (DEFAULT_SHARD if client is not None else n)
+        out = _Outcomes.merge(run_shards(client, _outcomes, clf, (xt, yt, torch.arange(n)), size, list(attacks),
+                                         budgets, norm))
+        clean = out.clean
+        robust_raw: dict[float, float] = {}
+        robust_worst: dict[float, float] = {}
+        worst = clean.clone()
+        points: dict[float, Any] = {}
+        for e in budgets:
+            robust, broken = out.robust[e], out.broken[e]
+            if checks and "FGSM" in broken:
+                found = pitfalls.single_step_finding(out.ensemble[e], robust, e)
+                if found:
+                    report.add(found)
+            if checks and broken.get("Square", 0) and any(a.needs_gradients for a in attacks):
+                report.add(pitfalls.blackbox_finding(broken["Square"], e))
+            robust_raw[e] = int(robust.sum()) / n
+            worst &= robust  # fooled at a smaller budget ⇒ fooled here
+            robust_worst[e] = int(worst.sum()) / n
+            points[e] = worst.cpu().numpy().copy()
+        broken_by = out.broken
 
-    if checks:
-        subset = clean.nonzero().squeeze(1)[:check_samples]
-        for check in (
-            pitfalls.monotonicity_finding(robust_raw),
-            pitfalls.unbounded_finding(clf, xt[subset], yt[subset], norm) if len(subset) and clf.has_gradients
-            else None,
-            _noise_check(clf, xt[subset], yt[subset], attacks, budgets[-1], norm) if len(subset) else None,
-            _convergence_check(clf, xt[subset], yt[subset], attacks[0], budgets, norm) if len(subset) else None,
-        ):
-            if check is not None:
-                report.add(check)
-        random = any(f.id == "model.nondeterministic" for f in report.findings)
-        if random and clf.has_gradients and len(subset) and budgets[-1] > 0:
-            report.metrics["eot"], found = pitfalls.eot_check(clf, xt[subset], yt[subset], budgets[-1], norm, steps)
-            if found is not None:
-                report.add(found)
+        if checks:
+            subset = clean.nonzero().squeeze(1)[:check_samples]
+            for check in (
+                pitfalls.monotonicity_finding(robust_raw),
+                pitfalls.unbounded_finding(clf, xt[subset], yt[subset], norm) if len(subset) and clf.has_gradients
+                else None,
+                _noise_check(clf, xt[subset], yt[subset], attacks, budgets[-1], norm) if len(subset) else None,
+                _convergence_check(clf, xt[subset], yt[subset], attacks[0], budgets, norm) if len(subset) else None,
+            ):
+                if check is not None:
+                    report.add(check)
+            random = any(f.id == "model.nondeterministic" for f in report.findings)
+            if random and clf.has_gradients and len(subset) and budgets[-1] > 0:
+                report.metrics["eot"], found = pitfalls.eot_check(clf, xt[subset], yt[subset], budgets[-1], norm, steps)
+                if found is not None:
+                    report.add(found)
 
-    clean_acc = int(clean.sum()) / n
-    eot = report.metrics.get("eot")
-    report.metrics.update({
-        "clean_accuracy": clean_acc,
-        "robust_accuracy": robust_worst,
-        "robust_accuracy_per_budget_run": robust_raw,
-        "robust_points": points,
-        "broken_by": broken_by,
-        "norm": norm,
-        "n": n,
-        "attacks": [{"attack": a.name, **_params(a)} for a in attacks],
-    })
-    report.summary = (f"Clean accuracy {clean_acc:.1%}; worst case over "
-                      f"{', '.join(a.name for a in attacks)}{' and FGSM' if clf.has_gradients else ''}: " +
-                      ", ".join(f"{robust_worst[e]:.1%} at eps={e:g}" for e in budgets) +
-                      ". These are upper bounds on true robust accuracy." +
-                      (f" The model is random: EOT-PGD leaves {eot['eot_robust_accuracy']:.1%} of "
-                       f"{eot['n']} checked inputs robust at eps={eot['eps']:g} (plain PGD: "
-                       f"{eot['plain_robust_accuracy']:.1%})." if eot else ""))
-    report.figures.append(_curve(budgets, robust_worst, clean_acc, norm))
+        clean_acc = int(clean.sum()) / n
+        eot = report.metrics.get("eot")
+        report.metrics.update({
+            "clean_accuracy": clean_acc,
+            "robust_accuracy": robust_worst,
+            "robust_accuracy_per_budget_run": robust_raw,
+            "robust_points": points,
+            "broken_by": broken_by,
+            "norm": norm,
+            "n": n,
+            "attacks": [{"attack": a.name, **_params(a)} for a in attacks],
+        })
+        report.summary = (f"Clean accuracy {clean_acc:.1%}; worst case over "
+                          f"{', '.join(a.name for a in attacks)}{' and FGSM' if clf.has_gradients else ''}: " +
+                          ", ".join(f"{robust_worst[e]:.1%} at eps={e:g}" for e in budgets) +
+                          ". These are upper bounds on true robust accuracy." +
+                          (f" The model is random: EOT-PGD leaves {eot['eot_robust_accuracy']:.1%} of "
+                           f"{eot['n']} checked inputs robust at eps={eot['eps']:g} (plain PGD: "
+                           f"{eot['plain_robust_accuracy']:.1%})." if eot else ""))
+        report.figures.append(_curve(budgets, robust_worst, clean_acc, norm))
     return report
 
 
