@@ -117,8 +117,10 @@ def test_every_decision_is_logged_and_a_failing_monitor_costs_nothing(parts):
     rec = Recorder()
     x = s.x_pool[300:360].copy()
     x[0, 0] = np.nan
-    out = mg.Guard(s.clf, profile=prof, detectors=[energy], monitor=rec).predict(x, y=s.y_pool[300:360])
-    (features, proba, labels, alarms), = rec.calls
+    with mg.Guard(s.clf, profile=prof, detectors=[energy], monitor=rec) as guard:
+        out = guard.predict(x, y=s.y_pool[300:360])
+    (features, proba, labels, alarms), = rec.calls  # delivered by the time the guard is closed
+    assert guard.log_counts.logged_rows == 59 and guard.log_counts.healthy
     assert len(features) == 59 and np.isfinite(features).all()  # the NaN row is not an event
     np.testing.assert_array_equal(alarms, out.abstained[1:])
     np.testing.assert_allclose(proba.sum(1), 1)
@@ -130,7 +132,10 @@ def test_every_decision_is_logged_and_a_failing_monitor_costs_nothing(parts):
 
     guard = mg.Guard(s.clf, detectors=[energy], monitor=Down())
     assert (guard.predict(x[1:]).labels >= -1).all()
+    counts = guard.close()
+    assert counts.errors == 1 and counts.dropped_rows == 59 and counts.last_error == "ConnectionError: refused"
     assert "monitor.logging-failed" in [f.id for f in guard.report().findings]
+    assert guard.report().metrics["monitor_dropped_rows"] == 59
 
 
 def test_ensemble_disagreement_and_a_broken_model(parts, digits_setup):

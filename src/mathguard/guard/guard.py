@@ -1,32 +1,43 @@
 """The guard: validate → detect → predict or abstain → fall back → log, one row at a time in effect.
 
 Every row of a batch gets its own decision and its reasons; nothing a row contains can
-fail the batch. The model and every detector share one forward pass over the rows that
-passed validation; a detector flags a row when its conformal p-value is at most its
-calibrated fpr, an ensemble when its members disagree too much. Refused rows go to the
-fallback (a simpler model, a rule, a human queue); a fallback that raises or answers
-nonsense is caught and reported, and those rows stay abstained.
+fail the batch, and no row's decision depends on the other rows of its batch (shuffling
+or splitting a batch changes nothing). The model and every detector share one forward
+pass over the rows that passed validation; a detector flags a row when its conformal
+p-value is at most its calibrated fpr, or when its score is not a finite number (fail
+closed), an ensemble when its members disagree too much. When the model (or a detector)
+fails on a batch, the batch is bisected until the failing rows are found: they abstain
+(layer "model"), the others get their answers. Refused rows go to the fallback (a simpler
+model, a rule, a human queue); a fallback that raises or answers nonsense is caught and
+reported, and those rows stay abstained. Logging goes through a bounded queue and a
+background thread (:mod:`mathguard.guard.logqueue`), so the monitor never delays a
+prediction.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from collections import Counter
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
-from mathguard.detect.base import Detector, batches, shared_forward, unique_names
+from mathguard.detect.base import BATCH, Detector, shared_forward, unique_names
 from mathguard.detect.forward import eval_mode, forward
 from mathguard.drift.profile import Profile
 from mathguard.errors import InputError, MathguardError
-from mathguard.guard.rows import RowValidator
+from mathguard.guard.logqueue import LogCounts, LogQueue
+from mathguard.guard.rows import RowValidator, batch_error, holds_rows
 from mathguard.models.base import Classifier
+from mathguard.models.torch_model import device_and_dtype
 from mathguard.models.wrap import wrap
 from mathguard.report import Finding, Report, Severity
-from mathguard.validate import finite
+from mathguard.validate import finite, labels
 
 ABSTAIN = -1
 
@@ -64,7 +75,9 @@ class _Tally:
     correct_accepted: int = 0
     labelled_valid: int = 0  # readable labelled rows: what the bare model would have answered
     correct_unguarded: int = 0
-    monitor_errors: list[str] = field(default_factory=list)
+    model_asked: int = 0  # rows that passed validation and went to the model
+    model_failed: int = 0  # of those, rows the model (or a detector) failed on
+    model_error: str = ""  # the latest such failure, in one line
 
 
 class Guard:
@@ -73,12 +86,17 @@ class Guard:
     ``detectors`` must be calibrated and watch the model that predicts (``ensemble`` when
     given, else ``clf``). ``fallback`` is "abstain" or a callable taking the refused rows
     (as given) and returning labels (m,) or probabilities (m, K). ``monitor`` is an
-    ``mg.monitor.Client``: every accepted row is logged with the detectors' alarms.
+    ``mg.monitor.Client`` (anything with ``log(features, proba, labels=, alarms=)``): every
+    readable row is logged with the detectors' alarms, from a background thread and a queue
+    of at most ``max_queued_rows`` rows (beyond that, events are dropped and counted), with
+    a ``flush()`` of the monitor every ``flush_interval`` seconds while there is traffic.
+    :meth:`close` (or leaving a ``with`` block) delivers what is queued, within a timeout.
     """
 
     def __init__(self, clf: Any, *, profile: Profile | None = None, detectors: Sequence[Detector] = (),
                  ensemble: Any = None, fallback: "str | Callable[[Any], Any]" = "abstain", monitor: Any = None,
-                 tolerance: float = 0.1, max_disagreement: float = 0.5) -> None:
+                 tolerance: float = 0.1, max_disagreement: float = 0.5, max_queued_rows: int = 100_000,
+                 flush_interval: float = 5.0) -> None:
         self.model: Classifier = ensemble if ensemble is not None else (
             clf if isinstance(clf, Classifier) else wrap(clf))
         self.detectors = list(detectors)
@@ -95,94 +113,168 @@ class Guard:
         self.fallback, self.monitor, self.max_disagreement = fallback, monitor, float(max_disagreement)
         self.members = list(getattr(ensemble, "members", [])) if ensemble is not None else []
         self.names = unique_names(self.detectors)
-        self.validator = RowValidator(math.prod(self.model.input_shape), profile, tolerance)
+        limit, input_type = input_limit(self.model)
+        self.validator = RowValidator(math.prod(self.model.input_shape), profile, tolerance, limit=limit,
+                                      input_type=input_type)
+        self._log = LogQueue(monitor, max_rows=max_queued_rows, flush_interval=flush_interval) \
+            if monitor is not None else None
+        if self._log is not None:  # events still queued when the guard is collected or Python exits
+            weakref.finalize(self, self._log.close, 2.0)
         self._tally = _Tally()
 
     # ------------------------------------------------------------------ deciding
     def predict(self, x: Any, y: Any = None) -> GuardDecision:
-        """Decide every row of ``x``; labels ``y`` (optional) feed the accuracy figures of :meth:`report`."""
+        """Decide every row of ``x``; labels ``y`` (optional) feed the accuracy figures of :meth:`report`.
+
+        ``x`` is a batch: an array or tensor (N, *input_shape) or (N, d) (a 1-D one is one row),
+        a DataFrame, or a list of rows. A batch of no rows gets an empty decision. ``y`` holds
+        one integer class label 0..K-1 per row. Anything else is an InputError naming the argument.
+        """
+        if batch_error(x) is None and not isinstance(x, (np.ndarray, torch.Tensor, pd.DataFrame, pd.Series,
+                                                          SequenceABC)):
+            x = list(x)  # an iterator is read once: the fallback gets the same rows
         rows = self.validator(x)
         n, k = len(rows.values), self.model.n_classes
+        yt = self._labels(y, n)  # checked before anything is decided or counted
         model_proba = np.full((n, k), np.nan)  # the bare model's answer where it gave one
         layer = ["validation" if not v else "" for v in rows.valid]
         reasons = [list(r) for r in rows.reasons]
+        refusing: list[list[str]] = [[] for _ in range(n)]  # detectors that refused each row
         scores = {name: np.full(n, np.nan) for name in self.names}
         pvals = {name: np.full(n, np.nan) for name in self.names}
         idx = np.flatnonzero(rows.valid)
         if len(idx):
-            xt = torch.as_tensor(rows.values[idx], dtype=torch.float32).view(len(idx), *self.model.input_shape)
-            try:
-                p_model, det_scores, disagreement = self._forward(xt)
-            except (MathguardError, RuntimeError) as exc:  # a broken model refuses the rows, it does not crash
-                for i in idx:
-                    layer[i], reasons[i] = "model", [f"model failed: {str(exc).splitlines()[0]}"]
-            else:
-                model_proba[idx] = p_model
-                self._judge(idx, det_scores, disagreement, scores, pvals, layer, reasons)
-        abstained = np.array([bool(lay) for lay in layer])
+            proba, det_scores, disagreement, failed = self._answer(rows.values[idx], full=True)
+            for pos, msg in failed.items():
+                layer[idx[pos]], reasons[idx[pos]] = "model", [f"model failed: {msg}"]
+            ok = np.ones(len(idx), bool)
+            ok[list(failed)] = False
+            model_proba[idx[ok]] = proba[ok]
+            self._judge(idx[ok], [s[ok] for s in det_scores], None if disagreement is None else disagreement[ok],
+                        scores, pvals, layer, reasons, refusing)
+            self._tally.model_asked += len(idx)
+            self._tally.model_failed += len(failed)
+            if failed:
+                self._tally.model_error = next(iter(failed.values()))
+        abstained = np.array([bool(lay) for lay in layer], dtype=bool)
         proba = np.where(abstained[:, None], np.nan, model_proba)
-        labels = np.where(abstained, ABSTAIN, np.nan_to_num(proba).argmax(axis=1))
+        labels_ = np.where(abstained, ABSTAIN, np.nan_to_num(proba).argmax(axis=1))
         source = np.where(abstained, "abstain", "model").astype(object)
         if abstained.any() and self.fallback != "abstain":
-            self._fall_back(x, np.flatnonzero(abstained), labels, proba, source, reasons)
-        decision = GuardDecision(labels.astype(np.int64), proba, abstained, source, layer, reasons, scores, pvals)
-        if y is not None or self.monitor is not None:
-            self._bare_answers(model_proba, rows.values)
-        self._record(decision, model_proba, rows.values, y)
+            self._fall_back(x, np.flatnonzero(abstained), labels_, proba, source, reasons)
+        decision = GuardDecision(labels_.astype(np.int64), proba, abstained, source, layer, reasons, scores, pvals)
+        if yt is not None or self._log is not None:
+            self._bare_answers(model_proba, rows.values, rows.readable & np.array([lay != "model" for lay in layer],
+                                                                                  dtype=bool))
+        self._record(decision, model_proba, rows.values, yt, refusing)
         return decision
 
     def predict_proba(self, x: Any) -> np.ndarray:
         """(N, K) probabilities with the fallback applied; NaN rows where the guard abstained without one."""
         return self.predict(x).proba
 
-    def _forward(self, xt: torch.Tensor) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
-        """Probabilities, detector scores and ensemble disagreement from one pass per batch."""
-        probs, det_scores, disagree = [], [[] for _ in self.detectors], []
-        with torch.no_grad(), eval_mode(self.model):
-            for sl in batches(len(xt)):
-                if self.detectors:
-                    logits, s = shared_forward(self.detectors, xt[sl])
-                    for acc, v in zip(det_scores, s):
-                        acc.append(v.double().cpu().numpy())
-                else:
-                    logits = forward(self.model, xt[sl]).logits
-                probs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
-                if self.members:
-                    votes = torch.stack([m.logits(xt[sl]).argmax(1) for m in self.members])
-                    share = torch.nn.functional.one_hot(votes, self.model.n_classes).sum(0).amax(1)
-                    disagree.append((1 - share.double() / len(self.members)).cpu().numpy())
-        return (np.concatenate(probs), [np.concatenate(s) for s in det_scores],
-                np.concatenate(disagree) if self.members else None)
+    def _labels(self, y: Any, n: int) -> np.ndarray | None:
+        """``y`` as n integer labels 0..K-1, or an InputError naming ``y``."""
+        if y is None:
+            return None
+        if isinstance(y, torch.Tensor):
+            y = y.detach().cpu().numpy()
+        arr = np.asarray(y)
+        if arr.ndim == 0:
+            raise InputError(f"y must hold one label per row of x, got a scalar ({type(y).__name__})")
+        arr = arr.reshape(-1) if arr.ndim == 2 and 1 in arr.shape else arr
+        if len(arr) != n:
+            raise InputError(f"y has {len(arr)} labels for {n} rows")
+        if n == 0:
+            return np.zeros(0, np.int64)
+        return labels(arr, "y", n_classes=self.model.n_classes)
 
-    def _bare_answers(self, model_proba: np.ndarray, values: np.ndarray) -> None:
+    def _answer(self, values: np.ndarray, *, full: bool) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None,
+                                                                   dict[int, str]]:
+        """The model's probabilities (and, when ``full``, detector scores and ensemble disagreement) per row.
+
+        Rows go in chunks of the detectors' batch size. A chunk the model or a detector fails
+        on is bisected until the failing rows stand alone, so one bad row costs only itself
+        (about 2·log2(chunk) extra passes); their positions map to the one-line error.
+        """
+        m, k = len(values), self.model.n_classes
+        proba = np.full((m, k), np.nan)
+        det_scores = [np.full(m, np.nan) for _ in self.detectors] if full else []
+        disagreement = np.full(m, np.nan) if full and self.members else None
+        failed: dict[int, str] = {}
+        xt = torch.as_tensor(values, dtype=torch.float32).reshape(m, *self.model.input_shape)
+        pending = [(lo, min(lo + BATCH, m)) for lo in range(0, m, BATCH)][::-1]
+        with torch.no_grad(), eval_mode(self.model):
+            while pending:
+                lo, hi = pending.pop()
+                try:
+                    p, s, dis = self._pass(xt[lo:hi], full)
+                except Exception as exc:  # noqa: BLE001 — a failing model refuses rows, it never fails the batch
+                    if hi - lo == 1:
+                        failed[lo] = f"{type(exc).__name__}: {exc}".splitlines()[0] if not isinstance(
+                            exc, MathguardError) else str(exc).splitlines()[0]
+                    else:
+                        mid = (lo + hi) // 2
+                        pending += [(mid, hi), (lo, mid)]
+                    continue
+                proba[lo:hi] = p
+                for acc, v in zip(det_scores, s):
+                    acc[lo:hi] = v
+                if disagreement is not None and dis is not None:
+                    disagreement[lo:hi] = dis
+        return proba, det_scores, disagreement, dict(sorted(failed.items()))
+
+    def _pass(self, xt: torch.Tensor, full: bool) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
+        """One forward pass: probabilities, detector scores, ensemble disagreement (the last two when ``full``)."""
+        scores: list[np.ndarray] = []
+        if full and self.detectors:
+            logits, s = shared_forward(self.detectors, xt)
+            scores = [v.double().cpu().numpy() for v in s]
+        else:
+            logits = forward(self.model, xt).logits
+        proba = torch.softmax(logits.double(), dim=1).cpu().numpy()
+        if not np.isfinite(proba).all():
+            raise MathguardError("the model's probabilities are not finite")
+        disagree = None
+        if full and self.members:
+            votes = torch.stack([m.logits(xt).argmax(1) for m in self.members])
+            share = torch.nn.functional.one_hot(votes, self.model.n_classes).sum(0).amax(1)
+            disagree = (1 - share.double() / len(self.members)).cpu().numpy()
+        return proba, scores, disagree
+
+    def _bare_answers(self, model_proba: np.ndarray, values: np.ndarray, readable: np.ndarray) -> None:
         """Fill in what the bare model says on readable rows that validation refused.
 
         The unguarded accuracy and the monitoring service (drift is measured on every
         readable row, refused or not) need the model's answer there; it costs a pass over
-        those rows only.
+        those rows only, and a row the model fails on stays unanswered.
         """
-        extra = np.flatnonzero(np.isfinite(values).all(axis=1) & np.isnan(model_proba).any(axis=1))
-        if not len(extra):
-            return
-        xt = torch.as_tensor(values[extra], dtype=torch.float32).view(len(extra), *self.model.input_shape)
-        try:
-            with torch.no_grad(), eval_mode(self.model):
-                model_proba[extra] = torch.softmax(forward(self.model, xt).logits.double(), 1).cpu().numpy()
-        except (MathguardError, RuntimeError):
-            pass  # a model that fails on them leaves them unanswered
+        extra = np.flatnonzero(readable & np.isnan(model_proba).any(axis=1))
+        if len(extra):
+            proba, _, _, failed = self._answer(values[extra], full=False)
+            ok = np.ones(len(extra), bool)
+            ok[list(failed)] = False
+            model_proba[extra[ok]] = proba[ok]
 
     def _judge(self, idx: np.ndarray, det_scores: list[np.ndarray], disagreement: np.ndarray | None,
                scores: dict[str, np.ndarray], pvals: dict[str, np.ndarray], layer: list[str],
-               reasons: list[list[str]]) -> None:
+               reasons: list[list[str]], refusing: list[list[str]]) -> None:
         for name, d, s in zip(self.names, self.detectors, det_scores):
-            p = d.p_values_of(s)
+            ok = np.isfinite(s)
+            p = np.full(len(s), np.nan)
+            p[ok] = d.p_values_of(s[ok])
+            flagged = np.zeros(len(s), bool)
+            flagged[ok] = d.flag(s[ok])
             scores[name][idx], pvals[name][idx] = s, p
-            for i, pi in zip(idx[d.flag(s)], p[d.flag(s)]):
+            for j in np.flatnonzero(~ok | flagged):
+                i = idx[j]
                 layer[i] = layer[i] or "detector"
-                reasons[i].append(f"{name} p={pi:.3g} ≤ {d.fpr:g}")
+                refusing[i].append(name)
+                reasons[i].append(f"{name} p={p[j]:.3g} ≤ {d.fpr:g}" if ok[j] else
+                                  f"{name} score is {s[j]}, not a finite number")
         if disagreement is not None:
             for i, dis in zip(idx, disagreement):
-                if dis > self.max_disagreement:
+                if not dis <= self.max_disagreement:  # NaN refuses too
                     layer[i] = layer[i] or "ensemble"
                     reasons[i].append(f"ensemble disagreement {dis:.2f} > {self.max_disagreement:g}")
 
@@ -201,32 +293,52 @@ class Guard:
         self._tally.fallback_answered += len(idx)
 
     # ------------------------------------------------------------------ records
-    def _record(self, dec: GuardDecision, model_proba: np.ndarray, values: np.ndarray, y: Any) -> None:
+    def _record(self, dec: GuardDecision, model_proba: np.ndarray, values: np.ndarray, yt: np.ndarray | None,
+                refusing: list[list[str]]) -> None:
         t = self._tally
         t.rows += len(dec.labels)
-        for lay, why in zip(dec.layer, dec.reasons):
+        for lay, names in zip(dec.layer, refusing):
             if lay:
                 t.refused[lay] += 1
-            for name in {r.split(" p=")[0] for r in why if " p=" in r}:
+            for name in set(names):
                 t.refused[f"detector {name}"] += 1
         answered = ~np.isnan(model_proba).any(axis=1)  # rows the bare model answered
-        yt = None
-        if y is not None:
-            yt = np.asarray(y).reshape(-1)
-            if len(yt) != len(dec.labels):
-                raise InputError(f"y has {len(yt)} labels for {len(dec.labels)} rows")
+        if yt is not None:
             pred = np.nan_to_num(model_proba).argmax(axis=1)
             t.labelled_accepted += int(dec.accepted.sum())
             t.correct_accepted += int((pred == yt)[dec.accepted].sum())
             t.labelled_valid += int(answered.sum())
             t.correct_unguarded += int((pred == yt)[answered].sum())
-        if self.monitor is not None and answered.any():
+        if self._log is not None and answered.any():
             rows = np.flatnonzero(answered)
-            try:
-                self.monitor.log(values[rows], model_proba[rows], labels=None if yt is None else yt[rows],
-                                 alarms=dec.abstained[rows])
-            except Exception as exc:  # noqa: BLE001 — logging must never cost a prediction
-                t.monitor_errors.append(f"{type(exc).__name__}: {exc}")
+            self._log.put(len(rows), values[rows], model_proba[rows], labels=None if yt is None else yt[rows],
+                          alarms=dec.abstained[rows])
+
+    # ------------------------------------------------------------------ logging
+    @property
+    def log_counts(self) -> LogCounts:
+        """What became of the events handed to the monitor so far (all zero without one)."""
+        return self._log.counts() if self._log is not None else LogCounts()
+
+    def flush(self, timeout: float = 10.0) -> LogCounts:
+        """Deliver the queued events and flush the monitor, waiting at most ``timeout`` seconds."""
+        if self._log is not None:
+            self._log.flush(timeout)
+        return self.log_counts
+
+    def close(self, timeout: float = 10.0) -> LogCounts:
+        """Flush (at most ``timeout`` seconds) and stop the logging thread; what was still queued counts as dropped.
+
+        The monitor itself is not closed (it is the caller's). The guard keeps working after
+        ``close``: a later prediction starts the thread again.
+        """
+        return self._log.close(timeout) if self._log is not None else LogCounts()
+
+    def __enter__(self) -> "Guard":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def report(self) -> Report:
         """What the guard decided so far: abstention per layer and detector, accepted accuracy, failures."""
@@ -236,6 +348,7 @@ class Guard:
             rep.add(Finding(id="monitor.insufficient-data", lens="monitor", severity=Severity.INFO,
                             title="the guard has decided no rows yet"))
             return rep
+        log = self.log_counts
         refused = sum(v for key, v in t.refused.items() if not key.startswith("detector "))
         rep.metrics.update({
             "rows": t.rows, "abstention_rate": refused / t.rows,
@@ -243,25 +356,66 @@ class Guard:
             "fallback_answered": t.fallback_answered, "fallback_failed": t.fallback_failed,
             "accepted_accuracy": t.correct_accepted / t.labelled_accepted if t.labelled_accepted else None,
             "unguarded_accuracy": t.correct_unguarded / t.labelled_valid if t.labelled_valid else None,
-            "labelled_accepted": t.labelled_accepted, "monitor_errors": len(t.monitor_errors),
+            "labelled_accepted": t.labelled_accepted, "model_failed": t.model_failed,
+            "monitor_errors": log.errors, "monitor_logged_rows": log.logged_rows,
+            "monitor_dropped_rows": log.dropped_rows, "monitor_queued_rows": log.queued_rows,
+            "monitor_spooled_batches": log.spooled_batches,
         })
+        if t.model_failed:
+            every = t.model_failed == t.model_asked
+            rep.add(Finding(
+                id="monitor.model-failed", lens="monitor", severity=Severity.HIGH if every else Severity.MEDIUM,
+                title=(f"the model failed on {'every one' if every else t.model_failed} of the {t.model_asked} "
+                       "rows that passed validation; they abstained"),
+                detail=t.model_error, evidence={"model_failed": t.model_failed, "model_asked": t.model_asked},
+                fix="Run the model on one of these rows outside the guard and fix what it raises (a shape, a dtype, "
+                    "NaN or Inf logits)."))
         if t.fallback_failed:
             rep.add(Finding(id="monitor.fallback-failed", lens="monitor", severity=Severity.HIGH,
                             title=f"the fallback failed on {t.fallback_failed} refused rows; they stayed abstained",
                             fix="Make the fallback total: it must answer every row it is given."))
-        if t.monitor_errors:
+        if not log.healthy:
+            parts = [f"{log.dropped_rows} rows dropped" if log.dropped_rows else "",
+                     f"{log.spooled_batches} batches waiting in the client's spool" if log.spooled_batches else "",
+                     f"{log.errors} failed calls" if log.errors else ""]
             rep.add(Finding(id="monitor.logging-failed", lens="monitor", severity=Severity.MEDIUM,
-                            title=f"{len(t.monitor_errors)} logging calls to the monitoring service failed",
-                            detail=t.monitor_errors[-1]))
+                            title="logging to the monitoring service failed: " + ", ".join(p for p in parts if p),
+                            detail=log.last_error,
+                            evidence={"dropped_rows": log.dropped_rows, "spooled_batches": log.spooled_batches,
+                                      "errors": log.errors},
+                            fix="Check that the monitoring service is up and reachable; the predictions were not "
+                                "affected."))
         return rep
+
+
+def input_limit(model: Classifier) -> tuple[float, str]:
+    """The largest magnitude the model's inputs can hold, and that type's name.
+
+    The guard hands every model float32 (the model protocol's input type); a torch model in
+    half precision, or a black box that asks for float16, holds less.
+    """
+    limit, name = float(np.finfo(np.float32).max), "float32"
+    for part in [model, *model.parts]:
+        dtypes: list[Any] = []
+        if part.module is not None:
+            dtypes.append(device_and_dtype(part.module)[1])
+        if isinstance(getattr(part, "input_dtype", None), np.dtype) and part.input_dtype.kind == "f":
+            dtypes.append(part.input_dtype)
+        for dt in dtypes:
+            top = float(torch.finfo(dt).max) if isinstance(dt, torch.dtype) else float(np.finfo(dt).max)
+            if top < limit:
+                limit, name = top, str(dt).replace("torch.", "")
+    return limit, name
 
 
 def _take(x: Any, idx: np.ndarray) -> Any:
     """The rows ``idx`` of a batch, in the form it was given."""
-    import pandas as pd
-
+    if isinstance(x, pd.Series):
+        x = x.to_frame().T
     if isinstance(x, pd.DataFrame):
         return x.iloc[idx]
+    if isinstance(x, np.ndarray) and x.ndim == 1 and x.dtype.kind == "O" and holds_rows(x):
+        return x[idx]
     if isinstance(x, (np.ndarray, torch.Tensor)):
         return x[idx] if x.ndim > 1 else x[None][idx]
     rows = list(x)
