@@ -5,6 +5,7 @@
 """
 
 from mathguard.guard.guard import ABSTAIN, Guard, GuardDecision
+from mathguard.guard.logqueue import LogCounts, LogQueue
 from mathguard.guard.rows import RowValidator, Rows
 
-__all__ = ["ABSTAIN", "Guard", "GuardDecision", "RowValidator", "Rows"]
+__all__ = ["ABSTAIN", "Guard", "GuardDecision", "LogCounts", "LogQueue", "RowValidator", "Rows"]

@@ -1,7 +1,8 @@
 """The guard's logging: a bounded queue and one background thread, so that no prediction waits for the monitor.
 
 ``predict`` hands its events to :meth:`LogQueue.put`, which never blocks: when the queue
-already holds ``max_rows`` rows the new events are dropped and counted. One thread, owned
+already holds ``max_rows`` rows (counting those inside a monitor call) the new events are
+dropped and counted. One thread, owned
 by the guard, passes them to the monitor (``log(features, proba, labels=, alarms=)``, as
 ``mg.monitor.Client`` takes them) and, when the queue runs dry and ``flush_interval``
 seconds have passed since the last time, asks the monitor to ``flush()``. A client's
@@ -32,7 +33,8 @@ class LogCounts:
 
     ``logged_rows``: accepted by the monitor's ``log`` (buffered or sent by the client);
     ``dropped_rows``: lost, because the queue was full, the monitor raised, or ``close``
-    timed out with rows still queued; ``queued_rows``: waiting in the queue now;
+    timed out with rows still queued; ``queued_rows``: waiting in the queue or inside a
+    monitor call now;
     ``spooled_batches``: batches the client said it still holds unsent after its last flush;
     ``errors``: monitor calls that raised plus flushes that left batches unsent;
     ``last_error``: the latest of those, in one line ("" when none).
@@ -118,7 +120,7 @@ class LogQueue:
             self._stop = True
             abandoned = sum(n for n, _, _ in self._items)
             self._items.clear()
-            self._counts["queued_rows"] = 0
+            self._counts["queued_rows"] -= abandoned
             self._counts["dropped_rows"] += abandoned
             self._cond.notify_all()
             thread = self._thread
