@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -47,15 +48,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 class Server:
     """``mathguard serve`` in a subprocess (so it can be killed with SIGKILL), on a free loopback port."""
 
-    def __init__(self, db: str, *options: str) -> None:
-        self.db, self.options, self.port = db, options, free_port()
+    def __init__(self, db: str, *options: str, env: dict[str, str] | None = None) -> None:
+        self.db, self.options, self.port, self.env = db, options, free_port(), env
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "Server":
         cmd = [sys.executable, "-c", "from mathguard.cli import main; main()", "serve", "--db", self.db,
                "--port", str(self.port), *self.options]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     env={**os.environ, **(self.env or {})})
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -105,7 +107,9 @@ def reference(seed: int = 0, n: int = 4000) -> tuple[np.ndarray, np.ndarray, mg.
 def served(db_url: str) -> Iterator[tuple[Server, dict[str, str]]]:
     """A running server on a fresh database (shared by a module's tests), with one key per scope."""
     keys = {s: make_key(db_url, s) for s in ("admin", "ingest", "read")}
-    server = Server(db_url, "--alert-interval", "1s", "--max-batch-events", "5000", "--max-body-mb", "2").start()
+    # The tests' webhook receivers listen on loopback, which the service refuses unless the operator allows it.
+    server = Server(db_url, "--alert-interval", "1s", "--max-batch-events", "5000", "--max-body-mb", "2",
+                    env={"MATHGUARD_ALLOW_PRIVATE_WEBHOOKS": "1"}).start()
     yield server, keys
     server.stop()
 

@@ -4,22 +4,27 @@ A rule watches one metric of the last ``window`` seconds (merged window profiles
 fires once the condition has held for ``for`` seconds. Transitions are written with a
 compare-and-set on the rule's state, so two evaluators never notify twice; a rule that
 stays firing sends nothing more (de-duplication). Each transition is kept in the
-history with the outcome of every webhook delivery.
+history, and its webhooks are queued in the same transaction (``webhooks.enqueue``) for
+the delivery thread, which records the outcome of every delivery; evaluation itself never
+waits on the network. One rule that cannot be evaluated is reported and skipped; the
+others carry on.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import time
 from typing import Any, Callable
 
-import httpx
 import orjson
 import sqlalchemy as sa
 
 from mathguard.errors import InputError
 from mathguard.monitor import schema as t
+from mathguard.monitor.config import Settings
 from mathguard.monitor.store import Conflict, Model, Store
+from mathguard.monitor.webhooks import check_url, deliveries, enqueue, mask
 from mathguard.monitor.windows import recent_summary
 from mathguard.report import Finding, Severity
 
@@ -29,17 +34,18 @@ OPS: dict[str, Callable[[float, float], bool]] = {">": operator.gt, ">=": operat
 
 
 def create_rule(store: Store, model: Model, *, name: str, metric: str, op: str, threshold: float, window_s: int,
-                for_s: int, webhooks: list[str], resolution: int) -> dict[str, Any]:
-    """Store a rule (state ok); names are unique per model."""
+                for_s: int, webhooks: list[str], resolution: int, settings: Settings | None = None) -> dict[str, Any]:
+    """Store a rule (state ok); names are unique per model; webhooks must pass the destination policy."""
+    settings = settings or Settings()
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise InputError(f"threshold must be a finite number, got {str(threshold)[:40]!r}")
     if metric not in METRICS:
         raise InputError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
     if op not in OPS:
         raise InputError(f"unknown op {op!r}; choose from {', '.join(OPS)}")
     if window_s % resolution:
         raise InputError(f"window must be a multiple of the server's resolution ({resolution} s)")
-    bad = [u for u in webhooks if not u.startswith(("http://", "https://"))]
-    if bad:
-        raise InputError(f"webhooks must be http(s) URLs, got {bad[0][:60]!r}")
+    webhooks = [check_url(u, settings) for u in webhooks]
     r = t.alert_rules.c
     with store.engine.begin() as conn:
         if conn.execute(sa.select(r.id).where(r.model_id == model.id, r.name == name)).first():
@@ -48,23 +54,25 @@ def create_rule(store: Store, model: Model, *, name: str, metric: str, op: str, 
         conn.execute(t.alert_rules.insert().values(
             model_id=model.id, name=name, metric=metric, op=op, threshold=threshold, window_s=window_s,
             for_s=for_s, webhooks=orjson.dumps(webhooks).decode(), state="ok", state_since=now, created_at=now))
-    return next(rule for rule in rules(store, model) if rule["name"] == name)
+    return next(rule for rule in rules(store, model, admin=True) if rule["name"] == name)
 
 
-def _rule_dict(row: Any, model_name: str) -> dict[str, Any]:
+def _rule_dict(row: Any, model_name: str, admin: bool = True) -> dict[str, Any]:
+    urls = orjson.loads(row.webhooks)
     return {"id": row.id, "model": model_name, "name": row.name, "metric": row.metric, "op": row.op,
             "threshold": row.threshold, "window_s": row.window_s, "for_s": row.for_s,
-            "webhooks": orjson.loads(row.webhooks), "state": row.state, "state_since": row.state_since,
-            "value": row.value}
+            "webhooks": urls if admin else [mask(u) for u in urls], "state": row.state,
+            "state_since": row.state_since, "value": row.value}
 
 
-def rules(store: Store, model: Model | None = None) -> list[dict[str, Any]]:
+def rules(store: Store, model: Model | None = None, *, admin: bool = False) -> list[dict[str, Any]]:
+    """Rules (of ``model`` or all); webhook URLs in full for ``admin`` only, masked otherwise."""
     r, m = t.alert_rules.c, t.models.c
     query = sa.select(t.alert_rules, m.name.label("model_name")).join(t.models, m.id == r.model_id)
     if model is not None:
         query = query.where(r.model_id == model.id)
     with store.reader.connect() as conn:
-        return [_rule_dict(row, row.model_name) for row in conn.execute(query.order_by(r.id))]
+        return [_rule_dict(row, row.model_name, admin) for row in conn.execute(query.order_by(r.id))]
 
 
 def delete_rule(store: Store, model: Model, name: str) -> bool:
@@ -73,15 +81,22 @@ def delete_rule(store: Store, model: Model, name: str) -> bool:
         return conn.execute(t.alert_rules.delete().where(r.model_id == model.id, r.name == name)).rowcount == 1
 
 
-def history(store: Store, limit: int = 100) -> list[dict[str, Any]]:
-    """Transitions, newest first."""
+def history(store: Store, limit: int = 100, *, admin: bool = False) -> list[dict[str, Any]]:
+    """Transitions, newest first, each with its webhook deliveries (URLs masked unless ``admin``)."""
     e, r, m = t.alert_events.c, t.alert_rules.c, t.models.c
     query = (sa.select(t.alert_events, r.name.label("rule"), m.name.label("model"))
              .join(t.alert_rules, r.id == e.rule_id).join(t.models, m.id == r.model_id)
              .order_by(e.id.desc()).limit(limit))
     with store.reader.connect() as conn:
-        return [{"id": row.id, "model": row.model, "rule": row.rule, "status": row.status, "at": row.at,
-                 "value": row.value, "deliveries": orjson.loads(row.deliveries)} for row in conn.execute(query)]
+        rows = conn.execute(query).all()
+    queued = deliveries(store, [row.id for row in rows], admin)
+    out = []
+    for row in rows:
+        old = [{**d, "url": d.get("url", "") if admin else mask(d.get("url", ""))}
+               for d in orjson.loads(row.deliveries)]  # transitions from before the outbox
+        out.append({"id": row.id, "model": row.model, "rule": row.rule, "status": row.status, "at": row.at,
+                    "value": row.value, "deliveries": queued.get(row.id, old)})
+    return out
 
 
 def finding(rule: dict[str, Any], status: str, value: float | None) -> Finding:
@@ -99,73 +114,69 @@ def finding(rule: dict[str, Any], status: str, value: float | None) -> Finding:
         fix="Open the dashboard's drift view for this model; see which features moved and since when.")
 
 
-def _deliver(urls: list[str], payload: bytes, timeout: float) -> list[dict[str, Any]]:
-    """POST the payload to each webhook, three tries each; the outcome of every URL."""
-    results = []
-    with httpx.Client(timeout=timeout) as http:
-        for url in urls:
-            outcome: dict[str, Any] = {"url": url}
-            for attempt in range(3):
-                try:
-                    status = http.post(url, content=payload, headers={"content-type": "application/json"}).status_code
-                except httpx.HTTPError as exc:
-                    outcome.update(error=type(exc).__name__)
-                else:
-                    outcome.update(status=status)
-                    outcome.pop("error", None)
-                    if status < 500:
-                        break
-                if attempt < 2:
-                    time.sleep(0.2 * 2**attempt)
-            results.append(outcome)
-    return results
-
-
 def _value(summary: dict[str, Any] | None, metric: str) -> float | None:
     if summary is None:
         return 0.0 if metric == "events" else None
     return summary.get(metric)
 
 
-def evaluate(store: Store, *, resolution: int, now: float | None = None, timeout: float = 5.0) -> list[dict[str, Any]]:
-    """Advance every rule's state; the transitions made (each one notified)."""
+def evaluate(store: Store, *, resolution: int, now: float | None = None,
+             on_error: Callable[[Model, Exception], None] | None = None) -> list[dict[str, Any]]:
+    """Advance every rule's state; the transitions made (each one queued for its webhooks). A rule that
+    cannot be evaluated goes to ``on_error`` with its model (raised without it); the others carry on."""
     now = time.time() if now is None else now
     models = {m.id: m for m in store.models()}
-    r = t.alert_rules.c
     with store.reader.connect() as conn:
         rows = conn.execute(sa.select(t.alert_rules)).all()
     summaries: dict[tuple[int, int], dict[str, Any] | None] = {}
     transitions = []
     for row in rows:
-        model = models[row.model_id]
-        key = (row.model_id, row.window_s)
-        if key not in summaries:
-            summaries[key] = recent_summary(store, model, resolution=resolution, span=row.window_s, now=now)
-        value = _value(summaries[key], row.metric)
-        holds = value is not None and OPS[row.op](value, row.threshold)
-        state, since = row.state, row.state_since
-        if holds and state == "ok":
-            state, since = "pending", now
-        if holds and state == "pending" and now - since >= row.for_s:
-            state, since = "firing", now
-        if not holds and state != "ok":
-            state, since = "ok", now
-        with store.engine.begin() as conn:
-            changed = conn.execute(t.alert_rules.update().where(r.id == row.id, r.state == row.state)
-                                   .values(state=state, state_since=since, value=value)).rowcount
-        status = {("pending", "firing"): "firing", ("ok", "firing"): "firing",
-                  ("firing", "ok"): "resolved"}.get((row.state, state))
-        if changed and status:
-            transitions.append(_notify(store, _rule_dict(row, model.name), status, value, now, timeout))
+        model = models.get(row.model_id)
+        if model is None:
+            continue
+        try:
+            transition = _advance(store, row, model, summaries, resolution, now)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(model, exc)
+            continue
+        if transition is not None:
+            transitions.append(transition)
     return transitions
 
 
-def _notify(store: Store, rule: dict[str, Any], status: str, value: float | None, now: float,
-            timeout: float) -> dict[str, Any]:
-    body = {"status": status, "rule": rule["name"], "model": rule["model"], "value": value, "at": now,
-            "finding": finding(rule, status, value).to_dict()}
-    deliveries = _deliver(rule["webhooks"], orjson.dumps(body), timeout)
-    with store.engine.begin() as conn:
-        conn.execute(t.alert_events.insert().values(rule_id=rule["id"], status=status, at=now, value=value,
-                                                    deliveries=orjson.dumps(deliveries).decode()))
-    return {**body, "deliveries": deliveries}
+def _advance(store: Store, row: Any, model: Model, summaries: dict[tuple[int, int], dict[str, Any] | None],
+             resolution: int, now: float) -> dict[str, Any] | None:
+    r = t.alert_rules.c
+    key = (row.model_id, row.window_s)
+    if key not in summaries:
+        summaries[key] = recent_summary(store, model, resolution=resolution, span=row.window_s, now=now)
+    value = _value(summaries[key], row.metric)
+    if value is not None and not math.isfinite(value):
+        value = None
+    holds = value is not None and OPS[row.op](value, row.threshold)
+    state, since = row.state, row.state_since
+    if holds and state == "ok":
+        state, since = "pending", now
+    if holds and state == "pending" and now - since >= row.for_s:
+        state, since = "firing", now
+    if not holds and state != "ok":
+        state, since = "ok", now
+    status = {("pending", "firing"): "firing", ("ok", "firing"): "firing",
+              ("firing", "ok"): "resolved"}.get((row.state, state))
+    rule = _rule_dict(row, model.name)
+    body = None
+    if status:
+        body = {"status": status, "rule": rule["name"], "model": rule["model"], "value": value, "at": now,
+                "finding": finding(rule, status, value).to_dict()}
+    with store.engine.begin() as conn:  # state change, history and outbox commit together or not at all
+        changed = conn.execute(t.alert_rules.update().where(r.id == row.id, r.state == row.state)
+                               .values(state=state, state_since=since, value=value)).rowcount
+        if not (changed and body is not None):
+            return None
+        event_id = conn.execute(t.alert_events.insert().values(
+            rule_id=row.id, status=status, at=now, value=value, deliveries="[]").returning(t.alert_events.c.id)
+        ).scalar_one()
+        enqueue(conn, event_id, rule["webhooks"], orjson.dumps(body).decode(), now)
+    return body

@@ -1,13 +1,18 @@
 """The HTTP API (FastAPI): register models, ingest event batches, read stats and drift, alerts, metrics.
 
 Every refusal is one line in ``{"detail": ...}`` with the status that says why: 401 no or
-unknown key, 403 the key lacks the scope, 404 unknown model, 409 name taken, 413 too
-large, 422 invalid content, 429 busy (with Retry-After). An ingest answer 2xx is sent
-only after the batch's row is committed.
+unknown key, 403 the key lacks the scope, 404 unknown model, 408 body not received in
+time, 409 name taken or a batch_id reused with other content, 413 too large, 415 not
+JSON, 422 invalid content (every value is checked against what the window math can
+carry: ``limits``), 429 busy (with Retry-After), 503 the model's folding has failed (its
+events wait; the others are served). An ingest answer 2xx is sent only after the batch's
+row is committed. Webhook URLs are shown in full to admin keys only.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
@@ -21,18 +26,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from mathguard.drift import Profile
 from mathguard.errors import InputError
 from mathguard.monitor import alerts
-from mathguard.monitor.config import Settings, parse_duration
+from mathguard.monitor.config import MAX_DURATION, Settings, parse_duration
 from mathguard.monitor.dashboard import dashboard_data, dashboard_html
 from mathguard.monitor.events import TooLarge, parse_batch, parse_time
+from mathguard.monitor.limits import check_profile
 from mathguard.monitor.metrics import Metrics
+from mathguard.monitor.middleware import ServiceMiddleware, dashboard_csp
 from mathguard.monitor.store import Conflict, Model, Store
-from mathguard.monitor.windows import drift_series
-from mathguard.monitor.worker import Worker
+from mathguard.monitor.webhooks import MAX_URL, Outbox
+from mathguard.monitor.windows import Counts, drift_series, summarize
+from mathguard.monitor.worker import Worker, one_line
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+MAX_TIME = 1e11  # query times beyond the year 5000 are refused (and fit every integer column)
 
 
 class ApiError(Exception):
@@ -71,10 +79,11 @@ class RuleIn(BaseModel):
     name: str = Field(pattern=NAME)
     metric: str = Field(description=", ".join(alerts.METRICS))
     op: str = Field(">", description=", ".join(alerts.OPS))
-    threshold: float
-    window: str = Field("1h", description="Span of windows the metric covers, e.g. 1h")
-    for_: str = Field("0s", alias="for", description="How long the condition must hold before firing")
-    webhooks: list[str] = Field(default_factory=list, max_length=10)
+    threshold: float = Field(allow_inf_nan=False, strict=True)
+    window: str = Field("1h", max_length=20, description="Span of windows the metric covers, e.g. 1h")
+    for_: str = Field("0s", alias="for", max_length=20, description="How long the condition must hold before firing")
+    webhooks: list[str] = Field(default_factory=list, max_length=10,
+                                description="http(s) URLs; private addresses refused unless the operator allows them")
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None, worker: bool = True) -> FastAPI:
@@ -84,20 +93,29 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     store.migrate()
     metrics = Metrics(store, settings.resolution_s)
     background = Worker(store, settings, metrics)
+    metrics.worker = background
+    outbox = Outbox(store, settings)
     inflight = 0
+    parsing = asyncio.Semaphore(settings.max_parsing)  # bodies decoded at once: bounds the memory of ingest
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if worker:
             background.start()
+            outbox.start()
         yield
         if worker:
             background.stop()
+            outbox.stop()
         store.close()
 
-    app = FastAPI(title="mathguard monitor", version="1", lifespan=lifespan,
+    # No /docs or /redoc: their pages load scripts from a CDN (the schema stays at /openapi.json).
+    app = FastAPI(title="mathguard monitor", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Prediction logs in; drift, entropy, accuracy and alerts per window out.")
     app.state.store, app.state.settings, app.state.worker, app.state.metrics = store, settings, background, metrics
+    app.state.outbox = outbox
+    app.add_middleware(ServiceMiddleware, settings=settings, page_csp=dashboard_csp(dashboard_html()),
+                       on_refused=lambda reason: metrics.rejected.labels(reason).inc())
     bearer = HTTPBearer(auto_error=False)
 
     @app.exception_handler(ApiError)
@@ -115,8 +133,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         where = ".".join(str(p) for p in first.get("loc", ()))
         return await _api_error(request, ApiError(422, f"{where}: {first.get('msg')}", "bad_request"))
 
-    def scope(name: str) -> Callable[..., None]:
-        async def check(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
+    def scope(name: str) -> Callable[..., Any]:
+        async def check(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> set[str]:
             if credentials is None:
                 raise ApiError(401, "missing API key: send Authorization: Bearer <key>", "unauthorized",
                                {"WWW-Authenticate": "Bearer"})
@@ -125,6 +143,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
                 raise ApiError(401, "unknown or revoked API key", "unauthorized", {"WWW-Authenticate": "Bearer"})
             if name not in scopes:
                 raise ApiError(403, f"this key lacks the {name!r} scope", "forbidden")
+            return scopes
         return check
 
     async def model(name: str = Path(pattern=NAME)) -> Model:
@@ -135,38 +154,74 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
 
     @app.post("/v1/models", status_code=201, dependencies=[Depends(scope("admin"))], tags=["models"])
     def register(body: ModelIn) -> dict[str, Any]:
-        """Register a model with its reference profile (admin)."""
-        m = store.register_model(body.name, Profile.from_dict(body.profile), settings.max_models)
+        """Register a model with its reference profile (admin); every field of the profile is checked."""
+        reference = check_profile(body.profile)
+        try:  # the reference must be comparable with itself, or every window of the model would fail later
+            summarize(reference, reference, Counts(reference.n_rows))
+        except Exception as exc:
+            raise ApiError(422, f"the profile cannot be compared: {one_line(exc)}", "bad_request") from None
+        m = store.register_model(body.name, reference, settings.max_models)
         return {"name": m.name, "n_features": m.n_features, "n_classes": m.n_classes}
 
     @app.get("/v1/models", dependencies=[Depends(scope("read"))], tags=["models"])
     def list_models() -> list[dict[str, Any]]:
-        return [{"name": m.name, "n_features": m.n_features, "n_classes": m.n_classes,
-                 "features": list(m.reference.features)} for m in store.models()]
+        out = []
+        for m in store.models():
+            item: dict[str, Any] = {"name": m.name, "n_features": m.n_features, "n_classes": m.n_classes}
+            try:
+                item["features"] = list(m.reference.features)
+            except Exception as exc:  # a profile stored before the checks existed: say so, list the rest
+                item["features"], item["error"] = [], one_line(exc)
+            failures = background.failures_of(m.id)
+            if failures:
+                item["failures"] = failures
+            out.append(item)
+        return out
 
     @app.post("/v1/models/{name}/events", status_code=201, dependencies=[Depends(scope("ingest"))], tags=["events"],
               responses={200: {"description": "Duplicate batch_id: acknowledged, not stored again"},
-                         413: {"description": "Body or batch too large"}, 429: {"description": "Busy; retry later"}},
+                         408: {"description": "Body not received in time"},
+                         409: {"description": "batch_id stored before with other content"},
+                         413: {"description": "Body or batch too large"},
+                         415: {"description": "Body not sent as application/json"},
+                         429: {"description": "Busy; retry later"},
+                         503: {"description": "This model's folding has failed; retry later"}},
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": EventsIn.model_json_schema()}}}})
     async def ingest(request: Request, response: Response, m: Model = Depends(model)) -> dict[str, Any]:
         """Store one batch of events; the answer comes after the commit (ingest)."""
         nonlocal inflight
         retry = {"Retry-After": str(settings.retry_after_s)}
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise ApiError(415, f"send the batch as application/json, not {kind[:60] or 'no content type'!r}",
+                           "unsupported_media_type")
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > settings.max_body_bytes:
             raise ApiError(413, f"body of {length} bytes exceeds {settings.max_body_bytes}", "too_large", retry)
+        if m.id in background.failed_ids("fold"):
+            failure = background.failures_of(m.id)[0]
+            raise ApiError(503, f"folding of model {m.name!r} has failed ({failure['error'][:120]}); its events are "
+                           "not accepted until it is fixed, the other models are served", "unavailable",
+                           {"Retry-After": str(max(settings.retry_after_s, 60))})
         if inflight >= settings.max_inflight or background.backlog >= settings.max_pending_events:
             raise ApiError(429, "server busy: too many batches in flight or waiting to be profiled", "busy", retry)
         inflight += 1
         try:
             body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > settings.max_body_bytes:
-                    raise ApiError(413, f"body exceeds {settings.max_body_bytes} bytes", "too_large", retry)
+            try:
+                async with asyncio.timeout(settings.body_timeout_s):
+                    async for chunk in request.stream():
+                        body += chunk
+                        if len(body) > settings.max_body_bytes:
+                            raise ApiError(413, f"body exceeds {settings.max_body_bytes} bytes", "too_large", retry)
+            except TimeoutError:
+                raise ApiError(408, f"the request body did not arrive within {settings.body_timeout_s:g} s",
+                               "timeout", {"Connection": "close"}) from None
             started = time.perf_counter()
-            stored = await run_in_threadpool(_store_batch, m, bytes(body))
+            async with parsing:
+                stored = await run_in_threadpool(_store_batch, m, body)
+            del body
             metrics.ingest_seconds.observe(time.perf_counter() - started)
         finally:
             inflight -= 1
@@ -179,14 +234,17 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         background.backlog += n
         return {"batch_id": batch_id, "stored": n, "duplicate": False}
 
-    def _store_batch(m: Model, body: bytes) -> tuple[str, int, bool]:
+    def _store_batch(m: Model, body: bytearray) -> tuple[str, int, bool]:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise ApiError(400, f"malformed JSON: {str(exc).splitlines()[0]}", "bad_request") from None
         now = time.time()
         batch = parse_batch(doc, n_features=m.n_features, n_classes=m.n_classes, now=now,
-                            max_events=settings.max_batch_events, clock_skew=settings.clock_skew_s)
+                            max_events=settings.max_batch_events, clock_skew=settings.clock_skew_s,
+                            feature_names=list(m.reference.features), resolution=settings.resolution_s,
+                            max_windows=settings.max_batch_windows)
+        del doc
         return batch.batch_id, batch.n, store.insert_batch(m, batch, now)
 
     @app.get("/v1/models/{name}/stats", dependencies=[Depends(scope("read"))], tags=["events"])
@@ -199,9 +257,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
               start: str | None = Query(None, max_length=40), end: str | None = Query(None, max_length=40)
               ) -> dict[str, Any]:
         """Per-window verdict, per-feature PSI/KL/JS, entropy, accuracy, alarm rate (read)."""
-        width = parse_duration(window)
+        width = parse_duration(window, maximum=MAX_DURATION)
         stop = parse_time(_number(end)) if end else time.time()
         begin = parse_time(_number(start)) if start else stop - 24 * width
+        if not (0 <= begin <= MAX_TIME and 0 <= stop <= MAX_TIME):
+            raise ApiError(422, f"start and end must lie between 1970 and {MAX_TIME:.0e} s after it", "bad_request")
         series = drift_series(store, m, window=width, resolution=settings.resolution_s, start=begin, end=stop)
         return {"model": m.name, "window_s": width, "resolution_s": settings.resolution_s,
                 "start": begin, "end": stop, "windows": series}
@@ -209,14 +269,17 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     @app.post("/v1/models/{name}/alerts", status_code=201, dependencies=[Depends(scope("admin"))], tags=["alerts"])
     def add_rule(body: RuleIn, m: Model = Depends(model)) -> dict[str, Any]:
         """Add an alert rule (admin)."""
+        if any(len(u) > MAX_URL for u in body.webhooks):
+            raise ApiError(422, f"webhooks: a URL may have at most {MAX_URL} characters", "bad_request")
         return alerts.create_rule(store, m, name=body.name, metric=body.metric, op=body.op,
-                                  threshold=body.threshold, window_s=parse_duration(body.window),
-                                  for_s=parse_duration(body.for_, allow_zero=True),
-                                  webhooks=body.webhooks, resolution=settings.resolution_s)
+                                  threshold=body.threshold, window_s=parse_duration(body.window, maximum=MAX_DURATION),
+                                  for_s=parse_duration(body.for_, allow_zero=True, maximum=MAX_DURATION),
+                                  webhooks=body.webhooks, resolution=settings.resolution_s, settings=settings)
 
-    @app.get("/v1/models/{name}/alerts", dependencies=[Depends(scope("read"))], tags=["alerts"])
-    def list_rules(m: Model = Depends(model)) -> list[dict[str, Any]]:
-        return alerts.rules(store, m)
+    @app.get("/v1/models/{name}/alerts", tags=["alerts"])
+    def list_rules(m: Model = Depends(model), scopes: set[str] = Depends(scope("read"))) -> list[dict[str, Any]]:
+        """The model's rules (read); webhook URLs in full for admin keys only."""
+        return alerts.rules(store, m, admin="admin" in scopes)
 
     @app.delete("/v1/models/{name}/alerts/{rule}", status_code=204, dependencies=[Depends(scope("admin"))],
                 tags=["alerts"])
@@ -225,14 +288,17 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             raise ApiError(404, f"model {m.name!r} has no rule {rule!r}", "not_found")
         return Response(status_code=204)
 
-    @app.get("/v1/alerts/history", dependencies=[Depends(scope("read"))], tags=["alerts"])
-    def alert_history(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
-        """Firing and resolved transitions, newest first (read)."""
-        return alerts.history(store, limit)
+    @app.get("/v1/alerts/history", tags=["alerts"])
+    def alert_history(limit: int = Query(100, ge=1, le=1000),
+                      scopes: set[str] = Depends(scope("read"))) -> list[dict[str, Any]]:
+        """Firing and resolved transitions, newest first, with webhook deliveries (read)."""
+        return alerts.history(store, limit, admin="admin" in scopes)
 
-    @app.get("/v1/dashboard", dependencies=[Depends(scope("read"))], include_in_schema=False)
-    def dashboard_json(window: str = Query("1h", max_length=20)) -> dict[str, Any]:
-        return dashboard_data(store, settings, parse_duration(window))
+    @app.get("/v1/dashboard", include_in_schema=False)
+    def dashboard_json(window: str = Query("1h", max_length=20),
+                       scopes: set[str] = Depends(scope("read"))) -> dict[str, Any]:
+        return dashboard_data(store, settings, parse_duration(window, maximum=MAX_DURATION // 48),
+                              admin="admin" in scopes, worker=background)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def dashboard() -> HTMLResponse:
@@ -243,8 +309,20 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["service"])
-    def health() -> dict[str, Any]:
-        return {"ok": True, "backlog": background.backlog}
+    def health(response: Response) -> dict[str, Any]:
+        """The process and its workers: 503 when the folding worker is dead or stalled; ``ok`` is false
+        (status "degraded") while a model's processing fails or a duty errs, with the reasons."""
+        state = background.health()
+        failures = background.failure_list()
+        down = state["running"] and (not state["alive"] or state["stalled"])
+        hooks = {"alive": outbox.is_alive() if worker else None, "error": outbox.last_error}
+        if worker and not outbox.is_alive():
+            down = True
+        status = "down" if down else "degraded" if failures or state["errors"] or outbox.last_error else "ok"
+        if down:
+            response.status_code = 503
+        return {"ok": status == "ok", "status": status, "backlog": background.backlog, "worker": state,
+                "webhooks": hooks, "failed_models": failures}
 
     return app
 

@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
+import math
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mathguard.errors import InputError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION = 366 * 86400  # rule windows and hold times beyond a year are refused (and fit any integer column)
 
 
-def parse_duration(text: str | int | float, *, allow_zero: bool = False) -> int:
-    """Seconds in '90s', '5m', '1h', '30d' or a bare number of seconds (a whole, positive number)."""
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_hosts() -> tuple[str, ...]:
+    return tuple(h.strip().lower() for h in os.environ.get("MATHGUARD_WEBHOOK_HOSTS", "").split(",") if h.strip())
+
+
+def parse_duration(text: str | int | float, *, allow_zero: bool = False, maximum: int | None = None) -> int:
+    """Seconds in '90s', '5m', '1h', '30d' or a bare number of seconds (a whole, positive number, at most
+    ``maximum`` when given)."""
+    if isinstance(text, bool):
+        raise InputError(f"cannot read duration {text!r}; write e.g. 90s, 5m, 1h or 30d")
     if isinstance(text, (int, float)):
+        if not math.isfinite(text):
+            raise InputError(f"a duration must be a whole, positive number of seconds, got {text!r}")
         seconds = text
     else:
-        match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", str(text))
+        match = re.fullmatch(r"\s*(\d{1,12})\s*([smhd]?)\s*", str(text)[:40])
         if not match:
             raise InputError(f"cannot read duration {text!r}; write e.g. 90s, 5m, 1h or 30d")
         seconds = int(match.group(1)) * _UNITS[match.group(2) or "s"]
     if seconds < 0 or (seconds == 0 and not allow_zero) or seconds != int(seconds):
         raise InputError(f"a duration must be a whole, positive number of seconds, got {text!r}")
+    if maximum is not None and seconds > maximum:
+        raise InputError(f"a duration may be at most {maximum} s, got {text!r}")
     return int(seconds)
 
 
@@ -52,6 +70,14 @@ class Settings:
     clock_skew_s: int = 300  # event timestamps further in the future are rejected
     webhook_timeout_s: float = 5.0
     max_models: int = 100  # bounds the `model` label of the Prometheus metrics
+    max_batch_windows: int = 48  # windows (of resolution_s) the events of one batch may fall in; beyond that 422
+    max_admin_body_bytes: int = 8 * 2**20  # bodies of every request but ingest (registration, rules); beyond 413
+    body_timeout_s: float = 30.0  # a request body not received in full by then is answered 408
+    max_parsing: int = 2  # ingest bodies decoded at once (each costs several times its size in memory)
+    # Webhook destinations: loopback, private, link-local and reserved addresses are refused unless allowed;
+    # a non-empty host list admits only those hosts ('.example.com' admits its subdomains).
+    allow_private_webhooks: bool = field(default_factory=lambda: _env_flag("MATHGUARD_ALLOW_PRIVATE_WEBHOOKS"))
+    webhook_hosts: tuple[str, ...] = field(default_factory=_env_hosts)
 
     def __post_init__(self) -> None:
         engine_url(self.db)

@@ -25,15 +25,30 @@ def dashboard_html() -> str:
     return Path(__file__).with_name("dashboard.html").read_text(encoding="utf-8")
 
 
-def dashboard_data(store: Store, settings: Settings, window: int) -> dict[str, Any]:
-    """Per model: the last POINTS windows (start, events, psi_max, entropy_mean, verdict), rules; plus history."""
+def dashboard_data(store: Store, settings: Settings, window: int, *, admin: bool = False,
+                   worker: Any = None) -> dict[str, Any]:
+    """Per model: the last POINTS windows (start, events, psi_max, entropy_mean, verdict), rules and any
+    failure of its processing; plus history and the worker's state. One model whose windows cannot be
+    read shows its error; the others are drawn as usual."""
     now = time.time()
     out = []
     for model in store.models():
-        series = drift_series(store, model, window=window, resolution=settings.resolution_s,
-                              start=now - POINTS * window, end=now + settings.clock_skew_s)
-        points = [{k: w[k] for k in ("start", "events", "psi_max", "entropy_mean", "accuracy", "verdict")}
-                  for w in series]
-        out.append({"name": model.name, "verdict": points[-1]["verdict"] if points else None,
-                    "points": points, "rules": alerts.rules(store, model)})
-    return {"window_s": window, "now": now, "models": out, "history": alerts.history(store, 20)}
+        failures = worker.failures_of(model.id) if worker is not None else []
+        entry: dict[str, Any] = {"name": model.name, "verdict": None, "points": [], "rules": [],
+                                 "failed": bool(failures), "failures": failures}
+        try:
+            series = drift_series(store, model, window=window, resolution=settings.resolution_s,
+                                  start=now - POINTS * window, end=now + settings.clock_skew_s)
+            entry["points"] = [{k: w[k] for k in ("start", "events", "psi_max", "entropy_mean", "accuracy", "verdict")}
+                               for w in series]
+            entry["verdict"] = entry["points"][-1]["verdict"] if entry["points"] else None
+        except Exception as exc:  # this model's windows cannot be summarised: say so, draw the rest
+            entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+        try:
+            entry["rules"] = alerts.rules(store, model, admin=admin)
+        except Exception as exc:
+            entry.setdefault("error", f"rules: {type(exc).__name__}"[:300])
+        out.append(entry)
+    health = worker.health() if worker is not None else None
+    return {"window_s": window, "now": now, "models": out, "history": alerts.history(store, 20, admin=admin),
+            "worker": health}

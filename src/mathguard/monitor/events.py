@@ -7,6 +7,8 @@ little-endian bytes (``to_blob``/``from_blob``): no pickling, nothing executable
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mathguard.errors import InputError
+from mathguard.monitor.limits import check_values, printable
 from mathguard.validate import probabilities
 
 MAX_BATCH_ID = 200
@@ -34,6 +37,7 @@ class EventBatch:
     labels: np.ndarray | None  # (n,) int64; -1 where an event came without a label
     alarms: np.ndarray | None  # (n,) uint8: the guard's detector fired (1) or not (0)
     timestamps: np.ndarray  # (n,) float64 seconds since the epoch (UTC)
+    content_hash: str = ""  # SHA-256 of the content as sent: a reused batch_id with other content is a 409
 
     @property
     def n(self) -> int:
@@ -51,9 +55,21 @@ def from_blob(blob: bytes | None, dtype: str = "<f8", width: int | None = None) 
     return arr.reshape(-1, width) if width else arr
 
 
+_NUMBER_TYPES = {int, float, type(None)}
+
+
 def _matrix(rows: Any, name: str, width: int) -> np.ndarray:
     if not isinstance(rows, list) or not rows:
         raise InputError(f"{name} must be a non-empty list of rows")
+    if not all(type(r) is list for r in rows):
+        raise InputError(f"{name} rows must all be lists of {width} numbers")
+    # JSON numbers only: numpy would otherwise read "1.5", "nan" and true as data.
+    kinds = set(map(type, itertools.chain.from_iterable(rows)))
+    if not kinds <= _NUMBER_TYPES:
+        bad = sorted(k.__name__ for k in kinds - _NUMBER_TYPES)
+        raise InputError(f"{name} must hold JSON numbers (null for a missing value), not {', '.join(bad)}")
+    if int in kinds and any(type(v) is int and not -2**53 <= v <= 2**53 for v in itertools.chain.from_iterable(rows)):
+        raise InputError(f"{name} holds an integer beyond 2^53, which float64 cannot carry exactly")
     try:
         arr = np.asarray(rows, dtype=np.float64)
     except (TypeError, ValueError):
@@ -72,13 +88,11 @@ def _labels(values: Any, n: int, n_classes: int | None) -> np.ndarray:
         raise InputError(f"labels must be a list of {n} class indices (null where unknown)")
     if n_classes is None:
         raise InputError("labels need probabilities: this model's reference profile has no classes")
-    if not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in values):
+    if not all(v is None or type(v) is int for v in values):
         raise InputError("labels must be integer class indices or null")
-    arr = np.array([-1 if v is None else v for v in values], dtype=np.int64)
-    known = arr[arr != -1]
-    if known.size and (known.min() < 0 or known.max() >= n_classes):
-        raise InputError(f"labels must lie in 0..{n_classes - 1}")
-    return arr
+    if any(v is not None and not 0 <= v < n_classes for v in values):  # before numpy, so 2^63 is no overflow
+        raise InputError(f"labels must lie in 0..{n_classes - 1} (null where unknown)")
+    return np.array([-1 if v is None else v for v in values], dtype=np.int64)
 
 
 def _alarms(values: Any, n: int) -> np.ndarray:
@@ -91,13 +105,16 @@ def parse_time(value: Any) -> float:
     """Seconds since the epoch of an ISO 8601 time (UTC when no zone is given) or of a number."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 40:
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
             pass
         else:
-            return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+            try:
+                return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+            except (OverflowError, ValueError, OSError):
+                pass
     raise InputError(f"timestamp {str(value)[:40]!r} is neither ISO 8601 nor seconds since the epoch")
 
 
@@ -112,21 +129,36 @@ def _timestamps(values: Any, n: int, now: float, skew: float) -> np.ndarray:
     return arr
 
 
+def _content_hash(doc: dict[str, Any], features: np.ndarray, proba: np.ndarray | None, labels: np.ndarray | None,
+                  alarms: np.ndarray | None, timestamps: np.ndarray) -> str:
+    """SHA-256 of what the batch says (values as parsed, so JSON spelling does not matter; timestamps as
+    sent, so a retry without timestamps hashes alike although the server stamps each arrival anew)."""
+    h = hashlib.sha256()
+    for part in (features, proba, labels, alarms, timestamps if doc.get("timestamps") is not None else None):
+        h.update(b"-" if part is None else np.ascontiguousarray(part).tobytes() + str(part.shape).encode())
+        h.update(b"|")
+    return h.hexdigest()
+
+
 def parse_batch(doc: Any, *, n_features: int, n_classes: int | None, now: float, max_events: int,
-                clock_skew: float) -> EventBatch:
-    """Check one request body; raise InputError (or TooLarge) with a one-line reason."""
+                clock_skew: float, feature_names: list[str] | None = None, resolution: int | None = None,
+                max_windows: int | None = None) -> EventBatch:
+    """Check one request body; raise InputError (or TooLarge) with a one-line reason.
+
+    Feature values must be JSON numbers within ``limits.MAX_ABS`` (null = missing), and the
+    events of one batch may open at most ``max_windows`` windows of ``resolution`` seconds.
+    """
     if not isinstance(doc, dict):
         raise InputError("the body must be a JSON object")
     unknown = sorted(set(doc) - {"batch_id", "features", "proba", "labels", "alarms", "timestamps"})
     if unknown:
         raise InputError(f"unknown fields {unknown[:5]}")
-    batch_id = doc.get("batch_id")
-    if not isinstance(batch_id, str) or not 0 < len(batch_id) <= MAX_BATCH_ID:
-        raise InputError(f"batch_id must be a string of 1 to {MAX_BATCH_ID} characters")
+    batch_id = printable(doc.get("batch_id"), "batch_id", MAX_BATCH_ID)
     rows = doc.get("features")
     if isinstance(rows, list) and len(rows) > max_events:
         raise TooLarge(f"a batch holds at most {max_events} events, got {len(rows)}; split it")
     features = _matrix(rows, "features", n_features)
+    check_values(features, feature_names or [f"x{i}" for i in range(n_features)])
     n = len(features)
     proba = None
     if n_classes is not None:
@@ -140,4 +172,11 @@ def parse_batch(doc: Any, *, n_features: int, n_classes: int | None, now: float,
         raise InputError("proba given, but the model's reference profile has no predictions")
     labels = None if doc.get("labels") is None else _labels(doc["labels"], n, n_classes)
     alarms = None if doc.get("alarms") is None else _alarms(doc["alarms"], n)
-    return EventBatch(batch_id, features, proba, labels, alarms, _timestamps(doc.get("timestamps"), n, now, clock_skew))
+    timestamps = _timestamps(doc.get("timestamps"), n, now, clock_skew)
+    if resolution and max_windows:
+        opened = len(np.unique(timestamps // resolution))
+        if opened > max_windows:
+            raise InputError(f"the batch's timestamps fall in {opened} windows of {resolution} s; a batch may "
+                             f"span at most {max_windows}: send events of distant times in separate batches")
+    return EventBatch(batch_id, features, proba, labels, alarms, timestamps,
+                      _content_hash(doc, features, proba, labels, alarms, timestamps))

@@ -48,6 +48,7 @@ batches = sa.Table(
     sa.Column("alarms", sa.LargeBinary),
     sa.Column("timestamps", sa.LargeBinary),
     sa.Column("folded", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("content_hash", sa.String(64)),  # SHA-256 of the content: a reused batch_id with other content is a 409
     sa.UniqueConstraint("model_id", "batch_id", name="uq_batches_model_batch"),
     sa.Index("ix_batches_folded", "folded", "id"),
     sa.Index("ix_batches_received", "received_at"),
@@ -74,7 +75,7 @@ alert_rules = sa.Table(
     "alert_rules", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
     sa.Column("metric", sa.String(40), nullable=False),
     sa.Column("op", sa.String(2), nullable=False),
     sa.Column("threshold", sa.Double, nullable=False),
@@ -95,6 +96,22 @@ alert_events = sa.Table(
     sa.Column("status", sa.String(10), nullable=False),  # firing | resolved
     sa.Column("at", sa.Double, nullable=False),
     sa.Column("value", sa.Double),
-    sa.Column("deliveries", sa.Text, nullable=False),  # JSON: one {url, status or error} per webhook
+    sa.Column("deliveries", sa.Text, nullable=False),  # JSON (rows before the outbox); now read from webhook_outbox
     sa.Index("ix_alert_events_rule", "rule_id", "id"),
+)
+
+webhook_outbox = sa.Table(  # one row per (transition, webhook), written in the transition's transaction
+    "webhook_outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("event_id", sa.Integer, sa.ForeignKey("alert_events.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # pending | sending | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_at", sa.Double, nullable=False),  # when a pending row is due, or a sending row's lease ends
+    sa.Column("status", sa.Integer),  # last HTTP status
+    sa.Column("error", sa.String(200)),  # last transport error or policy refusal
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Index("ix_webhook_outbox_due", "state", "next_at"),
+    sa.Index("ix_webhook_outbox_event", "event_id"),
 )

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 import orjson
 import sqlalchemy as sa
@@ -126,8 +126,13 @@ class Store:
                                 .values(revoked_at=time.time())).rowcount
 
     # ---------------------------------------------------------------- models
-    def register_model(self, name: str, reference: Profile, max_models: int) -> Model:
-        """Store a model with its reference profile; a taken name is a Conflict."""
+    def register_model(self, name: str, reference: "Profile | dict[str, Any]", max_models: int) -> Model:
+        """Store a model with its reference profile (a Profile or its document, checked strictly by
+        ``limits.check_profile``); a taken name is a Conflict."""
+        from mathguard.monitor.limits import check_profile, printable
+
+        printable(name, "model name")
+        reference = check_profile(reference.to_dict() if isinstance(reference, Profile) else reference)
         if reference.n_rows == 0:
             raise InputError("the reference profile is empty")
         kinds = {f.kind for f in reference.features.values()}
@@ -165,8 +170,10 @@ class Store:
 
     # ---------------------------------------------------------------- events
     def insert_batch(self, model: Model, batch: EventBatch, received_at: float) -> bool:
-        """Commit one batch; False when this ``batch_id`` was stored before (nothing is written then)."""
+        """Commit one batch; False when this ``batch_id`` was stored before with the same content (nothing
+        is written then), a Conflict when it was stored with other content."""
         values = dict(model_id=model.id, batch_id=batch.batch_id, received_at=received_at,
+                      content_hash=batch.content_hash or None,
                       first_ts=float(batch.timestamps.min()), last_ts=float(batch.timestamps.max()),
                       n_events=batch.n, features=to_blob(batch.features), proba=to_blob(batch.proba),
                       labels=to_blob(batch.labels, "<i8"), alarms=to_blob(batch.alarms, "u1"),
@@ -174,7 +181,15 @@ class Store:
         insert = self._insert(t.batches).values(**values).on_conflict_do_nothing(
             index_elements=["model_id", "batch_id"]).returning(t.batches.c.id)
         with self.engine.begin() as conn:
-            return conn.execute(insert).first() is not None
+            if conn.execute(insert).first() is not None:
+                return True
+            b = t.batches.c
+            stored = conn.execute(sa.select(b.content_hash).where(b.model_id == model.id,
+                                                                  b.batch_id == batch.batch_id)).first()
+        if stored is not None and stored.content_hash and batch.content_hash and stored.content_hash != batch.content_hash:
+            raise Conflict(f"batch_id {batch.batch_id[:60]!r} was stored before with other content; "
+                           "give new events a new batch_id")
+        return False
 
     def _insert(self, table: sa.Table) -> Any:
         if self.dialect == "sqlite":
@@ -198,19 +213,25 @@ class Store:
         return {"events": int(row[0]), "batches": int(row[1]), "first": row[2], "last": row[3],
                 "pending_events": int(row[4]), "windows": int(windows[0]), "profiled_events": int(windows[1])}
 
-    def pending_events(self) -> int:
-        """Committed events not yet folded into window profiles (the back-pressure queue)."""
+    def pending_events(self, exclude: Collection[int] = ()) -> int:
+        """Committed events not yet folded into window profiles (the back-pressure queue), leaving out the
+        models ``exclude`` (those whose folding failed: their events wait apart and must not stall the rest)."""
         b = t.batches.c
+        query = sa.select(sa.func.coalesce(sa.func.sum(b.n_events), 0)).where(b.folded.is_(False))
+        if exclude:
+            query = query.where(b.model_id.not_in(list(exclude)))
         with self.reader.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(b.n_events), 0))
-                                    .where(b.folded.is_(False))).scalar_one())
+            return int(conn.execute(query).scalar_one())
 
-    def pending_batches(self, max_events: int) -> Iterator[Any]:
-        """Unfolded batch rows, oldest first, up to about ``max_events`` events."""
+    def pending_batches(self, max_events: int, exclude: Collection[int] = ()) -> Iterator[Any]:
+        """Unfolded batch rows, oldest first, up to about ``max_events`` events (models ``exclude`` left out)."""
         b = t.batches.c
         total = 0
+        query = sa.select(t.batches).where(b.folded.is_(False))
+        if exclude:
+            query = query.where(b.model_id.not_in(list(exclude)))
         with self.reader.connect() as conn:
-            for row in conn.execute(sa.select(t.batches).where(b.folded.is_(False)).order_by(b.id)):
+            for row in conn.execute(query.order_by(b.id)):
                 yield row
                 total += row.n_events
                 if total >= max_events:

@@ -10,9 +10,10 @@ window caches its drift summary against the reference until more events arrive.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Collection, Iterable
 
 import numpy as np
 import orjson
@@ -90,18 +91,19 @@ def _load(doc: str) -> Profile:
     return Profile.from_dict(orjson.loads(doc))
 
 
-def fold_pending(store: Store, resolution: int, max_events: int = 200_000) -> int:
-    """Fold committed, unfolded batches into window profiles; the number of events folded."""
-    rows = list(store.pending_batches(max_events))
-    if not rows:
-        return 0
-    models = {m.id: m for m in store.models()}
-    by_model: dict[int, list[Any]] = defaultdict(list)
-    for row in rows:
-        by_model[row.model_id].append(row)
+def _check_folded(prof: Profile) -> None:
+    """Refuse to store a window whose moments are not finite (the door should have made this impossible)."""
+    for name, feat in prof.features.items():
+        if not all(math.isfinite(v) for v in (feat.mean, feat.m2)):  # type: ignore[union-attr]
+            raise InputError(f"window moments of feature {name!r} are not finite; nothing was stored")
+
+
+def fold_model(store: Store, model: Model, rows: list[Any], resolution: int) -> int:
+    """Fold ``rows`` (unfolded batches of ``model``) into its window profiles in one transaction."""
     # Profiling happens before the write transaction, so ingest is never blocked by it.
-    partials = {(mid, start): part for mid, group in by_model.items()
-                for start, part in partial_windows(models[mid], group, resolution).items()}
+    partials = partial_windows(model, rows, resolution)
+    for prof, _ in partials.values():
+        _check_folded(prof)
     w, b = t.windows.c, t.batches.c
     ids = [r.id for r in rows]
     with store.engine.begin() as conn:
@@ -110,18 +112,45 @@ def fold_pending(store: Store, resolution: int, max_events: int = 200_000) -> in
         if marked != len(ids):  # another process folded some of them first: leave it all to it
             conn.rollback()
             return 0
-        for (mid, start), (prof, counts) in partials.items():
-            row = conn.execute(sa.select(t.windows).where(w.model_id == mid, w.resolution == resolution,
+        for start, (prof, counts) in partials.items():
+            row = conn.execute(sa.select(t.windows).where(w.model_id == model.id, w.resolution == resolution,
                                                           w.start == start).with_for_update()).first()
             if row is not None:
                 prof, counts = _load(row.profile) + prof, Counts.of(row) + counts
+                _check_folded(prof)
             values = dict(zip(("n_events", "n_labeled", "n_correct", "n_alarm_reported", "n_alarms"),
                               counts.as_tuple()), profile=orjson.dumps(prof.to_dict()).decode())
             if row is None:
-                conn.execute(t.windows.insert().values(model_id=mid, resolution=resolution, start=start, **values))
+                conn.execute(t.windows.insert().values(model_id=model.id, resolution=resolution, start=start,
+                                                       **values))
             else:
                 conn.execute(t.windows.update().where(w.id == row.id).values(**values))
     return sum(r.n_events for r in rows)
+
+
+def fold_pending(store: Store, resolution: int, max_events: int = 200_000, *, exclude: Collection[int] = (),
+                 on_error: Callable[[Model, Exception], None] | None = None) -> int:
+    """Fold committed, unfolded batches into window profiles, each model in its own transaction; the
+    number of events folded. A model whose folding fails is handed to ``on_error`` (and its batches
+    stay unfolded) while the others carry on; without ``on_error`` the error is raised."""
+    rows = list(store.pending_batches(max_events, exclude=exclude))
+    if not rows:
+        return 0
+    models = {m.id: m for m in store.models()}
+    by_model: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_model[row.model_id].append(row)
+    folded = 0
+    for mid, group in by_model.items():
+        if mid not in models:  # deleted meanwhile: its batches went with it
+            continue
+        try:
+            folded += fold_model(store, models[mid], group, resolution)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(models[mid], exc)
+    return folded
 
 
 def summarize(reference: Profile, current: Profile, counts: Counts) -> dict[str, Any]:
@@ -202,18 +231,29 @@ def drift_series(store: Store, model: Model, *, window: int, resolution: int, st
 
 
 def refresh_stale(store: Store, models: dict[int, Model], resolution: int, *, limit: int,
-                  skip: set[int]) -> list[int]:
+                  skip: set[int], on_error: Callable[[Model, Exception], None] | None = None,
+                  on_success: Callable[[Model], None] | None = None) -> list[int]:
     """Compute the cached summaries of up to ``limit`` windows that gained events (newest first,
-    ``skip`` left out); the ids refreshed. The worker calls this so queries find summaries ready."""
+    ``skip`` left out); the ids refreshed (or tried: a window whose summary fails is handed to
+    ``on_error`` with its model and counted as tried). The worker calls this so queries find summaries ready."""
     w = t.windows.c
     with store.reader.connect() as conn:
         rows = conn.execute(sa.select(t.windows).where(
-            w.resolution == resolution, sa.or_(w.drift_events.is_(None), w.drift_events != w.n_events))
+            w.resolution == resolution, sa.or_(w.drift_events.is_(None), w.drift_events != w.n_events),
+            w.model_id.in_(list(models)) if models else sa.false())
             .order_by(w.start.desc()).limit(limit + len(skip))).all()
     done = []
     for row in rows:
         if row.model_id in models and row.id not in skip and len(done) < limit:
-            _stored_summary(store, models[row.model_id], row)
+            try:
+                _stored_summary(store, models[row.model_id], row)
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(models[row.model_id], exc)
+            else:
+                if on_success is not None:
+                    on_success(models[row.model_id])
             done.append(row.id)
     return done
 

@@ -1,7 +1,14 @@
 """The server's background thread: fold committed batches into windows, refresh drift, alert, purge.
 
 Folding runs apart from the requests, so an ingest answer waits only for its own INSERT;
-``backlog`` (events committed but not folded) is what back-pressure watches.
+``backlog`` (events committed but not folded, failed models left out) is what
+back-pressure watches.
+
+Each model is folded in its own transaction, and every duty of a step runs on its own:
+a model whose folding (or drift summary, or alert rule) fails is recorded in ``failures``
+(reported by ``/healthz``, ``/metrics`` and the dashboard), its folding stops, and every
+other model and duty carries on. A failed model is tried again after a back-off (1 min,
+doubling to 1 h), so a passing fault heals itself; ``health()`` says how the thread is.
 """
 
 from __future__ import annotations
@@ -9,15 +16,39 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from mathguard.monitor import alerts
 from mathguard.monitor.config import Settings
 from mathguard.monitor.metrics import Metrics
-from mathguard.monitor.store import Store
+from mathguard.monitor.store import Model, Store
 from mathguard.monitor.windows import fold_pending, refresh_stale
 
 log = logging.getLogger("mathguard.monitor")
 REFRESH_S = 10.0
+RETRY_S, MAX_RETRY_S = 60.0, 3600.0
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+@dataclass
+class Failure:
+    """Why and since when a model's processing fails; ``stage`` is fold, summary or alerts."""
+
+    model: str
+    stage: str
+    error: str
+    since: float
+    retry_at: float
+    tries: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "stage": self.stage, "error": self.error, "since": self.since,
+                "retry_at": self.retry_at, "tries": self.tries}
 
 
 class Worker(threading.Thread):
@@ -26,8 +57,14 @@ class Worker(threading.Thread):
     def __init__(self, store: Store, settings: Settings, metrics: Metrics) -> None:
         super().__init__(name="mathguard-monitor-worker", daemon=True)
         self.store, self.settings, self.metrics = store, settings, metrics
+        self.failures: dict[tuple[int, str], Failure] = {}  # (model id, stage) -> its failure; absent: healthy
+        self.duty_errors: dict[str, str] = {}  # duty -> last error of a step-wide duty (purge, database, ...)
         self.backlog = store.pending_events()
+        self.started_at = self.last_step_at = time.time()
+        self.steps = 0
+        self.running = False  # True once started as a thread (an app may step it by hand instead)
         self._halt = threading.Event()
+        self._lock = threading.Lock()
         self._last_alerts = self._last_purge = 0.0
         self._refreshed: dict[int, float] = {}  # window id → when its summary was last computed
 
@@ -35,30 +72,133 @@ class Worker(threading.Thread):
         while not self._halt.wait(self.settings.fold_interval_s):
             try:
                 self.step()
-            except Exception:  # a failing step is logged and retried next time; the thread must live on
+            except Exception as exc:  # a failing step is logged and retried next time; the thread must live on
+                self.duty_errors["step"] = one_line(exc)
                 log.exception("monitor worker step failed")
+
+    def start(self) -> None:
+        self.running = True
+        self.last_step_at = time.time()
+        super().start()
 
     def stop(self) -> None:
         self._halt.set()
-        self.join(timeout=30)
+        if self.is_alive():
+            self.join(timeout=30)
+
+    # ---------------------------------------------------------------- failures
+    def fail(self, model: Model, stage: str, exc: BaseException, now: float | None = None) -> None:
+        """Record that ``stage`` fails for ``model``; that stage pauses for the model until ``retry_at``."""
+        now = time.time() if now is None else now
+        log.warning("monitor: %s of model %r failed: %s", stage, model.name, one_line(exc))
+        with self._lock:
+            old = self.failures.get((model.id, stage))
+            tries = old.tries + 1 if old else 1
+            delay = min(MAX_RETRY_S, RETRY_S * 2 ** (tries - 1))
+            self.failures[(model.id, stage)] = Failure(model.name, stage, one_line(exc), old.since if old else now,
+                                                       now + delay, tries)
+
+    def _recover(self, model_ids: set[int], stage: str) -> None:
+        """Models whose ``stage`` just went through without error: no longer failed there."""
+        with self._lock:
+            for key in [k for k in self.failures if k[1] == stage and k[0] in model_ids]:
+                del self.failures[key]
+
+    def paused(self, stage: str, now: float) -> set[int]:
+        """Models for which ``stage`` is paused now (failed, retry not yet due)."""
+        with self._lock:
+            return {mid for (mid, st), f in self.failures.items() if st == stage and now < f.retry_at}
+
+    def failed_ids(self, stage: str | None = None) -> set[int]:
+        with self._lock:
+            return {mid for mid, st in self.failures if stage is None or st == stage}
+
+    def failed_pairs(self) -> set[tuple[int, str]]:
+        with self._lock:
+            return set(self.failures)
+
+    def failure_list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f.as_dict() for f in self.failures.values()]
+
+    def failures_of(self, model_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f.as_dict() for (mid, _), f in self.failures.items() if mid == model_id]
+
+    def health(self) -> dict[str, Any]:
+        """The thread's state: alive, seconds since its last completed step, step-wide errors."""
+        running = self.running
+        age = time.time() - self.last_step_at
+        stalled = age > max(120.0, 20 * self.settings.fold_interval_s)
+        return {"alive": self.is_alive() if running else None, "running": running, "steps": self.steps,
+                "last_step_age_s": round(age, 3), "stalled": running and stalled,
+                "errors": dict(self.duty_errors)}
+
+    # ---------------------------------------------------------------- the step
+    def _duty(self, name: str, action: Callable[[], Any]) -> Any:
+        try:
+            result = action()
+        except Exception as exc:
+            self.duty_errors[name] = one_line(exc)
+            log.exception("monitor worker duty %s failed", name)
+            return None
+        self.duty_errors.pop(name, None)
+        return result
 
     def step(self, now: float | None = None) -> None:
-        """Fold everything pending, then the periodic duties that are due."""
+        """Fold everything pending, then the periodic duties that are due; each duty and model apart."""
         now = time.time() if now is None else now
-        while (n := fold_pending(self.store, self.settings.resolution_s)):
+        self._duty("fold", lambda: self._fold(now))
+        self._duty("backlog", lambda: setattr(self, "backlog", self.store.pending_events(self.failed_ids("fold"))))
+        self._duty("refresh", lambda: self._refresh(now))
+        if now - self._last_alerts >= self.settings.alert_interval_s:
+            self._last_alerts = now
+            self._duty("alerts", lambda: self._alerts(now))
+        if self.settings.retention_s is not None and now - self._last_purge >= 60:
+            self._last_purge = now
+            self._duty("purge", lambda: self.store.purge(now - self.settings.retention_s,  # type: ignore[operator]
+                                                         self.settings.retention_chunk))
+        self.steps += 1
+        self.last_step_at = time.time()
+
+    def _fold(self, now: float) -> None:
+        skip = self.paused("fold", now)
+        retried = self.failed_ids("fold") - skip
+        failed_now: set[int] = set()
+
+        def failed(model: Model, exc: Exception) -> None:
+            failed_now.add(model.id)
+            self.fail(model, "fold", exc, now)
+
+        while True:
+            before = len(failed_now)
+            n = fold_pending(self.store, self.settings.resolution_s, exclude=skip | failed_now, on_error=failed)
             self.metrics.folded.inc(n)
-        self.backlog = self.store.pending_events()
+            if not n and len(failed_now) == before:
+                break
+        # A retried model that folded without error (or had nothing left to fold) is healthy again.
+        self._recover(retried - failed_now, "fold")
+
+    def _refresh(self, now: float) -> None:
         # A summary costs ~0.2 s (20 features): a window that keeps gaining events is re-summarised
         # at most every REFRESH_S, so the worker never starves ingest; queries compute what is missing.
         recent = {wid for wid, at in self._refreshed.items() if now - at < REFRESH_S}
         self._refreshed = {wid: self._refreshed[wid] for wid in recent}
-        for wid in refresh_stale(self.store, {m.id: m for m in self.store.models()}, self.settings.resolution_s,
-                                 limit=2, skip=recent):
+        skip = self.paused("summary", now)
+        models = {m.id: m for m in self.store.models() if m.id not in skip}
+        ok: set[int] = set()
+        for wid in refresh_stale(self.store, models, self.settings.resolution_s, limit=2, skip=recent,
+                                 on_error=lambda m, e: self.fail(m, "summary", e, now),
+                                 on_success=lambda m: ok.add(m.id)):
             self._refreshed[wid] = now
-        if now - self._last_alerts >= self.settings.alert_interval_s:
-            self._last_alerts = now
-            alerts.evaluate(self.store, resolution=self.settings.resolution_s, now=now,
-                            timeout=self.settings.webhook_timeout_s)
-        if self.settings.retention_s is not None and now - self._last_purge >= 60:
-            self._last_purge = now
-            self.store.purge(now - self.settings.retention_s, self.settings.retention_chunk)
+        self._recover(ok - self.paused("summary", now), "summary")
+
+    def _alerts(self, now: float) -> None:
+        failed_now: set[int] = set()
+
+        def failed(model: Model, exc: Exception) -> None:
+            failed_now.add(model.id)
+            self.fail(model, "alerts", exc, now)
+
+        alerts.evaluate(self.store, resolution=self.settings.resolution_s, now=now, on_error=failed)
+        self._recover(self.failed_ids("alerts") - failed_now, "alerts")
