@@ -46,3 +46,15 @@ def test_patch_arguments_are_validated(demo_digits, clf, batch):
         Patch(steps=1, region=np.ones((4, 4), dtype=bool))(img_clf, xtr[:4], ytr[:4])
     with pytest.raises(InputError):
         Patch(steps=1)(img_clf, xtr[:4], ytr[:4], target=10)
+
+
+def test_central_placement_is_central():
+    """The middle of the row-major corner list lands on the left edge for an odd count of columns (issue #22)."""
+    from mathguard.attacks.patch import _placements, central_corner
+
+    corners = _placements(torch.ones(8, 8, dtype=torch.bool), 3, 3)
+    assert corners[len(corners) // 2].tolist() == [3, 0]  # what the old rule picked
+    assert central_corner(corners, 8, 8, 3, 3).tolist() == [2, 2]
+    region = torch.zeros(10, 10, dtype=torch.bool)
+    region[:, 5:] = True  # only the right half allowed: the nearest allowed place to the centre
+    assert central_corner(_placements(region, 2, 2), 10, 10, 2, 2).tolist() == [4, 5]
