@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -48,14 +49,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 class Server:
     """``mathguard serve`` in a subprocess (so it can be killed with SIGKILL), on a free loopback port."""
 
-    def __init__(self, db: str, *options: str, env: dict[str, str] | None = None) -> None:
-        self.db, self.options, self.port, self.env = db, options, free_port(), env
+    def __init__(self, db: str, *options: str, env: dict[str, str] | None = None,
+                 settings: dict | None = None) -> None:
+        """``options`` go to ``mathguard serve``; with ``settings`` the app is built from ``Settings(**settings)``
+        instead (for limits the CLI has no option for)."""
+        self.db, self.options, self.port, self.env, self.settings = db, options, free_port(), env, settings
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "Server":
         cmd = [sys.executable, "-c", "from mathguard.cli import main; main()", "serve", "--db", self.db,
                "--port", str(self.port), *self.options]
+        if self.settings is not None:
+            cmd = [sys.executable, "-c", _APP, json.dumps({"db": self.db, **self.settings}), str(self.port)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      env={**os.environ, **(self.env or {})})
         deadline = time.time() + 60
@@ -82,6 +88,13 @@ class Server:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+_APP = """
+import json, sys, uvicorn
+from mathguard.monitor import Settings, create_app
+uvicorn.run(create_app(Settings(**json.loads(sys.argv[1]))), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
 
 
 def make_key(db: str, scopes: str) -> str:

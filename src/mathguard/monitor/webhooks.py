@@ -165,7 +165,7 @@ class Outbox(threading.Thread):
         with self.store.reader.connect() as conn:
             due = conn.execute(sa.select(o.id, o.state, o.attempts).where(
                 o.state.in_(("pending", "sending")), o.next_at <= now).order_by(o.next_at).limit(limit)).all()
-        lease = now + 3 * self.settings.webhook_timeout_s + 10
+        lease = now + 2 * self.settings.webhook_timeout_s + 2  # a sender that died frees the row then
         handled = 0
         for row in due:
             with self.store.engine.begin() as conn:
