@@ -54,12 +54,14 @@ def test_a_clean_tabular_model_passes_the_gate_and_every_lens_is_accounted_for(t
     rep = json.loads((out / "report.json").read_text())["report"]
     card = rep["metrics"]["scorecard"]
     assert list(card) == ["data", "model", "stats", "info", "adversarial", "certified", "detectors"]
-    assert card["adversarial"]["status"] == "n/a" and "adversarial.eps" in card["adversarial"]["key"]
+    # Tabular eps defaults to per-feature sd units: 0.1 sd does not break a clean logistic regression.
+    assert card["adversarial"]["status"] == "pass" and "eps=0.1 sd" in card["adversarial"]["key"]
+    assert "robust ≥ 0.5 × clean" in card["adversarial"]["rule"]
     assert card["stats"]["key"].startswith("accuracy 0.")
     html = (out / "report.html").read_text()
     assert html.index("Scorecard") < html.index("<h2")  # the scorecard opens the report
     suite = ET.parse(tabular / "clean.xml").getroot()
-    assert suite.get("tests") == "7" and suite.get("failures") == "0" and suite.get("skipped") == "2"
+    assert suite.get("tests") == "7" and suite.get("failures") == "0"
 
 
 def test_a_duplicated_column_is_named_and_gates(tabular):
@@ -163,3 +165,34 @@ def test_the_budget_is_kept_on_an_image_model(tmp_path, digits_tensors):
     card = rep.metrics["scorecard"]
     assert card["data"]["status"] == "n/a" and card["adversarial"]["status"] in ("pass", "fail", "skipped")
     assert rep.metrics["budget"]["points"].get("adversarial", 20) >= 20
+
+
+def test_a_broken_model_never_passes_and_junit_names_the_findings(tabular):
+    """Raw-unit eps far beyond the features' spread: robust accuracy 0 % must fail both attack lenses (#24)."""
+    (tabular / "raw.toml").write_text('[audit]\nlenses = ["adversarial", "certified"]\n'
+                                      '[adversarial]\neps = [5.0]\neps_unit = "raw"\n')
+    out = tabular / "raw_out"
+    res = _audit(tabular, tabular / "clean.pkl", "clean", "--trust-pickle", "--out", str(out), "--config",
+                 str(tabular / "raw.toml"), "--junit", str(tabular / "raw.xml"), "--budget", "60s")
+    assert res.exit_code == 1, res.output
+    card = json.loads((out / "report.json").read_text())["report"]["metrics"]["scorecard"]
+    assert card["adversarial"]["status"] == "fail" and card["certified"]["status"] == "fail"
+    assert "(raw units)" in card["adversarial"]["key"]
+    suite = ET.parse(tabular / "raw.xml").getroot()
+    messages = [f.get("message") for f in suite.iter("failure")]
+    assert len(messages) == 2 and all("adversarial.below-floor" in m for m in messages)
+
+
+def test_the_data_lens_sees_the_data_at_full_precision(tabular):
+    """The audit's data lens and audit-data give the same numbers on the same file (no float32 copy)."""
+    import mathguard as mg
+
+    frame = pd.read_parquet(tabular / "dup_train.parquet").drop(columns="label")
+    frame["big"] = frame["f1"] * 1e3 + 1e6 + frame["f2"] * 1e-3  # a column float32 would round
+    X, y = frame.to_numpy(), np.arange(len(frame)) % 2
+    clf = mg.wrap(LogisticRegression().fit(X, y))
+    direct = mg.audit_data(X).metrics
+    rep = mg.audit(clf, train=(X, y), test=(X, y), lenses=("data",), budget=None)
+    got = rep.sections[0].metrics
+    assert got["condition_number"] == direct["condition_number"]
+    assert got["vif"] == direct["vif"]

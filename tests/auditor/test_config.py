@@ -18,8 +18,7 @@ def test_the_template_states_the_defaults(tmp_path):
     path.write_text(TEMPLATE)
     cfg = load_config(path)
     default = AuditConfig()
-    assert {**vars(cfg), "eps_given": False} == vars(default)
-    assert cfg.eps_given  # the template names eps explicitly
+    assert cfg == default
     assert tomllib.loads(TEMPLATE)["audit"]["lenses"] == list(default.lenses)
 
 
@@ -31,6 +30,8 @@ def test_the_template_states_the_defaults(tmp_path):
     ({"audit": {"budget": "soon"}}, "not a duration"),
     ({"audit": {"fail_on": "severe"}}, "unknown severity"),
     ({"detectors": {"fpr": 1.5}}, "(0, 1)"),
+    ({"adversarial": {"eps_unit": "furlong"}}, "eps_unit must be one of auto, raw, std"),
+    ({"adversarial": {"min_robust_fraction": 2}}, "min_robust_fraction must be a number in"),
 ])
 def test_bad_options_are_named(doc, message):
     with pytest.raises(mg.MathguardError, match=message.replace("(", r"\(").replace(")", r"\)")):

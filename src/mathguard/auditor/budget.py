@@ -1,6 +1,6 @@
 """Fit the audit into a time budget: pilots and a timing probe decide points and steps.
 
-A heavy lens gets a share of the budget (and never more than is left). The attack and
+A heavy lens gets its share of what is left when it starts, split among the heavy lenses still to run. The attack and
 certificate lenses first run two short pilots (4 and 8 points, a fifth of the
 iterations), which give a fixed cost and a cost per point, and take the number of points
 that fits what remains of their share; when even the minimum would not fit, attack
@@ -39,6 +39,7 @@ class Plan:
     step_per_row: float = 0.0
     notes: list[str] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)  # lenses not finished yet, in order
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -47,10 +48,12 @@ class Plan:
         return math.inf if self.budget is None else self.budget - self.elapsed()
 
     def share(self, lens: str) -> float:
-        """Seconds this lens may spend: its share, or what is left if that is less."""
+        """Seconds this lens may spend: what is left (less a 5 % reserve), split among the heavy lenses still to
+        run in proportion to their shares, so time the earlier lenses did not use is spent, not lost."""
         if self.budget is None:
             return math.inf
-        return max(0.0, min(SHARES[lens] * self.budget, self.left() - 0.05 * self.budget))
+        heavy = {name for name in self.pending if name in SHARES} | {lens}
+        return max(0.0, (self.left() - 0.05 * self.budget) * SHARES[lens] / sum(SHARES[name] for name in heavy))
 
     def _note(self, what: str, n: int, wanted: int) -> None:
         if n < wanted:

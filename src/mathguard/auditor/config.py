@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from mathguard.errors import InputError
 from mathguard.report import Severity
 
+EPS_UNITS = ("auto", "raw", "std")
 LENSES = ("data", "model", "stats", "info", "adversarial", "certified", "detectors")
 
 TEMPLATE = """\
@@ -30,9 +31,15 @@ alpha = 0.05            # 1 - confidence of the accuracy interval and the signif
 
 [adversarial]
 norm = "linf"           # "linf" or "l2"
-# Budgets in raw input units. Images in [0, 1]: 0.03 and 0.1 are common. Tabular features have no
-# common scale, so the adversarial and certified lenses run on tabular models only when eps is set here.
+# Budgets, in the unit below. Images in [0, 1] (raw units): 0.03 and 0.1 are common.
 eps = [0.03, 0.1]
+# "raw": input units. "std": each feature's training standard deviation (0.1 moves every feature by
+# at most a tenth of its own spread; tabular features have no common raw scale). "auto": std for
+# tabular models without input bounds, raw otherwise.
+eps_unit = "auto"
+# Pass rule of the adversarial and certified lenses: robust accuracy at the largest eps must be at
+# least this fraction of clean accuracy (the certified lens: its attacked upper bound too).
+min_robust_fraction = 0.5
 points = 500            # test points attacked at most (the budget may lower it)
 steps = 100             # iterations of each gradient attack (the budget may lower it)
 
@@ -56,7 +63,8 @@ class AuditConfig:
     alpha: float = 0.05
     norm: str = "linf"
     eps: tuple[float, ...] = (0.03, 0.1)
-    eps_given: bool = False  # True when the user chose eps (tabular models need it)
+    eps_unit: str = "auto"
+    min_robust_fraction: float = 0.5
     points: int = 500
     steps: int = 100
     certified_points: int = 200
@@ -73,6 +81,12 @@ class AuditConfig:
             raise InputError(f"adversarial.norm must be 'linf' or 'l2', got {self.norm!r}")
         if not self.eps or any(not (isinstance(e, (int, float)) and 0 < e < float("inf")) for e in self.eps):
             raise InputError(f"adversarial.eps must be a list of positive finite numbers, got {list(self.eps)}")
+        if self.eps_unit not in EPS_UNITS:
+            raise InputError(f"adversarial.eps_unit must be one of {', '.join(EPS_UNITS)}, got {self.eps_unit!r}")
+        if isinstance(self.min_robust_fraction, bool) or not isinstance(self.min_robust_fraction, (int, float)) \
+                or not 0 <= self.min_robust_fraction <= 1:
+            raise InputError(f"adversarial.min_robust_fraction must be a number in [0, 1], "
+                             f"got {self.min_robust_fraction!r}")
         for name in ("points", "steps", "certified_points"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -105,7 +119,8 @@ def parse_duration(text: "str | float | int | None") -> float | None:
 _KEYS = {  # (toml table, key) → config field
     ("audit", "lenses"): "lenses", ("audit", "fail_on"): "fail_on", ("audit", "budget"): "budget",
     ("audit", "random_state"): "random_state", ("stats", "alpha"): "alpha", ("adversarial", "norm"): "norm",
-    ("adversarial", "eps"): "eps", ("adversarial", "points"): "points", ("adversarial", "steps"): "steps",
+    ("adversarial", "eps"): "eps", ("adversarial", "eps_unit"): "eps_unit",
+    ("adversarial", "min_robust_fraction"): "min_robust_fraction", ("adversarial", "points"): "points", ("adversarial", "steps"): "steps",
     ("certified", "points"): "certified_points", ("detectors", "names"): "detectors", ("detectors", "fpr"): "fpr",
 }
 
@@ -128,8 +143,6 @@ def from_mapping(doc: Mapping[str, Any]) -> AuditConfig:
             if not isinstance(values[name], (list, tuple)):
                 raise InputError(f"mathguard.toml: {name} must be a list")
             values[name] = tuple(values[name])
-    if "eps" in values:
-        values["eps_given"] = True
     return AuditConfig(**values)
 
 

@@ -16,6 +16,7 @@ from scipy.stats import binomtest
 
 from mathguard.auditor.budget import Plan
 from mathguard.auditor.config import AuditConfig
+from mathguard.auditor.units import Standardised, feature_scale
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.report import Finding, Report, Severity
@@ -63,10 +64,45 @@ class AuditInputs:
 
     @property
     def eps(self) -> tuple[float, ...]:
-        if self.tabular and not self.config.eps_given:
-            raise NotApplicable("tabular features have no common scale: set adversarial.eps (feature units) "
-                                "in mathguard.toml")
         return tuple(sorted(self.config.eps))
+
+    @property
+    def eps_unit(self) -> str:
+        """"std" or "raw": what the configured eps is measured in for this model."""
+        if self.config.eps_unit != "auto":
+            return self.config.eps_unit
+        return "std" if self.tabular and self.clf.bounds is None else "raw"
+
+    def eps_text(self, e: float) -> str:
+        return f"eps={e:g}" + (" sd" if self.eps_unit == "std" else " (raw units)" if self.tabular else "")
+
+    @cached_property
+    def attacked(self) -> tuple[Classifier, np.ndarray]:
+        """The classifier the attack lenses use and the test inputs in its coordinates (see ``units``)."""
+        if self.eps_unit == "raw":
+            return self.clf, self.x_test
+        centre, scale = feature_scale(self.flat(self.x_train))
+        view = Standardised(self.clf, centre.reshape(self.clf.input_shape), scale.reshape(self.clf.input_shape))
+        return view, view.to_z(self.x_test)
+
+    def floor_finding(self, robust: float, clean: float, eps: float, what: str) -> Finding | None:
+        """HIGH when robust accuracy falls below the configured fraction of clean accuracy: the lens fails."""
+        floor = self.config.min_robust_fraction * clean
+        if robust >= floor:
+            return None
+        return Finding(
+            id="adversarial.below-floor", lens="adversarial", severity=Severity.HIGH,
+            title=f"{what} {robust:.1%} at {self.config.norm} {self.eps_text(eps)} is below the pass rule "
+                  f"({self.config.min_robust_fraction:g} × clean {clean:.1%} = {floor:.1%})",
+            detail="The key number of this lens says the model is not robust at this budget, so the lens fails.",
+            evidence={"robust_accuracy": robust, "clean_accuracy": clean, "eps": eps, "eps_unit": self.eps_unit,
+                      "min_robust_fraction": self.config.min_robust_fraction},
+            fix="Train for robustness (adversarial or IBP training), or change adversarial.eps / "
+                "min_robust_fraction in mathguard.toml if this budget is not a threat you must meet.")
+
+    @property
+    def rule(self) -> str:
+        return f"robust ≥ {self.config.min_robust_fraction:g} × clean at the largest eps"
 
 
 def data_lens(a: AuditInputs) -> tuple[Report, str]:
@@ -140,16 +176,20 @@ def adversarial_lens(a: AuditInputs) -> tuple[Report, str]:
     from mathguard.robustness.evaluate import evaluate_robustness
 
     eps = a.eps
+    clf, x = a.attacked
 
     def run(n: int, steps: int) -> Report:
-        return evaluate_robustness(a.clf, a.x_test[:n], a.y_test[:n], norm=a.config.norm, eps=eps, steps=steps,
+        return evaluate_robustness(clf, x[:n], a.y_test[:n], norm=a.config.norm, eps=eps, steps=steps,
                                    client=a.client)
 
-    n, steps = a.plan.points_by_pilot("adversarial", min(a.config.points, len(a.x_test)), a.config.steps, run)
+    n, steps = a.plan.points_by_pilot("adversarial", min(a.config.points, len(x)), a.config.steps, run)
     rep = run(n, steps)
-    ra = rep.metrics["robust_accuracy"][eps[-1]]
-    return rep, (f"robust accuracy ≤ {ra:.1%} at {a.config.norm} eps={eps[-1]:g} "
-                 f"(clean {rep.metrics['clean_accuracy']:.1%}, n = {n})")
+    rep.metrics["eps_unit"] = a.eps_unit
+    ra, clean = rep.metrics["robust_accuracy"][eps[-1]], rep.metrics["clean_accuracy"]
+    if (found := a.floor_finding(ra, clean, eps[-1], "robust accuracy")) is not None:
+        rep.add(found)
+    return rep, (f"robust accuracy ≤ {ra:.1%} at {a.config.norm} {a.eps_text(eps[-1])} "
+                 f"(clean {clean:.1%}, n = {n})")
 
 
 def certified_lens(a: AuditInputs) -> tuple[Report, str]:
@@ -158,15 +198,23 @@ def certified_lens(a: AuditInputs) -> tuple[Report, str]:
     if a.clf.module is None:
         raise NotApplicable(f"a {a.clf.kind} model exposes no layers to bound")
     eps = a.eps
+    clf, x = a.attacked
 
     def run(n: int, _steps: int) -> Report:
-        return robustness_bracket(a.clf, a.x_test[:n], a.y_test[:n], norm=a.config.norm, eps=eps)
+        return robustness_bracket(clf, x[:n], a.y_test[:n], norm=a.config.norm, eps=eps)
 
-    n, _ = a.plan.points_by_pilot("certified", min(a.config.certified_points, len(a.x_test)), 0, run)
+    n, _ = a.plan.points_by_pilot("certified", min(a.config.certified_points, len(x)), 0, run)
     rep = run(n, 0)
-    cert = rep.metrics.get("certified_accuracy", {})
-    low = cert.get(eps[0]) if isinstance(cert, dict) else None
-    return rep, ("no certificate applies" if low is None else f"certified ≥ {low:.1%} at eps={eps[0]:g} (n = {n})")
+    rep.metrics["eps_unit"] = a.eps_unit
+    cert, upper = rep.metrics["certified_accuracy"], rep.metrics["empirical_robust_accuracy"]
+    # The truth lies below the attacked upper bound: when that is under the floor, the lens cannot pass.
+    if (found := a.floor_finding(upper[eps[-1]], rep.metrics["clean_accuracy"], eps[-1],
+                                 "attacked (upper-bound) accuracy")) is not None:
+        rep.add(found)
+    if not rep.metrics["certificates"]:
+        return rep, f"no certificate applies; attacked ≤ {upper[eps[-1]]:.1%} at {a.eps_text(eps[-1])} (n = {n})"
+    return rep, (f"certified ≥ {cert[eps[0]]:.1%} at {a.eps_text(eps[0])}; attacked ≤ {upper[eps[-1]]:.1%} at "
+                 f"{a.eps_text(eps[-1])} (n = {n})")
 
 
 def detectors_lens(a: AuditInputs) -> tuple[Report, str]:
@@ -184,10 +232,11 @@ def detectors_lens(a: AuditInputs) -> tuple[Report, str]:
         noisy = np.clip(noisy, *a.clf.bounds)
     attacks = None
     if a.clf.has_gradients:
-        try:
+        if a.eps_unit == "raw":
             attacks = {"pgd": a.eps[-1]}
-        except NotApplicable:
-            a.notes.append("detectors: no attack scenario (tabular model without adversarial.eps)")
+        else:
+            a.notes.append("detectors: no attack scenario (eps is in per-feature sd units; the detectors watch "
+                           "the model in raw units)")
     layer = None if a.clf.module is not None else "input"
     steps = min(50, a.config.steps)
     # PGD (40 steps) once, then one adaptive attack of `steps` per detector, on the attacked points.

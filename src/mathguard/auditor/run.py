@@ -25,11 +25,14 @@ def _split(clf: Classifier, pair: Any, name: str) -> tuple[np.ndarray, np.ndarra
         x, y = pair
     except (TypeError, ValueError):
         raise InputError(f"{name} must be a pair (x, y)") from None
-    xt = clf.as_input(x)
+    xt = clf.as_input(x)  # validates shape and values; the lenses get the data at the precision given
     yt = clf.as_labels(y, len(xt))
     if len(xt) == 0:
         raise InputError(f"{name} holds no rows")
-    return xt.cpu().numpy(), yt.cpu().numpy()
+    raw = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    if raw.dtype.kind != "f" or raw.size != xt.numel():
+        raw = xt.cpu().numpy()
+    return raw.reshape(tuple(xt.shape)), yt.cpu().numpy()
 
 
 def audit(clf: Any, *, train: tuple[Any, Any], test: tuple[Any, Any], baseline: Any = None,
@@ -57,10 +60,12 @@ def audit(clf: Any, *, train: tuple[Any, Any], test: tuple[Any, Any], baseline: 
                           f"{len(x_test)} test rows; gate: {cfg.fail_on}"
                           + (f"; budget {cfg.budget:.0f} s" if cfg.budget else "") + ".")
     rows: dict[str, dict[str, Any]] = {}
+    plan.pending = list(cfg.lenses)
     for i, lens in enumerate(cfg.lenses):
         if progress is not None:
             progress(lens, i, len(cfg.lenses))
         rows[lens] = _run_lens(lens, inputs, root, cfg)
+        plan.pending.remove(lens)
     for note in plan.notes + inputs.notes:
         root.add(Finding(id="audit.scaled-down", lens="monitor", severity=Severity.INFO, title=note))
     root.metrics["scorecard"] = rows
@@ -72,8 +77,9 @@ def audit(clf: Any, *, train: tuple[Any, Any], test: tuple[Any, Any], baseline: 
 def scorecard_table(rows: Mapping[str, Mapping[str, Any]], fail_on: str) -> Table:
     """The table a report opens with: one row per lens, linked to its section."""
     return Table(
-        "Scorecard", ("lens", "status", "worst finding", "key number"),
-        tuple((title, r["status"], r["worst"] or "—", r["key"]) for title, r in rows.items()),
+        "Scorecard", ("lens", "status", "worst finding", "key number", "pass rule"),
+        tuple((title, r["status"], r["worst"] or "—", r["key"], r.get("rule", f"no finding ≥ {fail_on}"))
+              for title, r in rows.items()),
         caption=f"status: fail = a finding at or above '{fail_on}'; n/a = the lens does not apply (why is "
                 "given); skipped = the budget ran out first.",
         links=tuple(r.get("section") for r in rows.values()))
@@ -81,10 +87,10 @@ def scorecard_table(rows: Mapping[str, Mapping[str, Any]], fail_on: str) -> Tabl
 
 def section_row(section: Report, key: str, fail_on: str) -> dict[str, Any]:
     """A scorecard row for a finished section: pass or fail at the gate, its worst finding, its key number."""
-    failed = fail_on != "never" and bool(section.at_or_above(fail_on))
+    failing = [] if fail_on == "never" else section.at_or_above(fail_on)
     worst = section.worst
-    return {"status": "fail" if failed else "pass", "worst": None if worst is None else str(worst), "key": key,
-            "section": section.title}
+    return {"status": "fail" if failing else "pass", "worst": None if worst is None else str(worst), "key": key,
+            "section": section.title, "failing": [f"{f.severity}: {f.id}: {f.title}" for f in failing]}
 
 
 def _run_lens(lens: str, inputs: AuditInputs, root: Report, cfg: AuditConfig) -> dict[str, Any]:
@@ -101,10 +107,15 @@ def _run_lens(lens: str, inputs: AuditInputs, root: Report, cfg: AuditConfig) ->
         root.add(Finding(id="audit.lens-failed", lens="monitor", severity=Severity.HIGH,
                          title=f"the {LENS_TITLES[lens].lower()} lens could not run: {str(exc).splitlines()[0]}",
                          fix="Fix the input it names; the audit is incomplete without this lens."))
-        return {"status": "error", "worst": str(Severity.HIGH), "key": str(exc).splitlines()[0]}
+        why = str(exc).splitlines()[0]
+        return {"status": "error", "worst": str(Severity.HIGH), "key": why,
+                "failing": [f"high: audit.lens-failed: {why}"]}
     section.title = LENS_TITLES[lens] + (f": {section.title}" if section.title != LENS_TITLES[lens] else "")
     root.add_section(section)
-    return section_row(section, key, cfg.fail_on)
+    row = section_row(section, key, cfg.fail_on)
+    if lens in ("adversarial", "certified"):
+        row["rule"] = inputs.rule + f" and no finding ≥ {cfg.fail_on}"
+    return row
 
 
 def junit_xml(report: Report) -> str:
@@ -115,7 +126,9 @@ def junit_xml(report: Report) -> str:
         name = quoteattr(LENS_TITLES.get(lens, lens))
         body = ""
         if r["status"] in ("fail", "error"):
-            body = f'<failure message={quoteattr(r["key"])}>worst finding: {escape(str(r["worst"]))}</failure>'
+            named = r.get("failing") or [f"worst finding: {r['worst']}"]
+            body = (f'<failure message={quoteattr("; ".join(named[:3]) + ("; …" if len(named) > 3 else ""))}>'
+                    f'{escape(chr(10).join(named))}\n{escape(r["key"])}</failure>')
         elif r["status"] in ("n/a", "skipped"):
             body = f"<skipped message={quoteattr(r['key'])}/>"
         cases.append(f'  <testcase classname="mathguard.audit" name={name}>{body}</testcase>')

@@ -33,7 +33,7 @@ def load_split(path: str, target: str | None) -> tuple[np.ndarray, np.ndarray, l
     text = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c].dtype)]
     if text:
         raise InputError(f"{path}: column(s) {text[:5]} are not numeric; encode them before the audit")
-    return features.to_numpy(dtype=np.float32), frame[target].to_numpy(), [str(c) for c in features.columns]
+    return features.to_numpy(dtype=np.float64), frame[target].to_numpy(), [str(c) for c in features.columns]
 
 
 @main.command()
