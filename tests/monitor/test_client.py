@@ -38,3 +38,52 @@ def test_client_raises_on_rejected_batch(served, kit, model, tmp_path) -> None: 
         with pytest.raises(InputError, match="values"):
             client.flush()
     assert list((tmp_path / "rejected").glob("*.json"))
+
+
+def test_clients_sharing_a_spool_deliver_every_batch_once(served, kit, model, tmp_path) -> None:  # noqa: ANN001
+    import threading
+
+    server, keys = served
+    rng = np.random.default_rng(4)
+    errors: list[BaseException] = []
+
+    def log_many(seed: int) -> None:
+        try:
+            with Client(server.url, keys["ingest"], model, batch_size=5, spool_dir=tmp_path) as client:
+                for _ in range(20):
+                    client.log(rng.normal(size=(5, kit.N_FEATURES)), np.full((5, kit.N_CLASSES), 1 / kit.N_CLASSES))
+        except BaseException as exc:  # noqa: BLE001 (any failure in a thread fails the test)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=log_many, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert not list(tmp_path.glob("*.json")) and not (tmp_path / "rejected").exists()
+    stats = httpx.get(f"{server.url}/v1/models/{model}/stats", headers=kit.auth(keys["read"])).json()
+    assert stats["events"] == 4 * 20 * 5 and stats["batches"] == 4 * 20
+
+
+def test_refusals_that_can_be_mended_stay_spooled(served, kit, model, tmp_path) -> None:  # noqa: ANN001
+    server, keys = served
+    x, p = np.zeros((3, kit.N_FEATURES)), np.full((3, kit.N_CLASSES), 1 / kit.N_CLASSES)
+    client = Client(server.url, "mg_revoked-or-mistyped", model, spool_dir=tmp_path)
+    client.log(x, p)
+    with pytest.raises(InputError, match="401"):
+        client.flush()
+    with pytest.raises(InputError, match="stays in"):
+        client.close()  # closing tries once more, says so, and still closes the connection
+    unknown = Client(server.url, keys["ingest"], "not-registered-yet", spool_dir=tmp_path / "later")
+    unknown.log(x, p)
+    with pytest.raises(InputError, match="404"):
+        unknown.flush()
+    unknown._http.close()
+    assert len(list(tmp_path.glob("*.json"))) == 1 and not (tmp_path / "rejected").exists()
+    assert len(list((tmp_path / "later").glob("*.json"))) == 1 and not (tmp_path / "later" / "rejected").exists()
+    with Client(server.url, keys["ingest"], model, spool_dir=tmp_path) as fixed:  # the right key now
+        assert fixed.flush() == 0
+    assert not list(tmp_path.glob("*.json"))
+    stats = httpx.get(f"{server.url}/v1/models/{model}/stats", headers=kit.auth(keys["read"])).json()
+    assert stats["events"] == 3

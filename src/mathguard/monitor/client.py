@@ -7,6 +7,13 @@ send that fails is retried with exponential backoff (honouring Retry-After); a b
 still unsent stays in the spool and goes out first on the next flush, also from a new
 process. Because the id never changes, a retry of a batch that did land is
 acknowledged as a duplicate and not stored again.
+
+Several clients (threads or processes) may share one spool directory (the default one
+is derived from the model name): a batch is sent by whoever holds its file's lock
+(``flock``), and a file another client already delivered is simply gone. A refusal that
+can be mended (401 unknown key, 403 scope, 404 unknown model) leaves the batch in the
+spool, to go out once the key or the model is fixed; only a batch the server will never
+take (422, 409, 413, ...) moves to ``rejected/``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,14 @@ import numpy as np
 import orjson
 
 from mathguard.errors import InputError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover (Windows: no locks; a vanished file still counts as sent by another)
+    fcntl = None  # type: ignore[assignment]
+
+RETRYABLE = (408, 429, 500, 502, 503, 504)
+MENDABLE = (401, 403, 404)  # the key or the model is wrong: kept in the spool, sent again once fixed
 
 
 def default_spool(model: str) -> Path:
@@ -118,8 +133,22 @@ class Client:
         os.replace(tmp, self.spool / f"{batch_id}.json")
 
     def _send(self, path: Path) -> bool:
-        """Send one spooled batch; True once acknowledged (then the file is gone)."""
-        body = path.read_bytes()
+        """Send one spooled batch; True once acknowledged (then the file is gone) or taken by another client."""
+        try:
+            fh = open(path, "rb")
+        except FileNotFoundError:
+            return True  # another client delivered it meanwhile
+        with fh:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    return True  # another client is sending it right now
+            if os.fstat(fh.fileno()).st_nlink == 0:
+                return True  # delivered and removed by another client before we got the lock
+            return self._post(path, fh.read())
+
+    def _post(self, path: Path, body: bytes) -> bool:
         for attempt in range(self.retries + 1):
             wait = min(self.max_backoff, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
             try:
@@ -127,16 +156,27 @@ class Client:
             except httpx.TransportError:
                 response = None
             if response is not None and response.status_code < 300:
-                path.unlink()
+                path.unlink(missing_ok=True)
                 return True
-            if response is not None and response.status_code not in (408, 429, 500, 502, 503, 504):
+            if response is not None and response.status_code in MENDABLE:
+                raise InputError(f"the monitor refused batch {path.stem} ({response.status_code}): "
+                                 f"{_detail(response)}; it stays in {self.spool} and is sent again on the next flush")
+            if response is not None and response.status_code not in RETRYABLE:
                 rejected = self.spool / "rejected"
                 rejected.mkdir(exist_ok=True)
                 os.replace(path, rejected / path.name)
-                detail = response.json().get("detail", response.text) if response.content else response.reason_phrase
-                raise InputError(f"the monitor rejected batch {path.stem} ({response.status_code}): {detail}")
+                raise InputError(f"the monitor rejected batch {path.stem} ({response.status_code}): "
+                                 f"{_detail(response)}")
             if response is not None and response.headers.get("retry-after", "").isdigit():
                 wait = max(wait, float(response.headers["retry-after"]))
             if attempt < self.retries:
                 time.sleep(wait)
         return False
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text or response.reason_phrase
+    return str(detail).splitlines()[0][:300] if detail else response.reason_phrase
