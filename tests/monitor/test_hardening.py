@@ -296,3 +296,30 @@ def test_admin_bodies_are_limited_and_headers_are_safe(served, kit) -> None:  # 
         "content-security-policy"]
     assert httpx.get(server.url + "/docs").status_code == 404  # its page loads scripts from a CDN
     assert httpx.get(server.url + "/openapi.json").status_code == 200
+
+
+def _stall(server, path: str, key: str):  # noqa: ANN001, ANN202
+    """A connection that sends the headers and 10 of 1000 promised body bytes, then nothing."""
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    sock.sendall((f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n" + '{"batch_id"').encode())
+    return sock
+
+
+def test_stalled_uploads_time_out_and_free_their_slots(served, kit) -> None:  # noqa: ANN001
+    server, keys = served
+    tight = kit.Server(server.db, settings={"body_timeout_s": 1.0, "max_inflight": 2}).start()
+    try:
+        model = kit.register(tight, keys["admin"])
+        stalled = [_stall(tight, f"/v1/models/{model}/events", keys["ingest"]) for _ in range(2)]
+        stalled.append(_stall(tight, "/v1/models", keys["admin"]))
+        for sock in stalled:  # each is answered 408 once the deadline passes, and its slot is free again
+            answer = sock.recv(4096).decode()
+            assert answer.startswith("HTTP/1.1 408"), answer[:200]
+            sock.close()
+        r = httpx.post(f"{tight.url}/v1/models/{model}/events", json=_batch(kit, "after"), headers=kit.auth(keys["ingest"]))
+        assert r.status_code == 201, r.text
+    finally:
+        tight.stop()
