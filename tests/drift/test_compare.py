@@ -137,3 +137,16 @@ def test_infinities_count_as_unusable_and_an_empty_sample_skips_the_classifier(f
     report = mg.drift.compare(ref, cur)
     rate = next(f for f in report.findings if f.id == "info.missing-rate")
     assert rate.title.startswith("missing or infinite values in f4") and report.metrics["domain_auc"] is None
+
+
+def test_unnamed_probability_columns_are_pointed_out(frame):
+    """#24: current data carrying p0,p1 without --proba used to be compared as if they were not there."""
+    df = frame(2000, 0)
+    proba = np.random.default_rng(0).dirichlet([1, 1], size=len(df))
+    prof = mg.drift.profile(df, proba)
+    cur = frame(2000, 1).assign(p0=proba[:, 0], p1=proba[:, 1])
+    found = next(f for f in mg.drift.compare(prof, cur, multivariate=False).findings
+                 if f.id == "info.prediction-drift-unchecked")
+    assert found.severity == mg.Severity.MEDIUM and "p0, p1" in found.title
+    named = mg.drift.compare(prof, cur, proba=["p0", "p1"], multivariate=False)
+    assert "info.prediction-drift-unchecked" not in _ids(named)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mathguard.cli.app import main
-from mathguard.errors import MathguardError
+from mathguard.errors import InputError, MathguardError
 
 
 def monitor_module(name: str):  # noqa: ANN201 (returns a module)
@@ -16,6 +16,24 @@ def monitor_module(name: str):  # noqa: ANN201 (returns a module)
         return import_module(f"mathguard.monitor.{name}")
     except ModuleNotFoundError as exc:
         raise MathguardError(f"the monitor needs {exc.name!r}: pip install 'mathguard[monitor]'") from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port another process holds (or a host this machine lacks) is a usage error, said before anything starts."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InputError(f"--host {host}: {exc.strerror}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InputError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror}); "
+                             "another process holds it, choose another --port") from None
 
 
 @main.command("serve")
@@ -53,5 +71,6 @@ def serve_cmd(db: str, host: str, port: int, resolution: str, retention: str, ma
         max_body_bytes=max_body_mb * 2**20, max_batch_events=max_batch_events, max_inflight=max_inflight,
         max_pending_events=max_pending_events, alert_interval_s=float(config.parse_duration(alert_interval)),
         fold_interval_s=fold_interval)
+    _check_port(host, port)
     click.echo(f"mathguard monitor on http://{host}:{port}/ ({db})", err=True)
     uvicorn.run(app.create_app(settings), host=host, port=port, log_level=log_level)

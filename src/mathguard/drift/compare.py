@@ -275,9 +275,17 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
     if ent is not None and (f := _entropy_finding(ent, t)) is not None:
         report.add(f)
     if ref.prediction is not None and cur.prediction is None:
-        report.add(Finding(id="info.prediction-drift-unchecked", lens="info", severity=Severity.INFO,
-                           title="prediction drift not checked: no probabilities for the current data",
-                           fix="Pass proba= for the current rows."))
+        # As many extra columns as the reference has classes: most likely its probabilities, left unnamed.
+        looks = ref.n_classes is not None and len(extra) == ref.n_classes
+        report.add(Finding(
+            id="info.prediction-drift-unchecked", lens="info", severity=Severity.MEDIUM if looks else Severity.INFO,
+            title="prediction drift not checked: no probabilities for the current data"
+                  + (f"; columns {', '.join(extra)} look like the model's {ref.n_classes} class probabilities"
+                     if looks else ""),
+            detail="The reference holds predictions; the current data were compared on their features only.",
+            evidence={"unused_columns": extra, "n_classes": ref.n_classes},
+            fix=f"Name them: proba={extra!r} (CLI: --proba {','.join(extra)})." if looks
+                else "Pass proba= (CLI: --proba) for the current rows."))
     domain = None
     if multivariate and shared and len(ref.sample.rows) and len(cur.sample.rows):
         kinds = {c: ref.features[c].kind for c in shared}
