@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 import mathguard as mg
-from mathguard.guard.logqueue import LogQueue
 
 
 @pytest.fixture(scope="module")
@@ -136,4 +135,4 @@ def test_a_monitor_without_log_is_one_input_error(clf):
     with pytest.raises(mg.InputError, match="monitor must have a log"):
         mg.Guard(clf, monitor=object())
     with pytest.raises(mg.InputError, match="max_queued_rows"):
-        LogQueue(Spooling(), max_rows=0)
+        mg.guard.LogQueue(Spooling(), max_rows=0)
