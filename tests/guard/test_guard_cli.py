@@ -52,3 +52,52 @@ def test_refusals_are_one_line(files, extra, message):
     res = _run(files, *extra)
     assert res.exit_code == 2, res.output
     assert message in res.output and "Traceback" not in res.output
+
+
+def test_one_row_too_large_for_float32_abstains_alone(files, tmp_path):
+    # before: 1e39 became inf in float32 and all 100 rows abstained with "model failed"
+    batch = np.load(files / "batch.npz")["x"].astype(np.float64)
+    batch[0, 3] = 0.5
+    batch[1] = batch[2]
+    batch[5, 7] = 1e39
+    np.savez(tmp_path / "big.npz", x=batch)
+    res = CliRunner().invoke(main, ["guard", "--model", f"{files / 'model.py'}:build", "--data",
+                                    str(tmp_path / "big.npz"), "--decisions", str(tmp_path / "d.csv"),
+                                    "--fail-on", "low", "--quiet"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((tmp_path / "d.csv").open()))
+    assert [r["row"] for r in rows if r["label"] == "-1"] == ["5"]
+    assert rows[5]["layer"] == "validation" and "does not fit the model's input type float32" in rows[5]["reasons"]
+
+
+FAILING = """
+import torch
+from torch import nn
+
+
+class Failing(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):  # answers zeros (the wrapper's probe), NaN on any real row
+        out = self.fc(x)
+        return torch.where(x.abs().sum(1, keepdim=True) > 0, torch.full_like(out, float("nan")), out)
+
+
+def build():
+    return Failing().eval()
+"""
+
+
+@pytest.mark.parametrize("gate", ["low", "high"])
+def test_a_model_failing_on_every_row_fails_the_gate(files, tmp_path, gate):
+    # before: 100 % abstention, no finding, exit 0 even with --fail-on low
+    (tmp_path / "failing.py").write_text(FAILING)
+    res = CliRunner().invoke(main, ["guard", "--model", f"{tmp_path / 'failing.py'}:build", "--data",
+                                    str(files / "batch.npz"), "--json", str(tmp_path / "g.json"), "--fail-on", gate])
+    assert res.exit_code == 1, res.output
+    rep = json.loads((tmp_path / "g.json").read_text())["report"]
+    (finding,) = [f for f in rep["findings"] if f["id"] == "monitor.model-failed"]
+    assert finding["severity"] == "high" and rep["metrics"]["model_failed"] == 99  # row 0 (NaN) never reached it
+
