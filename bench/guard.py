@@ -5,12 +5,19 @@ training profile (784 per-pixel ranges) and scores two feature-based detectors,
 Mahalanobis and KNN, in the prediction's own forward pass. "bare" is the network's
 forward pass and a softmax under ``torch.no_grad``. Target: ≤ 1.3× at batch 256.
 
-    python bench/guard.py [--repeat 200]
+Then the same guard logging to a monitor that hangs (each ``log`` sleeps ``--stall``
+seconds, like a client retrying a dead server) against the guard with no monitor, batch
+10: logging goes through the guard's queue and thread, so the ratio should stay near 1
+(before #23, each call waited for the monitor). The second table is skipped with
+``--stall 0``.
+
+    python bench/guard.py [--repeat 200] [--stall 0.5]
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 import torch
@@ -23,6 +30,7 @@ import mathguard as mg
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=200)
+    ap.add_argument("--stall", type=float, default=0.5, help="seconds each log() of the hung monitor takes")
     args = ap.parse_args()
     torch.set_num_threads(1)  # latency of one request, not the whole machine
     net = mnist_cnn()
@@ -46,6 +54,28 @@ def main() -> None:
         t_bare, t_guard = float(np.median(t["bare"])), float(np.median(t["guard"]))
         print(f"  batch {batch:3d}: bare {t_bare * 1e3:7.2f} ms   guard {t_guard * 1e3:7.2f} ms   "
               f"ratio {t_guard / t_bare:5.2f}x")
+    if args.stall > 0:
+        hung = HungMonitor(args.stall)
+        logged = mg.Guard(clf, profile=guard.validator.profile, detectors=dets, monitor=hung,
+                          max_queued_rows=10 * args.repeat)
+        xb = torch.rand(10, 1, 28, 28, generator=gen).numpy()
+        t = rounds({"plain": lambda: guard.predict(xb), "logged": lambda: logged.predict(xb)}, args.repeat, warmup=1)
+        t_plain, t_logged = float(np.median(t["plain"])), float(np.median(t["logged"]))
+        counts = logged.close(timeout=0)
+        print(f"guard logging to a monitor whose log() takes {args.stall:g} s vs no monitor, batch 10, median:")
+        print(f"  no monitor {t_plain * 1e3:7.2f} ms   hung monitor {t_logged * 1e3:7.2f} ms   "
+              f"ratio {t_logged / t_plain:5.2f}x   (rows logged {counts.logged_rows}, "
+              f"left queued when closed {counts.dropped_rows})")
+
+
+class HungMonitor:
+    """A monitor whose every log() takes ``stall`` seconds."""
+
+    def __init__(self, stall: float) -> None:
+        self.stall = stall
+
+    def log(self, *args: object, **kwargs: object) -> None:
+        time.sleep(self.stall)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,9 @@ class GuardDecision:
 
     ``labels`` is −1 where nobody answered; ``proba`` holds NaN there. ``source`` is
     "model", "fallback" or "abstain"; ``layer`` names the layer that refused ("" when the
-    model answered): "validation", "detector", "ensemble" or "model".
+    model answered): "validation", "detector" (a p-value at most the detector's fpr, or a
+    score that is not finite), "ensemble" or "model" (the model or a detector failed on
+    the row). ``scores`` and ``p_values`` are NaN where a detector did not score the row.
     """
 
     labels: np.ndarray
