@@ -130,6 +130,15 @@ class LogQueue:
 
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:  # however the thread ends, a later put() starts a new one and flush() stops waiting
+            with self._cond:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                self._cond.notify_all()
+
+    def _serve(self) -> None:
         while True:
             with self._cond:
                 while True:
@@ -143,7 +152,6 @@ class LogQueue:
                         break
                     if self._stop:
                         self._thread = None
-                        self._cond.notify_all()
                         return
                     wait = self.flush_interval - (time.monotonic() - self._last_flush) if self._dirty else None
                     self._cond.wait(None if wait is None else max(wait, 0.01))
