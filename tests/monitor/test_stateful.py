@@ -153,6 +153,7 @@ def test_stateful_fuzz_keeps_the_service_whole(db_url, kit) -> None:  # noqa: AN
         @rule()
         def kill_and_restart(self) -> None:
             self.kills += 1
+            steps.append("kill_and_restart")
             server.kill()
             server.start()
 
@@ -174,7 +175,7 @@ def test_stateful_fuzz_keeps_the_service_whole(db_url, kit) -> None:  # noqa: AN
 
     try:
         run_state_machine_as_test(Service, settings=settings(
-            max_examples=6, stateful_step_count=12, deadline=None, database=None, derandomize=True,
+            max_examples=4, stateful_step_count=12, deadline=None, database=None, derandomize=True,
             suppress_health_check=list(HealthCheck)))
     finally:
         server.stop()
