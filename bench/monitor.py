@@ -10,6 +10,15 @@ timed twice: the first call computes every window summary the worker has not cac
 a throwaway cluster (PostgreSQL 15 binaries required; skipped without them).
 
     python bench/monitor.py [--batches 300] [--clients 4] [--backends sqlite,postgresql]
+
+``--soak --minutes M`` runs a soak instead: for M minutes the clients post 1,000-event batches
+with 1 % hostile ones mixed in (overflowing floats, numbers as strings, huge labels, NUL in a
+batch id, timestamps spread over weeks, a reused batch id with other content, broken JSON),
+while a probe posts a small batch to a second model every 2 s and waits for it to be
+folded. Printed: acknowledged events/s, p50/p99 latency of the valid batches, hostile
+answers by status (any 5xx is a failure), the probe's fold lag (median / p99 / max: the
+worker's lag as another model sees it), the largest fold backlog seen, and whether
+``/healthz`` stayed ok and every acknowledged event was stored once.
 """
 
 from __future__ import annotations
@@ -146,6 +155,136 @@ def run(backend: str, db: str, args: argparse.Namespace) -> None:
         proc.wait()
 
 
+HOSTILE = ("overflow", "overflow-1e155", "string-number", "label-2^63", "nul-batch-id", "spread-timestamps",
+           "reused-id", "broken-json")
+
+
+def hostile_body(kind: str, rng: np.random.Generator, reused: bytes) -> bytes:
+    n = 50
+    doc: dict = {"batch_id": f"h-{rng.integers(1 << 62)}", "features": rng.normal(size=(n, FEATURES)).tolist(),
+                 "proba": rng.dirichlet(np.ones(CLASSES), size=n).tolist()}
+    if kind == "overflow":
+        doc["features"][int(rng.integers(n))][int(rng.integers(FEATURES))] = 1e308
+    elif kind == "overflow-1e155":
+        doc["features"][0] = [1e155] * FEATURES
+    elif kind == "string-number":
+        doc["features"][1][2] = "1.5"
+    elif kind == "label-2^63":
+        doc["labels"] = [2**63] + [0] * (n - 1)
+    elif kind == "nul-batch-id":
+        doc["batch_id"] = "bad\u0000id"
+    elif kind == "spread-timestamps":
+        doc["timestamps"] = [time.time() - 3600 * i for i in range(n)]
+    elif kind == "reused-id":
+        return reused
+    else:
+        return b'{"batch_id": "x", "features": [[1, 2'
+    return orjson.dumps(doc)
+
+
+def soak(backend: str, db: str, args: argparse.Namespace) -> None:
+    admin, key = setup(db)
+    proc, url = start_server(db)
+    rng = np.random.default_rng(0)
+    auth = {"Authorization": f"Bearer {key}", "content-type": "application/json"}
+    try:
+        register(url, admin, "soak", rng)
+        register(url, admin, "neighbour", rng)
+        # Bodies are pre-encoded without their batch id, which is spliced in per request (ids never repeat).
+        tails = [body[body.index(b",") + 1:] for body in bodies(40, rng)]
+        first = b'{"batch_id":"reused-0",' + tails[0]
+        assert httpx.post(f"{url}/v1/models/soak/events", content=first, headers=auth).status_code == 201
+        reused = b'{"batch_id":"reused-0",' + tails[1]  # same id, other content: 409
+        acked = [EVENTS]
+        latencies: list[float] = []
+        hostile: dict[str, int] = {}
+        server_errors: list[str] = []
+        lock = threading.Lock()
+        stop = time.time() + 60 * args.minutes
+
+        def client(seed: int) -> None:
+            local = np.random.default_rng(seed)
+            counter = 0
+            with httpx.Client(timeout=60, headers=auth) as http:
+                while time.time() < stop:
+                    counter += 1
+                    if local.random() < 0.01:
+                        kind = HOSTILE[int(local.integers(len(HOSTILE)))]
+                        r = http.post(f"{url}/v1/models/soak/events", content=hostile_body(kind, local, reused))
+                        with lock:
+                            hostile[f"{kind} {r.status_code}"] = hostile.get(f"{kind} {r.status_code}", 0) + 1
+                            if r.status_code >= 500:
+                                server_errors.append(f"{kind}: {r.status_code} {r.text[:200]}")
+                        continue
+                    body = f'{{"batch_id":"c{seed}-{counter}",'.encode() + tails[counter % len(tails)]
+                    while time.time() < stop + 30:
+                        t0 = time.perf_counter()
+                        r = http.post(f"{url}/v1/models/soak/events", content=body)
+                        if r.status_code == 429:
+                            time.sleep(float(r.headers.get("retry-after", 1)))
+                            continue
+                        with lock:
+                            if r.status_code >= 500:
+                                server_errors.append(f"valid: {r.status_code} {r.text[:200]}")
+                            elif r.status_code == 201:
+                                acked.append(EVENTS)
+                                latencies.append(time.perf_counter() - t0)
+                        break
+
+        lags: list[float] = []
+        backlog: list[int] = []
+        healthy = [True]
+
+        def probe() -> None:
+            """A small batch to another model every 2 s: how long until the worker has folded it."""
+            i = 0
+            with httpx.Client(timeout=60, headers=auth) as http:
+                while time.time() < stop:
+                    i += 1
+                    before = http.get(f"{url}/v1/models/neighbour/stats").json()["profiled_events"]
+                    body = orjson.dumps({"batch_id": f"probe-{i}", "features": rng.normal(size=(10, FEATURES)),
+                                         "proba": rng.dirichlet(np.ones(CLASSES), size=10)},
+                                        option=orjson.OPT_SERIALIZE_NUMPY)
+                    t0 = time.perf_counter()
+                    if http.post(f"{url}/v1/models/neighbour/events", content=body).status_code != 201:
+                        continue
+                    while http.get(f"{url}/v1/models/neighbour/stats").json()["profiled_events"] < before + 10:
+                        time.sleep(0.05)
+                    lags.append(time.perf_counter() - t0)
+                    health = http.get(f"{url}/healthz").json()
+                    backlog.append(health["backlog"])
+                    healthy[0] &= health["ok"]
+                    time.sleep(max(0.0, 2.0 - (time.perf_counter() - t0)))
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+        threads.append(threading.Thread(target=probe))
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - start
+        wait_folded(url, key, "soak")
+        stats = httpx.get(f"{url}/v1/models/soak/stats", headers=auth).json()
+        n = sum(acked)
+        p50, p99 = np.percentile(latencies, [50, 99]) * 1000
+        lag50, lag99 = np.percentile(lags, [50, 99]) if lags else (float("nan"), float("nan"))
+        print(f"{backend:<10} soak {args.minutes:g} min, {args.clients} clients: {(n - EVENTS) / wall:,.0f} events/s "
+              f"acknowledged ({n:,} events), latency p50 {p50:.1f} ms, p99 {p99:.1f} ms per {EVENTS}-event batch")
+        print(f"{backend:<10} worker lag (probe batch to another model, committed -> folded): median {lag50:.2f} s, "
+              f"p99 {lag99:.2f} s, max {max(lags, default=float('nan')):.2f} s over {len(lags)} probes; "
+              f"largest backlog seen {max(backlog, default=0):,} events")
+        print(f"{backend:<10} hostile batches ({sum(hostile.values())}): "
+              + ", ".join(f"{k}: {v}" for k, v in sorted(hostile.items())))
+        print(f"{backend:<10} 5xx answers: {len(server_errors)}; /healthz ok throughout: {healthy[0]}; "
+              f"stored {stats['events']:,} of {n:,} acknowledged events, {stats['pending_events']} pending")
+        for line in server_errors[:5]:
+            print("   ", line)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=300, help="1,000-event batches per backend")
@@ -153,15 +292,18 @@ def main() -> None:
     parser.add_argument("--month-events", type=int, default=100, help="events in each of the 720 hourly batches")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--no-drift", action="store_true", help="time ingest only")
+    parser.add_argument("--soak", action="store_true", help="soak: ingest with 1 %% hostile batches for --minutes")
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the soak")
     args = parser.parse_args()
+    job = soak if args.soak else run
     for backend in args.backends.split(","):
         if backend == "sqlite":
             with tempfile.TemporaryDirectory() as tmp:
-                run(backend, f"sqlite:///{Path(tmp) / 'bench.db'}", args)
+                job(backend, f"sqlite:///{Path(tmp) / 'bench.db'}", args)
         elif Path("/usr/lib/postgresql/15/bin/initdb").exists():
             cluster = PostgresCluster()
             try:
-                run(backend, cluster.new_database(), args)
+                job(backend, cluster.new_database(), args)
             finally:
                 cluster.stop()
         else:
