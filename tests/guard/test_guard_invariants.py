@@ -200,3 +200,33 @@ def test_c_train_or_eval_mode_gives_the_same_decisions(x):
     finally:
         net.eval()
     assert_same(rows_of(in_train, np.arange(len(x))), rows_of(in_eval, np.arange(len(x))))
+
+
+def _cast(a: np.ndarray, dtype: Any) -> np.ndarray:
+    with np.errstate(invalid="ignore", over="ignore"):
+        return a.astype(dtype)
+
+
+ANY_CELL = st.one_of(st.floats(), st.integers(-2**70, 2**70), st.booleans(), st.none(), st.text(max_size=3),
+                     st.complex_numbers(), st.binary(max_size=2), st.lists(st.floats(), max_size=2))
+
+
+@SETTINGS
+@given(x=st.one_of(
+    st.lists(st.lists(ANY_CELL, min_size=0, max_size=N_FEATURES + 1), max_size=6),
+    st.builds(np.array, st.lists(st.lists(st.floats(), min_size=N_FEATURES, max_size=N_FEATURES), max_size=6)),
+    st.builds(_cast, st.builds(np.array, st.lists(st.floats(-1e40, 1e40), max_size=12)),
+              st.sampled_from([np.float64, np.float32, np.float16, np.int8, np.bool_, np.complex64, object, str])),
+    ANY_CELL))
+def test_anything_is_an_answer_per_row_or_one_input_error(x):
+    g = guard(True)
+    try:
+        out = g.predict(x)
+    except mg.InputError as exc:
+        assert "\n" not in str(exc)
+        return
+    n = len(out.labels)
+    assert out.proba.shape == (n, 3) and len(out.reasons) == n == len(out.layer)
+    assert all(bool(r) == a for r, a in zip(out.reasons, out.abstained))  # a refusal always says why
+    accepted = ~out.abstained
+    assert np.isfinite(out.proba[accepted]).all() and (out.labels[accepted] >= 0).all()
