@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     metrics.worker = background
     outbox = Outbox(store, settings)
     inflight = 0
-    parsing = asyncio.Semaphore(settings.max_parsing)  # bodies decoded at once: bounds the memory of ingest
+    parsing = _Budget(settings.parse_budget_bytes)  # bytes of bodies decoded at once: bounds ingest's memory
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -219,7 +219,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
                 raise ApiError(408, f"the request body did not arrive within {settings.body_timeout_s:g} s",
                                "timeout", {"Connection": "close"}) from None
             started = time.perf_counter()
-            async with parsing:
+            async with parsing.take(len(body)):
                 stored = await run_in_threadpool(_store_batch, m, body)
             del body
             metrics.ingest_seconds.observe(time.perf_counter() - started)
@@ -325,6 +325,28 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
                 "webhooks": hooks, "failed_models": failures}
 
     return app
+
+
+class _Budget:
+    """An async gate by weight: holders together take at most ``total`` (one alone may take more)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.used = total, 0
+        self._cond: asyncio.Condition | None = None
+
+    @asynccontextmanager
+    async def take(self, weight: int) -> AsyncIterator[None]:
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.used == 0 or self.used + weight <= self.total)
+            self.used += weight
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self.used -= weight
+                self._cond.notify_all()
 
 
 def _number(text: str) -> str | float:

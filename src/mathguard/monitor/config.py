@@ -73,7 +73,9 @@ class Settings:
     max_batch_windows: int = 48  # windows (of resolution_s) the events of one batch may fall in; beyond that 422
     max_admin_body_bytes: int = 8 * 2**20  # bodies of every request but ingest (registration, rules); beyond 413
     body_timeout_s: float = 30.0  # a request body not received in full by then is answered 408
-    max_parsing: int = 2  # ingest bodies decoded at once (each costs several times its size in memory)
+    # Ingest bodies being decoded at once, in bytes: decoding costs ~14x a body's size for a moment (orjson's
+    # worst-case pool), so 48 MiB of bodies means at most ~0.7 GB; a larger body waits until it is alone.
+    parse_budget_bytes: int = 48 * 2**20
     # Webhook destinations: loopback, private, link-local and reserved addresses are refused unless allowed;
     # a non-empty host list admits only those hosts ('.example.com' admits its subdomains).
     allow_private_webhooks: bool = field(default_factory=lambda: _env_flag("MATHGUARD_ALLOW_PRIVATE_WEBHOOKS"))
