@@ -29,7 +29,7 @@ LENSES = ("models", "data", "training", "evaluation", "info", "drift", "attacks"
 DATA = {"clf", "model", "net", "obj", "spec", "estimator", "est_a", "est_b", "make_estimator", "surrogate", "target",
         "detector", "detectors", "X", "x", "y", "y_true", "y_val", "logits_val", "proba", "proba_pool", "X_pool",
         "pred_a", "pred_b", "baseline", "candidates", "params", "reference", "current", "p", "q", "joint",
-        "expected", "actual", "feature", "hit", "confidence", "x_clean", "X_test", "y_test", "loader", "loss_fn",
+        "expected", "actual", "feature", "hit", "confidence", "x_clean", "X_test", "y_test", "loader", "loss_fn", "progress",
         "successes_a", "n_a", "successes_b", "n_b", "b", "c", "p_values", "k", "n", "sigma", "p_a", "min_effect",
         "W", "settings", "report", "config", "text", "weight", "name", "ref_counts", "cur_counts", "wx", "wy",
         "clean", "shifted", "input_shape", "n_classes"}
@@ -52,7 +52,7 @@ NOT_ENTRY_POINTS = {
                 "universal_perturbation"},
     "robustness": {"default_attacks"},
     "certify": {"lower_confidence_bound", "max_certifiable_radius", "smoothed_predict", "lipschitz"},
-    "defend": {"adversarial_training", "batches", "gaussian_augmentation", "ibp_training", "lipschitz_layers",
+    "defend": {"adversarial_training", "batches", "ecoc_loss", "gaussian_augmentation", "ibp_training", "lipschitz_layers",
                "train"},
     "detect": {"make_detector", "score_many", "detection_scores"},
     "auditor": {"junit_xml", "load_config", "parse_duration"},
