@@ -75,6 +75,15 @@ def test_a_nan_detector_score_refuses_its_row(data):
     assert out.reasons[3] == ["nanscore score is nan, not a finite number"]
     assert np.isnan(out.scores["nanscore"][3]) and np.isnan(out.p_values["nanscore"][3])
     assert np.isfinite(out.p_values["nanscore"][np.arange(10) != 3]).all()
+    guard = mg.Guard(clf, detectors=[det])
+    guard.predict(x)
+    (finding,) = [f for f in guard.report().findings if f.id == "monitor.detector-failed"]
+    assert finding.severity == mg.report.Severity.MEDIUM and "nanscore on 1 of 10" in finding.title
+    x[:, 0] = POISON  # a detector that fails on every row fails the gate
+    only_poison = mg.Guard(clf, detectors=[det])
+    assert only_poison.predict(x).abstained.all()
+    (finding,) = [f for f in only_poison.report().findings if f.id == "monitor.detector-failed"]
+    assert finding.severity == mg.report.Severity.HIGH
 
 
 def test_boolean_profile_columns_accept_numeric_rows():

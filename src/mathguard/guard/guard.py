@@ -80,6 +80,8 @@ class _Tally:
     model_asked: int = 0  # rows that passed validation and went to the model
     model_failed: int = 0  # of those, rows the model (or a detector) failed on
     model_error: str = ""  # the latest such failure, in one line
+    scored: Counter = field(default_factory=Counter)  # detector → rows it scored
+    not_finite: Counter = field(default_factory=Counter)  # detector → rows it scored NaN or ±inf
 
 
 class Guard:
@@ -268,6 +270,8 @@ class Guard:
             flagged = np.zeros(len(s), bool)
             flagged[ok] = d.flag(s[ok])
             scores[name][idx], pvals[name][idx] = s, p
+            self._tally.scored[name] += len(s)
+            self._tally.not_finite[name] += int((~ok).sum())
             for j in np.flatnonzero(~ok | flagged):
                 i = idx[j]
                 layer[i] = layer[i] or "detector"
@@ -372,6 +376,16 @@ class Guard:
                 detail=t.model_error, evidence={"model_failed": t.model_failed, "model_asked": t.model_asked},
                 fix="Run the model on one of these rows outside the guard and fix what it raises (a shape, a dtype, "
                     "NaN or Inf logits)."))
+        broken = {name: n for name, n in t.not_finite.items() if n}
+        if broken:
+            every = all(n == t.scored[name] for name, n in broken.items())
+            rep.add(Finding(
+                id="monitor.detector-failed", lens="monitor", severity=Severity.HIGH if every else Severity.MEDIUM,
+                title="detectors scored rows NaN or ±inf (those rows were refused): " + ", ".join(
+                    f"{name} on {n} of {t.scored[name]}" for name, n in broken.items()),
+                evidence={"not_finite": broken, "scored": {name: t.scored[name] for name in broken}},
+                fix="Score one of these rows with the detector alone and fix what overflows (a singular covariance, "
+                    "an input far outside the training data)."))
         if t.fallback_failed:
             rep.add(Finding(id="monitor.fallback-failed", lens="monitor", severity=Severity.HIGH,
                             title=f"the fallback failed on {t.fallback_failed} refused rows; they stayed abstained",
