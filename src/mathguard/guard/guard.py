@@ -94,7 +94,9 @@ class Guard:
     readable row is logged with the detectors' alarms, from a background thread and a queue
     of at most ``max_queued_rows`` rows (beyond that, events are dropped and counted), with
     a ``flush()`` of the monitor every ``flush_interval`` seconds while there is traffic.
-    :meth:`close` (or leaving a ``with`` block) delivers what is queued, within a timeout.
+    :meth:`close` (or leaving a ``with`` block) delivers what is queued, within a timeout;
+    close the guard before the client, and leave the client to the guard while it is open
+    (a client is not made to be called from two threads at once).
     """
 
     def __init__(self, clf: Any, *, profile: Profile | None = None, detectors: Sequence[Detector] = (),
