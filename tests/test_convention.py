@@ -27,7 +27,8 @@ LENSES = ("models", "data", "training", "evaluation", "info", "drift", "attacks"
 
 #: Names a positional (data) parameter may have: models, data, truths and predictions.
 DATA = {"clf", "model", "net", "obj", "spec", "estimator", "est_a", "est_b", "make_estimator", "surrogate", "target",
-        "detector", "detectors", "X", "x", "y", "y_true", "y_val", "logits_val", "proba", "proba_pool", "X_pool",
+        "detector", "detectors", "X", "x", "X_train", "y_train", "y", "y_true", "y_val", "logits_val", "proba",
+        "proba_pool", "X_pool",
         "pred_a", "pred_b", "baseline", "candidates", "params", "reference", "current", "p", "q", "joint",
         "expected", "actual", "feature", "hit", "confidence", "x_clean", "X_test", "y_test", "loader", "loss_fn", "progress",
         "successes_a", "n_a", "successes_b", "n_b", "b", "c", "p_values", "k", "n", "sigma", "p_a", "min_effect",

@@ -106,11 +106,13 @@ class AuditInputs:
 
 
 def data_lens(a: AuditInputs) -> tuple[Report, str]:
-    from mathguard.data import audit_data
+    from mathguard.data import audit_data, integrity
 
     if not a.tabular:
         raise NotApplicable(f"inputs of shape {a.clf.input_shape} are images or signals, not feature columns")
     rep = audit_data(a.x_train, feature_names=a.feature_names)
+    rep.add_section(integrity(a.x_train, a.y_train, a.x_test, a.y_test, feature_names=a.feature_names,
+                              alpha=a.config.alpha))
     m = rep.metrics
     return rep, f"rank {m['rank']} of {a.x_train.shape[1]}, standardised κ {m['condition_number_standardized']:.3g}"
 

@@ -35,7 +35,7 @@ class Severity(IntEnum):
         return self.name.lower()
 
 
-LENSES = ("linalg", "calculus", "stats", "info", "adversarial", "monitor", "model")
+LENSES = ("data", "linalg", "calculus", "stats", "info", "adversarial", "monitor", "model")
 
 
 @dataclass(frozen=True)
