@@ -1,5 +1,7 @@
 """The log-bucket sketch: every value lies in its bucket, halves merge into the whole exactly."""
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -69,3 +71,17 @@ def test_round_trip_and_corruption():
         LogSketch.from_dict(doc)
     with pytest.raises(InputError, match="refine"):
         s.at_level(s.level + 1)
+
+
+def test_round_trip_of_keys_far_apart_in_sign_and_magnitude():
+    """At full resolution the keys of -1e300 and 1e300 are ~±2^62 apart: their delta must not wrap in int64."""
+    s = LogSketch()
+    s.update(np.array([-1e300, -1.5, 0.0, 2.0, 1e300]))
+    assert s.level == 52
+    back = LogSketch.from_dict(json.loads(json.dumps(s.to_dict())))
+    np.testing.assert_array_equal(back.keys, s.keys)
+    np.testing.assert_array_equal(back.counts, s.counts)
+    doc = s.to_dict()
+    doc["key_deltas"][-1] = 2**70
+    with pytest.raises(InputError, match="int64"):
+        LogSketch.from_dict(doc)

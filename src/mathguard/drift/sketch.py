@@ -16,6 +16,7 @@ the data fill, not by a fixed fraction of the magnitude.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -137,13 +138,20 @@ class LogSketch:
 
     # ----------------------------------------------------------------- storage
     def to_dict(self) -> dict[str, Any]:
-        # Keys are delta-encoded: consecutive buckets differ by small numbers, so JSON stays compact.
-        return {"level": self.level, "max_buckets": self.max_buckets,
-                "key_deltas": np.diff(self.keys, prepend=0).tolist(), "counts": self.counts.tolist()}
+        # Keys are delta-encoded: consecutive buckets differ by small numbers, so JSON stays compact. The
+        # differences are taken in Python integers: from a negative key to a positive one at full resolution
+        # they exceed int64 (JSON integers have no limit).
+        keys = self.keys.tolist()
+        deltas = [b - a for a, b in zip([0] + keys[:-1], keys)]
+        return {"level": self.level, "max_buckets": self.max_buckets, "key_deltas": deltas,
+                "counts": self.counts.tolist()}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> "LogSketch":
-        keys = np.cumsum(np.asarray(doc["key_deltas"], dtype=np.int64))
+        try:
+            keys = np.array(list(accumulate(int(d) for d in doc["key_deltas"])), dtype=np.int64)
+        except (OverflowError, TypeError, ValueError):
+            raise InputError("corrupt sketch in profile: bucket keys must be integers within int64") from None
         counts = np.asarray(doc["counts"], dtype=np.int64)
         if len(keys) != len(counts) or (counts < 0).any() or (np.diff(keys) <= 0).any():
             raise InputError("corrupt sketch in profile: keys must increase and counts be non-negative")
