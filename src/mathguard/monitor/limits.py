@@ -68,11 +68,18 @@ def _int(doc: dict[str, Any], key: str, where: str, low: int = 0, high: int = MA
 
 def _float(doc: dict[str, Any], key: str, where: str, low: float = -MAX_ABS, high: float = MAX_ABS) -> float:
     value = doc.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         raise InputError(f"profile {where}{key} must be a finite number, got {_show(value)}")
     if not low <= value <= high:
         raise InputError(f"profile {where}{key} must lie in [{low:g}, {high:g}], got {value:g}")
     return float(value)
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond float64
+        return False
 
 
 def _show(value: Any) -> str:
@@ -161,14 +168,14 @@ def _sample(doc: Any, names: set[str]) -> None:
     _int(doc, "size", "sample.", 0, MAX_SAMPLE)
     hashes = doc.get("hashes")
     if not isinstance(hashes, list) or len(hashes) > MAX_SAMPLE or not all(
-            isinstance(h, str) and h.isdigit() and len(h) <= 20 and int(h) < 2**64 for h in hashes):
+            isinstance(h, str) and h.isascii() and h.isdigit() and len(h) <= 20 and int(h) < 2**64 for h in hashes):
         raise InputError("profile sample.hashes must be a list of unsigned 64-bit integers written as strings")
     columns = _dict(doc.get("columns"), "sample.columns")
     if not set(columns) <= names:
         raise InputError("profile sample.columns must name features of the profile")
     for name, values in columns.items():
         if not isinstance(values, list) or len(values) != len(hashes) or not all(
-                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v)
                               and abs(v) <= MAX_ABS) for v in values):
             raise InputError(f"profile sample.columns.{name} must hold {len(hashes)} finite numbers or nulls")
 
