@@ -167,8 +167,8 @@ def _poison(db: str, model: str, kit) -> None:  # noqa: ANN001
         n = 10
         x = np.full((n, kit.N_FEATURES), 1e200)
         p = np.full((n, kit.N_CLASSES), 1 / kit.N_CLASSES)
-        assert store.insert_batch(store.model(model), EventBatch("poison", x, p, None, None, np.full(n, time.time()),
-                                                                  "0" * 64), time.time())
+        assert store.insert_batch(store.model(model), EventBatch("poison", x, p, None, None, np.full(n, time.time())),
+                                  time.time())
     finally:
         store.close()
 
