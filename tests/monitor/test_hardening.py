@@ -323,3 +323,19 @@ def test_stalled_uploads_time_out_and_free_their_slots(served, kit) -> None:  # 
         assert r.status_code == 201, r.text
     finally:
         tight.stop()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:fastapi.testclient")
+def test_healthz_is_503_when_the_worker_is_gone(tmp_path) -> None:  # noqa: ANN001
+    """In process (the thread cannot be stopped from outside a real server): a dead worker is a 503."""
+    from fastapi.testclient import TestClient
+
+    from mathguard.monitor import Settings, create_app
+
+    app = create_app(Settings(db=f"sqlite:///{tmp_path / 'h.db'}", fold_interval_s=0.05))
+    with TestClient(app) as client:
+        ok = client.get("/healthz")
+        assert ok.status_code == 200 and ok.json()["worker"]["alive"] is True
+        app.state.worker.stop()  # the folding thread ends (as if it had died)
+        down = client.get("/healthz")
+        assert down.status_code == 503 and down.json()["status"] == "down" and down.json()["ok"] is False
