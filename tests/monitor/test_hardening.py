@@ -325,7 +325,7 @@ def test_stalled_uploads_time_out_and_free_their_slots(served, kit) -> None:  # 
         tight.stop()
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning:fastapi.testclient")
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 def test_healthz_is_503_when_the_worker_is_gone(tmp_path) -> None:  # noqa: ANN001
     """In process (the thread cannot be stopped from outside a real server): a dead worker is a 503."""
     from fastapi.testclient import TestClient
