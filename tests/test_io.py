@@ -91,7 +91,7 @@ def _bad_inputs(tmp_path):
     (tmp_path / "t.xlsx").write_bytes(b"")
     return [
         ("missing.csv", "no such file: "),
-        ("folder.csv", "folder.csv is a directory; give a file"),
+        ("folder.csv", "folder.csv is a folder with no CSV or Parquet files"),
         ("t.xlsx", "unsupported file type '.xlsx' (t.xlsx); use .csv, .txt, .parquet, .pq"),
         ("bad.parquet", "bad.parquet is not a readable Parquet file: "),
         ("bad.pq", "bad.pq is not a readable Parquet file: "),
@@ -128,3 +128,56 @@ def test_kind_names_each_suffix_in_any_case():
     assert [io.kind(f"f{s.upper()}") for s in SUFFIXES + [".npz", ".json"]] == \
         ["csv", "csv", "parquet", "parquet", "npz", "json"]
     assert io.kind("f.xlsx") is None
+
+
+def test_a_folder_or_glob_of_files_reads_as_one_table(tmp_path):
+    """The layout Dask and Spark write (part files, a _SUCCESS marker, sub-folders) is one table (#24)."""
+    import pandas as pd
+
+    from mathguard.io import dask_table, iter_table, read_table, table_files
+
+    whole = pd.DataFrame({"a": np.arange(30.0), "label": np.arange(30) % 2})
+    root = tmp_path / "dataset.parquet"
+    (root / "sub").mkdir(parents=True)
+    whole.iloc[:10].to_parquet(root / "part-0.parquet")
+    whole.iloc[10:20].to_parquet(root / "part-1.parquet")
+    whole.iloc[20:].to_parquet(root / "sub" / "part-2.parquet")
+    (root / "_SUCCESS").write_text("")
+    assert [f.name for f in table_files(root)[0]] == ["part-0.parquet", "part-1.parquet", "part-2.parquet"]
+    pd.testing.assert_frame_equal(read_table(root), whole)
+    pd.testing.assert_frame_equal(pd.concat(list(iter_table(root, 7)), ignore_index=True), whole)
+    pd.testing.assert_frame_equal(dask_table(root).compute().reset_index(drop=True), whole)
+    pd.testing.assert_frame_equal(read_table(str(root / "part-*.parquet")), whole.iloc[:20])
+    with pytest.raises(InputError, match="no file matches"):
+        read_table(str(tmp_path / "nothing-*.csv"))
+    whole.to_csv(root / "part-3.csv", index=False)
+    with pytest.raises(InputError, match="must all be CSV or all Parquet"):
+        read_table(root)
+
+
+def test_the_commands_read_folders_and_npz(tmp_path):
+    """profile takes a folder, an .npz and a --target; audit-data a glob (#24)."""
+    import pandas as pd
+    from click.testing import CliRunner
+
+    import mathguard as mg
+    from mathguard.cli import main
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200), "label": rng.integers(0, 2, 200)})
+    (tmp_path / "ds").mkdir()
+    frame.iloc[:100].to_parquet(tmp_path / "ds" / "part-0.parquet")
+    frame.iloc[100:].to_parquet(tmp_path / "ds" / "part-1.parquet")
+    res = CliRunner().invoke(main, ["profile", str(tmp_path / "ds"), "--json", str(tmp_path / "p.json"),
+                                    "--target", "label"])
+    assert res.exit_code == 0, res.output
+    assert list(mg.drift.Profile.load(tmp_path / "p.json").features) == ["a", "b"]
+    np.savez(tmp_path / "x.npz", x=rng.random((50, 2, 2)), y=np.zeros(50))
+    res = CliRunner().invoke(main, ["profile", str(tmp_path / "x.npz"), "--json", str(tmp_path / "x.json")])
+    assert res.exit_code == 0, res.output
+    assert list(mg.drift.Profile.load(tmp_path / "x.json").features) == ["x0", "x1", "x2", "x3"]
+    res = CliRunner().invoke(main, ["audit-data", str(tmp_path / "ds" / "part-*.parquet"), "--target", "label",
+                                    "--quiet"])
+    assert res.exit_code in (0, 1), res.output
+    res = CliRunner().invoke(main, ["drift", str(tmp_path / "p.json"), str(tmp_path / "ds"), "--quiet"])
+    assert res.exit_code in (0, 1), res.output

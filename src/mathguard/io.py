@@ -7,6 +7,7 @@ entry point, whichever way the rows are read.
 
 from __future__ import annotations
 
+import glob
 import os
 import zipfile
 from contextlib import contextmanager
@@ -26,6 +27,28 @@ PathLike = str | os.PathLike
 def kind(path: PathLike) -> str | None:
     """The kind a path names by its suffix ('csv', 'parquet', 'npz', 'json'), or None."""
     return KINDS.get(Path(path).suffix.lower())
+
+
+def table_files(path: PathLike) -> tuple[list[Path], str]:
+    """The files behind a table path and their kind: one file, the CSV or Parquet files under a folder (the
+    dataset layout Dask and Spark write, ``_``/``.`` bookkeeping files left out), or a glob; all of one kind."""
+    text = os.fspath(path)
+    if any(c in text for c in "*?["):
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        if not files:
+            raise InputError(f"no file matches {text}")
+    elif Path(text).is_dir():
+        files = sorted(p for p in Path(text).rglob("*") if p.is_file() and kind(p) in TABLES
+                       and not any(part.startswith(("_", ".")) for part in p.relative_to(text).parts))
+        if not files:
+            raise InputError(f"{text} is a folder with no CSV or Parquet files")
+    else:
+        p, k = existing(text)
+        return [p], k
+    kinds = sorted({str(kind(f)) for f in files})
+    if len(kinds) != 1 or kinds[0] not in TABLES:
+        raise InputError(f"{text}: the files must all be CSV or all Parquet, found {', '.join(kinds)}")
+    return files, kinds[0]
 
 
 def existing(path: PathLike, kinds: Sequence[str] = TABLES) -> tuple[Path, str]:
@@ -74,12 +97,15 @@ def _not_empty(frame: Any, path: Path) -> Any:
 
 
 def read_table(path: PathLike) -> Any:
-    """A whole CSV or Parquet file as one pandas DataFrame."""
+    """A whole CSV or Parquet table (a file, a folder of files or a glob) as one pandas DataFrame."""
     import pandas as pd
 
-    p, k = existing(path)
-    with _reading(p):
-        return _not_empty(pd.read_csv(p) if k == "csv" else pd.read_parquet(p), p)
+    files, k = table_files(path)
+    frames = []
+    for p in files:
+        with _reading(p):
+            frames.append(_not_empty(pd.read_csv(p) if k == "csv" else pd.read_parquet(p), p))
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def parquet_file(path: PathLike, **options: Any) -> Any:
@@ -95,10 +121,11 @@ def parquet_file(path: PathLike, **options: Any) -> Any:
 
 
 def table_head(path: PathLike, rows: int = 1000) -> Any:
-    """The first rows of a CSV or Parquet file: its columns and the dtypes they read as."""
+    """The first rows of a CSV or Parquet table (its first file): its columns and the dtypes they read as."""
     import pandas as pd
 
-    p, k = existing(path)
+    files, k = table_files(path)
+    p = files[0]
     if k == "parquet":
         pfile = parquet_file(p)
         with _reading(p):
@@ -116,16 +143,17 @@ def iter_table(path: PathLike, chunk_size: int) -> Iterator[Any]:
     """
     import pandas as pd
 
-    p, k = existing(path)
-    if k == "parquet":
-        pfile = parquet_file(p)
+    files, k = table_files(path)
+    for p in files:  # a folder or glob: its files one after another
+        if k == "parquet":
+            pfile = parquet_file(p)
+            with _reading(p):
+                for batch in pfile.iter_batches(batch_size=chunk_size):
+                    yield batch.to_pandas()
+            continue
+        table_head(p, rows=1)  # an empty or header-only file fails here, as it does when read whole
         with _reading(p):
-            for batch in pfile.iter_batches(batch_size=chunk_size):
-                yield batch.to_pandas()
-        return
-    table_head(p, rows=1)  # an empty or header-only file fails here, as it does when read whole
-    with _reading(p):
-        yield from pd.read_csv(p, chunksize=chunk_size)
+            yield from pd.read_csv(p, chunksize=chunk_size)
 
 
 def is_dask(obj: Any) -> bool:
@@ -134,13 +162,14 @@ def is_dask(obj: Any) -> bool:
 
 
 def dask_table(path: PathLike) -> Any:
-    """A CSV or Parquet file as a Dask DataFrame, partitioned so workers read it in parallel."""
+    """A CSV or Parquet table (a file, a folder or a glob) as a Dask DataFrame: each worker reads its own files."""
     import dask.dataframe as dd
 
-    p, k = existing(path)
-    table_head(p, rows=1)  # Dask reads lazily: refuse an empty or corrupt file before any worker does
-    with _reading(p):
-        return dd.read_csv(p) if k == "csv" else dd.read_parquet(p)
+    files, k = table_files(path)
+    table_head(files[0], rows=1)  # Dask reads lazily: refuse an empty or corrupt file before any worker does
+    names = [str(f) for f in files]
+    with _reading(files[0]):
+        return dd.read_csv(names) if k == "csv" else dd.read_parquet(names)
 
 
 def read_npz(path: PathLike, arrays: Sequence[str]) -> dict[str, np.ndarray]:

@@ -50,7 +50,7 @@ def test_bad_model_inputs_exit_2_with_one_line(files, data, extra, message):
 
 @pytest.mark.parametrize("name", ["bin.csv", "latin.csv"])
 @pytest.mark.parametrize("command", [
-    ("audit-data", "{f}"), ("profile", "{f}", "-o", "{tmp}/p.json"), ("drift", "{f}", "{f}"),
+    ("audit-data", "{f}"), ("profile", "{f}", "--json", "{tmp}/p.json"), ("drift", "{f}", "{f}"),
     ("compare", "{f}", "--a", "a", "--b", "b"),
 ])
 def test_undecodable_csv_exits_2(files, name, command):
@@ -92,7 +92,7 @@ def test_missing_output_directory_is_refused_not_created(files):
     code, out = _run("audit-data", files / "table.csv", "--json", files / "no" / "such" / "r.json")
     assert code == 2 and "does not exist" in out
     assert not (files / "no").exists()
-    code, out = _run("profile", files / "table.csv", "-o", files / "nope" / "p.json")
+    code, out = _run("profile", files / "table.csv", "--json", files / "nope" / "p.json")
     assert code == 2 and not (files / "nope").exists()
 
 

@@ -37,7 +37,7 @@ def test_audit_data_on_two_workers_equals_one_process(table):
 
 def test_profile_on_workers_equals_one_process(table):
     for name, extra in (("local", []), ("cluster", ["--workers", "1"])):
-        res = CliRunner().invoke(main, ["profile", str(table / "data.parquet"), "-o", str(table / f"{name}.prof.json"),
+        res = CliRunner().invoke(main, ["profile", str(table / "data.parquet"), "--json", str(table / f"{name}.prof.json"),
                                         *extra])
         assert res.exit_code == 0, res.output
     a = mg.drift.Profile.load(table / "local.prof.json")

@@ -26,7 +26,7 @@ def files(tmp_path, frame):
 
 def test_profile_then_drift_gates_on_severity(files, tmp_path):
     ref_json = tmp_path / "ref.json"
-    out = _run("profile", files["ref"], "-o", ref_json, "--proba", "p0,p1")
+    out = _run("profile", files["ref"], "--json", ref_json, "--proba", "p0,p1")
     assert out.exit_code == 0, out.output
     assert "profiled 3000 rows: 5 numeric, 1 categorical features, with predictions" in out.output
     assert json.loads(ref_json.read_text())["schema"] == "mathguard.profile/1"
@@ -47,7 +47,7 @@ def test_profile_then_drift_gates_on_severity(files, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["drift", "missing.json", "x.parquet"], "no such file"),
     (["drift", "{bad}", "{cur}"], "not valid JSON"),
-    (["profile", "{cur}", "-o", "{out}", "--proba", "nope"], "proba columns ['nope']"),
+    (["profile", "{cur}", "--json", "{out}", "--proba", "nope"], "proba columns ['nope']"),
     (["drift", "{ref}", "{cur}", "--psi-moderate", "0.5", "--psi-major", "0.2"], "psi_moderate"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(files, tmp_path, args, message):

@@ -44,7 +44,7 @@ def test_compare_exit_codes(preds_csv, tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--a", "nope", "--b", "lr"], "--a: column(s) ['nope'] not in the file"),
     (["--a", "tree", "--b", "p_lr"], "integer class labels"),
-    (["--truth", "p_lr", "--a", "tree", "--b", "lr"], "integer class labels"),
+    (["--target", "p_lr", "--a", "tree", "--b", "lr"], "integer class labels"),
 ])
 def test_compare_bad_input_exit_2(preds_csv, args, message):
     res = _run("compare", preds_csv, *args)
@@ -70,7 +70,7 @@ def test_calibration_exit_codes(tmp_path, cancer_preds):
     res = _run("calibration", good, "--proba", "p", "--threshold", "0.1", "--html", tmp_path / "c.html")
     assert res.exit_code == 0 and (tmp_path / "c.html").exists()
     for args, msg in [(["--proba", "p0,p1"], "rows must sum to 1"), ([], "exactly one of --proba or --logits"),
-                      (["--proba", "p0,p1,p2", "--truth", "zz"], "--truth: column(s)")]:
+                      (["--proba", "p0,p1,p2", "--target", "zz"], "--target: column(s)")]:
         r = _run("calibration", path, *args)
         assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output
     assert _run("calibration", tmp_path / "missing.csv", "--proba", "p").exit_code == 2
@@ -78,5 +78,5 @@ def test_calibration_exit_codes(tmp_path, cancer_preds):
 
 def test_help_documents_columns():
     out = _run("compare", "--help").output
-    assert "--truth" in out and "one row per example" in out
+    assert "--target" in out and "one row per example" in out
     assert "one per class" in _run("calibration", "--help").output

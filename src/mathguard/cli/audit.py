@@ -14,14 +14,13 @@ from mathguard.cli.app import activity, check_outputs, main, model_file, quiet_o
 from mathguard.cli.cluster import cluster, cluster_options
 from mathguard.cli.inputs import load_classifier, load_labeled
 from mathguard.errors import InputError
-from mathguard.io import TABLES, existing, read_table
+from mathguard.io import kind, read_table
 from mathguard.report import Severity, write_all
 
 
 def load_split(path: str, target: str | None) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
     """(x, y, feature names) from an .npz (x, y) or a CSV/Parquet table with a --target column."""
-    _, found = existing(path, ("npz", *TABLES))
-    if found == "npz":
+    if kind(path) == "npz":
         x, y = load_labeled(path)
         return x, y, None
     if not target:
@@ -37,14 +36,15 @@ def load_split(path: str, target: str | None) -> tuple[np.ndarray, np.ndarray, l
 
 
 @main.command()
-@click.option("--out", "out", default="mathguard.toml", show_default=True, help="Where to write the template.")
+@click.option("--config", "out", default="mathguard.toml", show_default=True,
+              help="The options file to write (what `audit --config` reads).")
 def init(out: str) -> None:
     """Write a commented mathguard.toml with every audit option and its default."""
     from mathguard.auditor import TEMPLATE
 
     if Path(out).exists():
-        raise InputError(f"{out} exists; mathguard never overwrites it (remove it or give --out)")
-    check_outputs({"--out": out})
+        raise InputError(f"{out} exists; mathguard never overwrites it (remove it or give --config)")
+    check_outputs({"--config": out})
     write_all({out: TEMPLATE})
     click.echo(f"wrote {out}")
 
@@ -59,6 +59,8 @@ def init(out: str) -> None:
 @click.option("--config", "config_path", default=None, help="mathguard.toml (default: ./mathguard.toml if present).")
 @click.option("--out", default=None, help="Folder for report.html and report.json (created if missing, not its parents).")
 @click.option("--junit", default=None, help="Write one JUnit test case per lens.")
+@click.option("--html", default=None, type=click.Path(dir_okay=False), help="Write the HTML report here.")
+@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the JSON report here.")
 @click.option("--budget", default=None, help="Time budget, e.g. 90s, 10m (default: from the config, 10m).")
 @click.option("--fail-on", type=click.Choice([s.name.lower() for s in Severity] + ["never"], case_sensitive=False),
               default=None, help="Exit 1 when a finding at or above this severity is present (default: config).")
@@ -68,7 +70,8 @@ def init(out: str) -> None:
 @quiet_option
 @cluster_options
 def audit(model_spec: str, train: str, test_path: str, target: str | None, baseline: str | None,
-          config_path: str | None, out: str | None, junit: str | None, budget: str | None, fail_on: str | None,
+          config_path: str | None, out: str | None, junit: str | None, html: str | None, json_path: str | None,
+          budget: str | None, fail_on: str | None,
           input_shape: str | None, bounds: str | None, trust_pickle: bool, quiet: bool, scheduler: str | None,
           workers: int | None) -> None:
     """Audit a model and its data through every lens that applies; one scorecard, one gate."""
@@ -83,7 +86,7 @@ def audit(model_spec: str, train: str, test_path: str, target: str | None, basel
         raise InputError(f"--out {out} is a file; give a folder for report.html and report.json")
     if folder is not None and not folder.parent.is_dir():
         raise InputError(f"--out: directory {folder.parent} does not exist (mathguard creates only the folder named)")
-    outputs: dict[str, str | None] = {"--junit": junit}
+    outputs: dict[str, str | None] = {"--junit": junit, "--html": html, "--json": json_path}
     if folder is not None and folder.is_dir():
         outputs.update({"--out html": str(folder / "report.html"), "--out json": str(folder / "report.json")})
     check_outputs(outputs, inputs)
@@ -103,6 +106,10 @@ def audit(model_spec: str, train: str, test_path: str, target: str | None, basel
     texts = {}
     if junit:
         texts[junit] = junit_xml(report)
+    if html:
+        texts[html] = report.to_html()
+    if json_path:
+        texts[json_path] = report.to_json()
     if folder is not None:
         folder.mkdir(exist_ok=True)
         texts[str(folder / "report.html")] = report.to_html()

@@ -9,7 +9,7 @@ from mathguard.cli.cluster import cluster, cluster_options
 
 
 @main.command("audit-data")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path")
 @click.option("--target", default=None, help="Column holding the label; left out of the features.")
 @report_options
 @click.option("--chunk-size", default=None, type=click.IntRange(min=1), help="Rows per streamed chunk.")

@@ -8,8 +8,8 @@ from mathguard.cli.app import check_outputs, finish, main, report_options, sever
 
 
 @main.command("calibration")
-@click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--truth", default="y", show_default=True, help="Column with the true class labels 0..K-1.")
+@click.argument("path")
+@click.option("--target", default="y", show_default=True, help="Column with the true class labels 0..K-1.")
 @click.option("--proba", default=None,
               help="Comma-separated probability columns, one per class in class order (rows sum to 1); "
                    "a single column is P(class 1) of a binary model.")
@@ -19,7 +19,7 @@ from mathguard.cli.app import check_outputs, finish, main, report_options, sever
               help="ECE above which the model is reported over- or underconfident.")
 @report_options
 @severity_option("high")
-def calibration(path: str, truth: str, proba: str | None, logits: str | None, bins: int, threshold: float,
+def calibration(path: str, target: str, proba: str | None, logits: str | None, bins: int, threshold: float,
                 html: str | None, json_path: str | None, quiet: bool, fail_on: str) -> None:
     """Check that the probabilities in PATH (.csv or .parquet, one row per example) mean what they say.
 
@@ -37,7 +37,7 @@ def calibration(path: str, truth: str, proba: str | None, logits: str | None, bi
         raise InputError("give exactly one of --proba or --logits")
     check_outputs({"--json": json_path, "--html": html}, [path])
     df = read_table(path)
-    y = columns(df, truth, "--truth")
+    y = columns(df, target, "--target")
     if logits is not None:
         z = columns(df, logits, "--logits")
         if z.ndim != 2:

@@ -8,8 +8,8 @@ from mathguard.cli.app import check_outputs, finish, main, report_options, sever
 
 
 @main.command("compare")
-@click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--truth", default="y", show_default=True, help="Column with the true class labels 0..K-1.")
+@click.argument("path")
+@click.option("--target", default="y", show_default=True, help="Column with the true class labels 0..K-1.")
 @click.option("--a", "col_a", required=True,
               help="Model A's column: predicted label (accuracy, f1), score of class 1 (auc), P(class 1) or a "
                    "comma-separated list of per-class probability columns (log_loss).")
@@ -23,11 +23,11 @@ from mathguard.cli.app import check_outputs, finish, main, report_options, sever
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
 @click.option("--resamples", type=click.IntRange(min=100), default=10_000, show_default=True,
               help="Paired bootstrap resamples for the CI.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--random-state", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @report_options
 @severity_option("high")
-def compare(path: str, truth: str, col_a: str, col_b: str, metric: str, test: str, min_effect: float, alpha: float,
-            resamples: int, seed: int, html: str | None, json_path: str | None, quiet: bool, fail_on: str) -> None:
+def compare(path: str, target: str, col_a: str, col_b: str, metric: str, test: str, min_effect: float, alpha: float,
+            resamples: int, random_state: int, html: str | None, json_path: str | None, quiet: bool, fail_on: str) -> None:
     """Compare two models' predictions stored side by side in PATH (.csv or .parquet), one row per example.
 
     Findings: improvement not significant (medium), significantly worse (high), significant but below
@@ -39,7 +39,7 @@ def compare(path: str, truth: str, col_a: str, col_b: str, metric: str, test: st
 
     check_outputs({"--json": json_path, "--html": html}, [path])
     df = read_table(path)
-    result = run(columns(df, truth, "--truth"), columns(df, col_a, "--a"), columns(df, col_b, "--b"), metric=metric,
-                 test=test, alpha=alpha, min_effect=min_effect, n_resamples=resamples, random_state=seed,
+    result = run(columns(df, target, "--target"), columns(df, col_a, "--a"), columns(df, col_b, "--b"), metric=metric,
+                 test=test, alpha=alpha, min_effect=min_effect, n_resamples=resamples, random_state=random_state,
                  names=(col_a, col_b))
     finish(result.report(), html, json_path, fail_on, quiet=quiet)

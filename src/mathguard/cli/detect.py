@@ -30,7 +30,7 @@ def _attacks(text: str | None) -> dict[str, float] | None:
 @click.option("--train", required=True, help="Clean training .npz (x, y): what the detectors learn from.")
 @click.option("--val", required=True, help="Clean held-out .npz (x[, y]): sets the calibrated thresholds.")
 @click.option("--test", "test_path", required=True, help="Clean held-out .npz (x, y): measures the detectors.")
-@click.option("--ood", multiple=True, help="Out-of-distribution .npz with x (repeatable; named by file stem).")
+@click.option("--ood", default=None, help="Comma-separated out-of-distribution .npz files with x (named by file stem).")
 @click.option("--detectors", default="max-softmax,energy,mahalanobis,knn", show_default=True,
               help="Comma-separated detector names.")
 @click.option("--layer", default=None, help="Layer for feature detectors (name in the model, 'penultimate', 'input').")
@@ -40,16 +40,17 @@ def _attacks(text: str | None) -> dict[str, float] | None:
 @report_options
 @severity_option("high")
 def detect(model_spec: str, input_shape: str | None, bounds: str | None, trust_pickle: bool, train: str, val: str,
-           test_path: str, ood: tuple[str, ...], detectors: str, layer: str | None, fpr: float,
+           test_path: str, ood: str | None, detectors: str, layer: str | None, fpr: float,
            attacks: str | None, no_adaptive: bool, html: str | None, json_path: str | None, quiet: bool,
            fail_on: str) -> None:
     """Out-of-distribution and adversarial-input detectors with a guaranteed false-alarm rate."""
     from mathguard.detect.pipeline import detect_report
 
-    check_outputs({"--json": json_path, "--html": html}, [model_file(model_spec), train, val, test_path, *ood])
+    ood_files = [p.strip() for p in (ood or "").split(",") if p.strip()]
+    check_outputs({"--json": json_path, "--html": html}, [model_file(model_spec), train, val, test_path, *ood_files])
     x_train, y_train = load_labeled(train)
     clf = load_classifier(model_spec, input_shape, bounds, trust_pickle, tuple(x_train.shape[1:]))
-    shifts = {Path(p).stem: load_inputs(p) for p in ood}
+    shifts = {Path(p).stem: load_inputs(p) for p in ood_files}
     with activity("fitting and attacking detectors", quiet):
         report = detect_report(clf, train=(x_train, y_train), val=load_inputs(val), test=load_labeled(test_path),
                                detectors=[d.strip() for d in detectors.split(",") if d.strip()],

@@ -25,7 +25,7 @@ def decisions_csv(decision: object) -> str:
 @main.command()
 @classifier_options
 @click.option("--data", required=True, help=".npz with x (and optionally y, for accepted-accuracy figures).")
-@click.option("--profile", "profile_path", default=None, help="Training profile (mathguard profile -o ref.json).")
+@click.option("--profile", "profile_path", default=None, help="Training profile (mathguard profile DATA --json ref.json).")
 @click.option("--detectors", default="", help="Comma-separated detector names, e.g. energy,mahalanobis.")
 @click.option("--train", default=None, help="Clean training .npz (x, y) the detectors learn from.")
 @click.option("--val", default=None, help="Clean held-out .npz (x) that sets the detectors' thresholds.")

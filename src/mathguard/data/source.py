@@ -7,7 +7,7 @@ group by row group through pyarrow, so the audit's memory is one chunk plus its 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from mathguard.errors import InputError
-from mathguard.io import existing, is_dask, iter_table, parquet_file, table_head
+from mathguard.io import is_dask, iter_table, parquet_file, table_files, table_head
 
 @dataclass
 class Source:
@@ -165,7 +165,7 @@ def _from_frame(df: pd.DataFrame, y: Any, names: Sequence[Any] | None, size: int
                   non_numeric=other, target=target, target_numeric=extra is not None, kind="dataframe")
 
 
-def _from_csv(path: Path, y: Any, names: Sequence[Any] | None, size: int | None) -> Source:
+def _from_table(path: Path, y: Any, names: Sequence[Any] | None, size: int | None) -> Source:
     head = table_head(path)
     cols = _check_names(names, head.shape[1]) if names is not None else [str(c) for c in head.columns]
     if y is not None and not isinstance(y, str):
@@ -284,8 +284,10 @@ def open_source(X: Any, y: Any = None, feature_names: Sequence[Any] | None = Non
     if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
         raise InputError(f"chunk_size must be a positive integer; got {chunk_size!r}")
     if isinstance(X, (str, os.PathLike)):
-        path, kind = existing(X)
-        return (_from_csv if kind == "csv" else _from_parquet)(path, y, feature_names, chunk_size)
+        files, kind = table_files(X)
+        if len(files) > 1:  # a folder or glob: its files streamed one after another
+            return replace(_from_table(Path(X), y, feature_names, chunk_size), kind=kind)
+        return (_from_table if kind == "csv" else _from_parquet)(files[0], y, feature_names, chunk_size)
     if isinstance(X, pd.DataFrame):
         return _from_frame(X, y, feature_names, chunk_size)
     if is_dask(X):
