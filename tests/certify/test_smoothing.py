@@ -92,3 +92,16 @@ def test_bad_input_is_named():
         mg.certify.smoothing(clf, torch.zeros(1, 3), n=10)
     with pytest.raises(InputError, match="labels"):
         mg.certify.smoothing(clf, torch.zeros(1, 16), y=[5], n=10).certified_accuracy([0])
+
+
+def test_the_report_draws_certified_accuracy_against_the_radius():
+    import numpy as np
+
+    from mathguard.certify.smoothing import SmoothingCertificate
+
+    cert = SmoothingCertificate(np.array([0, 1, -1, 1]), np.array([0.3, 0.1, 0.0, 0.6]), np.full(4, 0.9),
+                                np.array([0, 0, 1, 1]), 0.25, 100, 1000, 0.001)
+    rep = cert.report()
+    assert [f.title for f in rep.figures] == ["Certified accuracy vs radius"]
+    assert rep.figures[0].data_uri().startswith("data:image/png;base64,")
+    assert rep.metrics["certified_accuracy"][0.25] == 0.5

@@ -118,3 +118,13 @@ def test_dask_partitions_profile_and_compare_like_pandas(frame):
         for key in ("statistic", "p_value", "psi", "kl", "js", "effect"):
             assert on_dask.metrics["features"][name][key] == pytest.approx(stats[key], rel=1e-9)
     assert on_dask.metrics["drifted_features"] == ["f0"]
+
+
+def test_repr_is_a_summary_not_thousands_of_numbers():
+    import numpy as np
+
+    import mathguard as mg
+
+    prof = mg.drift.profile(np.random.default_rng(0).random((500, 40)))
+    text = repr(prof)
+    assert len(text) < 200 and "500 rows" in text and "(+35)" in text

@@ -16,7 +16,7 @@ import torch
 from scipy.stats import beta, binomtest, norm
 
 from mathguard.errors import InputError
-from mathguard.report import Finding, Report, Severity
+from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import wrap
@@ -150,7 +150,31 @@ class SmoothingCertificate:
                 detail="Even unanimous draws bound p̲ by α^(1/n); the ceiling grows only with log n.",
                 evidence={"ceiling": self.max_radius, "n": self.n},
                 fix="Increase n to certify larger radii."))
+        if self.labels is not None and len(self.radius):
+            report.figures.append(self._curve())
         return report
+
+    def _curve(self) -> Figure:
+        """Certified accuracy as a step function of the radius, up to the ceiling n and α allow."""
+        correct = np.sort(self.radius[(self.predictions == self.labels) & ~self.abstained])
+        n = len(self.radius)
+
+        def draw() -> Any:
+            fig, ax = new_axes()
+            top = max(self.max_radius, float(correct.max()) if len(correct) else 0.0)
+            grid = np.linspace(0.0, top * 1.05 if top > 0 else 1.0, 200)
+            ax.step(grid, [(correct >= r).sum() / n for r in grid], where="post", color="tab:blue",
+                    label="certified accuracy (holds with prob. ≥ 1 − α each)")
+            ax.axvline(self.max_radius, color="grey", ls="--", lw=1, label=f"ceiling for n={self.n}")
+            ax.set_xlabel("L2 radius")
+            ax.set_ylabel("certified accuracy")
+            ax.set_ylim(-0.02, 1.02)
+            ax.legend(fontsize=8)
+            return fig
+
+        return Figure.later(draw, "Certified accuracy vs radius",
+                            f"Fraction of the {n} inputs predicted correctly and certified at least that far "
+                            f"(σ={self.sigma}).")
 
 
 @renamed(seed="random_state")

@@ -44,6 +44,15 @@ class Profile:
     prediction: CategoricalFeature | None = None
     entropy: NumericFeature | None = None
 
+    def __repr__(self) -> str:
+        names = list(self.features)
+        shown = ", ".join(names[:5]) + (f", … (+{len(names) - 5})" if len(names) > 5 else "")
+        kinds = [f.kind for f in self.features.values()]
+        return (f"Profile({self.n_rows} rows; {kinds.count('numeric')} numeric, {kinds.count('categorical')} "
+                f"categorical features: {shown}; "
+                + (f"predictions of {self.n_classes} classes" if self.n_classes else "no predictions")
+                + f"; sample of {len(self.sample.rows)} rows)")
+
     # ---------------------------------------------------------------- building
     def update(self, frame: pd.DataFrame, proba: np.ndarray | None = None) -> None:
         """Fold one chunk in; its columns must match the profile's."""

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mathguard.errors import InputError
+from mathguard.certify.lipschitz import lipschitz
+from mathguard.errors import InputError, MathguardError
 from mathguard.models.torch_model import check_module
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
 
@@ -60,16 +61,26 @@ def inspect(model: nn.Module) -> Report:
     layers = [(name or type(m).__name__, m) for name, m in layers]  # a bare layer has the empty name
     stats = {name: _layer_stats(m) for name, m in layers}
     worst = max(stats, key=lambda n: stats[n]["condition_number"])
-    report = Report(title="Weights: spectra, conditioning and initialisation scale", metrics={"layers": stats},
+    bound, why = _lipschitz(model)
+    report = Report(title="Weights: spectra, conditioning and initialisation scale",
+                    metrics={"layers": stats, "lipschitz_bound": bound},
                     summary=f"{len(stats)} weighted layers; the worst conditioned is {worst!r} "
-                            f"(σ₁/σ_min = {stats[worst]['condition_number']:.3g}). The network's Lipschitz bound, "
-                            "with convolutions treated as operators, is mg.certify.lipschitz(model).")
+                            f"(σ₁/σ_min = {stats[worst]['condition_number']:.3g}). " + why)
     for name, s in stats.items():
         finding = init_scale_finding(name, s)
         if finding is not None:
             report.add(finding)
     report.figures.append(_spectrum_figure({name: layer_spectrum(m.weight) for name, m in layers}))
     return report
+
+
+def _lipschitz(model: nn.Module) -> tuple[float | None, str]:
+    """The network's global L2 Lipschitz bound and a sentence saying it, or None and why there is none."""
+    try:
+        bound = lipschitz(model).bound
+    except MathguardError as exc:
+        return None, f"No global Lipschitz bound: {str(exc).splitlines()[0]}."
+    return bound, f"Its global L2 Lipschitz bound (product of the layers' operator norms) is {bound:.3g}."
 
 
 def init_scale_finding(name: str, s: dict[str, float]) -> Finding | None:
