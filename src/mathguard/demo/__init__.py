@@ -40,9 +40,13 @@ def _load(spec: str) -> Callable[[DemoContext], Report]:
 
 
 def _headline(section: Report) -> str:
-    """The first sentence of a section's summary, as its scorecard key."""
-    first = section.summary.split(". ")[0].strip()
-    return first if len(first) <= 120 else first[:117] + "…"
+    """The scorecard key: what decided a failing row (its worst finding at the gate), else the summary's first
+    sentence, which states the section's main figure."""
+    failing = sorted(section.at_or_above("high"), key=lambda f: -f.severity)
+    if failing:
+        more = f" (+{len(failing) - 1} more at or above high)" if len(failing) > 1 else ""
+        return f"{failing[0].id}: {failing[0].title}{more}"
+    return section.summary.split(". ")[0].strip()
 
 
 def run_demo(out_dir: "str | Path | None" = None, quick: bool = False, seed: int = 0,

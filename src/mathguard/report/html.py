@@ -5,7 +5,8 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from mathguard.report.display import fmt_number, is_scalar, metric_rows
+from mathguard.report.display import fmt_number, is_scalar
+from mathguard.report.jsonable import jsonable
 from mathguard.report.finding import Finding, Severity
 from mathguard.report.table import Table
 
@@ -30,8 +31,11 @@ font-weight:600;text-transform:uppercase;min-width:4.5rem;text-align:center}
 .finding{border:1px solid #e3e8ee;border-radius:6px;padding:.6rem .9rem;margin:.6rem 0;background:#fbfcfd}
 .finding .title{font-weight:600}.finding .fix{color:#1b5e20}.finding .ev{color:#5b7083;font-size:.85rem}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
+.scroll{overflow-x:auto;max-width:100%}details.nested{margin:.2rem 0}details.nested>summary{cursor:pointer}
+.finding table{font-size:.85rem}
 td,th{border-bottom:1px solid #e3e8ee;padding:.25rem .6rem;text-align:left;vertical-align:top}
 td.v{font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-word}
+td,th{overflow-wrap:anywhere}
 figure{margin:1rem 0;display:inline-block;vertical-align:top;max-width:100%}
 figure img{max-width:100%;border:1px solid #e3e8ee}figcaption{font-size:.85rem;color:#5b7083;max-width:640px}
 .summary{background:#f1f5f9;border-radius:6px;padding:.6rem .9rem}
@@ -79,7 +83,47 @@ def _finding(f: Finding, ids: _Ids) -> str:
 
 
 def _cell(v: object) -> str:
-    return escape(fmt_number(v) if is_scalar(v) else str(v))
+    return escape(fmt_number(v)) if is_scalar(v) else _value(v)
+
+
+#: A list of scalars longer than this, or a mapping of more entries, opens on request.
+INLINE = 12
+
+
+def _value(v: object) -> str:
+    """Any metric value, readable in full: scalars as text, records as tables, long or deep ones collapsible."""
+    v = jsonable(v) if not isinstance(v, (dict, list, tuple)) else v
+    if is_scalar(v):
+        return escape(fmt_number(v))
+    if isinstance(v, dict):
+        if not v:
+            return "{}"
+        if all(isinstance(x, dict) and all(is_scalar(y) for y in x.values()) for x in v.values()):
+            columns = list(dict.fromkeys(k for x in v.values() for k in x))
+            inner = _table(Table("", ("", *map(str, columns)),
+                                 tuple((str(k), *(x.get(c, "") for c in columns)) for k, x in v.items())), {})
+        else:
+            inner = "<table>" + "".join(f"<tr><th>{escape(str(k))}</th><td class=\"v\">{_value(x)}</td></tr>"
+                                        for k, x in v.items()) + "</table>"
+        return inner if len(v) <= INLINE and _flat(v) else _fold(f"{len(v)} entr{'y' if len(v) == 1 else 'ies'}", inner)
+    items = list(v)
+    if all(is_scalar(x) for x in items):
+        text = ", ".join(escape(fmt_number(x)) for x in items)
+        return f"[{text}]" if len(items) <= INLINE else _fold(f"{len(items)} values", f"[{text}]")
+    if all(isinstance(x, dict) and all(is_scalar(y) for y in x.values()) for x in items):
+        columns = list(dict.fromkeys(k for x in items for k in x))
+        inner = _table(Table("", tuple(map(str, columns)), tuple(tuple(x.get(c, "") for c in columns)
+                                                                   for x in items)), {})
+        return _fold(f"{len(items)} records", inner)
+    return _fold(f"{len(items)} items", "<ol>" + "".join(f"<li>{_value(x)}</li>" for x in items) + "</ol>")
+
+
+def _flat(v: dict) -> bool:
+    return all(is_scalar(x) for x in v.values())
+
+
+def _fold(label: str, inner: str) -> str:
+    return f'<details class="nested"><summary>{escape(label)}</summary><div class="scroll">{inner}</div></details>'
 
 
 def _table(table: Table, anchors: dict[str, str]) -> str:
@@ -93,32 +137,17 @@ def _table(table: Table, anchors: dict[str, str]) -> str:
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     caption = f"<caption>{escape(table.title)}</caption>" if table.title else ""
     note = f'<p class="note">{escape(table.caption)}</p>' if table.caption else ""
-    return f'<table class="grid">{caption}<tr>{head}</tr>{"".join(body)}</table>{note}'
+    return f'<div class="scroll"><table class="grid">{caption}<tr>{head}</tr>{"".join(body)}</table></div>{note}'
 
 
-def _grid(name: str, value: dict) -> str | None:
-    """A long or nested metric mapping as a table (else None): nothing is cut off."""
-    if len(value) > 12 and all(is_scalar(v) for v in value.values()):
-        return _table(Table(name, ("", "value"), tuple((str(k), v) for k, v in value.items())), {})
-    if not value or not all(isinstance(v, dict) and v and all(is_scalar(x) for x in v.values())
-                            for v in value.values()):
-        return None
-    columns = list(dict.fromkeys(k for v in value.values() for k in v))
-    rows = tuple((str(k), *(v.get(c, "") for c in columns)) for k, v in value.items())
-    return _table(Table(name, ("", *map(str, columns)), rows), {})
-
-
-def _metrics(metrics: dict) -> str:
-    out = []
-    grids = {k: _grid(k, v) for k, v in metrics.items() if isinstance(v, dict)}
-    plain = {k: v for k, v in metrics.items() if not grids.get(k)}
-    rows = metric_rows(plain, max_items=10_000)
-    if rows:
-        out.append("<details open><summary>Metrics</summary><table>")
-        out.extend(f'<tr><th>{escape(k)}</th><td class="v">{escape(v)}</td></tr>' for k, v in rows)
-        out.append("</table></details>")
-    out.extend(g for g in grids.values() if g)
-    return "".join(out)
+def _metrics(metrics: dict, tables: set[str]) -> str:
+    """Every metric, readable to its last value (nested ones in collapsible tables); a metric the report already
+    shows as a table of the same name (the scorecard) is not repeated."""
+    rows = [(k, v) for k, v in metrics.items() if k.lower() not in tables]
+    if not rows:
+        return ""
+    body = "".join(f'<tr><th>{escape(str(k))}</th><td class="v">{_value(v)}</td></tr>' for k, v in rows)
+    return f'<details open><summary>Metrics</summary><div class="scroll"><table>{body}</table></div></details>'
 
 
 def _anchors(report: Report, ids: _Ids, out: dict[int, str]) -> None:
@@ -138,9 +167,8 @@ def _body(report: Report, level: int, ids: _Ids, anchors: dict[int, str], preamb
     for s in report.sections:
         by_title.setdefault(s.title, anchors[id(s)])  # a title links to its first section
     out.extend(_table(t, by_title) for t in report.tables)
-    for f in sorted(report.findings, key=lambda f: -f.severity):
-        out.append(_finding(f, ids))
-    out.append(_metrics(report.metrics))
+    out.extend(_findings(report.findings, ids))
+    out.append(_metrics(report.metrics, {t.title.lower() for t in report.tables}))
     for fig in report.figures:
         out.append(
             f'<figure><img alt="{escape(fig.title)}" src="{fig.data_uri()}">'
@@ -151,12 +179,35 @@ def _body(report: Report, level: int, ids: _Ids, anchors: dict[int, str], preamb
     return "\n".join(out)
 
 
+def _findings(findings: list[Finding], ids: _Ids) -> list[str]:
+    """One card per finding, worst first; a finding id that repeats becomes one card with a row per case."""
+    groups: dict[str, list[Finding]] = {}
+    for f in sorted(findings, key=lambda f: -f.severity):
+        groups.setdefault(f.id, []).append(f)
+    out = []
+    for fid, group in groups.items():
+        if len(group) == 1:
+            out.append(_finding(group[0], ids))
+            continue
+        first = group[0]
+        rows = tuple((str(f.severity), f.title, ", ".join(f"{k}={fmt_number(v)}" for k, v in f.evidence.items()
+                                                      if is_scalar(v))) for f in group)
+        table = _table(Table("", ("severity", "title", "evidence"), rows), {})
+        out.append(
+            f'<div class="finding" id="{escape(ids.take(fid))}">{_badge(first.severity)} '
+            f'<span class="title">{len(group)} × {escape(first.title)}</span> <code>{escape(fid)}</code>'
+            + (f"<div>{escape(first.detail)}</div>" if first.detail else "")
+            + (f'<div class="fix"><b>Fix:</b> {escape(first.fix)}</div>' if first.fix else "")
+            + _fold(f"all {len(group)} cases", table) + "</div>")
+    return out
+
+
 def render_html(report: Report) -> str:
     worst = report.worst
     counts = {s: 0 for s in Severity}
     for f in report.all_findings():
         counts[f.severity] += 1
-    tally = " ".join(f"{_badge(s)} {n}" for s, n in sorted(counts.items(), reverse=True) if n)
+    tally = " · ".join(f"{n} {s}" for s, n in sorted(counts.items(), reverse=True) if n)
     ids = _Ids()
     ids.take("top")
     anchors: dict[int, str] = {}
@@ -166,7 +217,8 @@ def render_html(report: Report) -> str:
         items = "".join(f'<li><a href="#{anchors[id(s)]}">{escape(s.title)}</a></li>' for s in report.sections)
         nav = f"<nav><ul>{items}</ul></nav>"
     head = (
-        f"<p>Worst severity: {_badge(worst) if worst is not None else 'none'} &nbsp; {tally}</p>"
+        f"<p>Worst severity: {_badge(worst) if worst is not None else 'none'} &nbsp; "
+        f"{tally or 'no findings'}</p>"
     )
     return (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
