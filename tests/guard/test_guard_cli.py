@@ -101,3 +101,20 @@ def test_a_model_failing_on_every_row_fails_the_gate(files, tmp_path, gate):
     (finding,) = [f for f in rep["findings"] if f["id"] == "monitor.model-failed"]
     assert finding["severity"] == "high" and rep["metrics"]["model_failed"] == 99  # row 0 (NaN) never reached it
 
+
+
+def test_decisions_carry_probabilities_scores_and_the_report_counts_reasons(files):
+    """#25: decisions.csv has the probabilities and each detector's score and p-value; the report groups reasons."""
+    res = _run(files, "--profile", str(files / "ref.json"), "--detectors", "energy",
+               "--train", str(files / "train.npz"), "--val", str(files / "val.npz"), "--fpr", "0.05",
+               "--decisions", str(files / "d2.csv"), "--json", str(files / "g2.json"), "--fail-on", "never")
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((files / "d2.csv").open()))
+    header = list(rows[0])
+    assert header[5:] == ["confidence", *(f"p{j}" for j in range(10)), "energy_score", "energy_p_value"]
+    answered = [r for r in rows if r["label"] != "-1"]
+    assert answered and all(abs(sum(float(r[f"p{j}"]) for j in range(10)) - 1) < 1e-4 for r in answered)
+    assert rows[0]["p0"] == "" and rows[0]["energy_score"] == ""  # refused by validation: nothing scored it
+    reasons = json.loads((files / "g2.json").read_text())["report"]["metrics"]["refusals_by_reason"]
+    assert sum(r["rows"] for r in reasons) >= 2 and all("#" in r["reason"] or "NaN" in r["reason"]
+                                                        for r in reasons if r["layer"] == "detector")

@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
+
 import click
+import numpy as np
 
 from mathguard.cli.app import check_outputs, finish, main, model_file, report_options, severity_option
 from mathguard.cli.inputs import classifier_options, has_labels, load_classifier, load_inputs, load_labeled
 from mathguard.errors import InputError
 
 
-def decisions_csv(decision: object) -> str:
-    """One line per row: label (−1 = abstained), where the answer came from, the refusing layer and why."""
+def decisions_csv(decision: Any) -> str:
+    """One line per row: label (−1 = abstained), where the answer came from, the refusing layer and why, the
+    probabilities given (p0, p1, …; empty where nobody answered) and each detector's score and p-value."""
     buf = io.StringIO()
     out = csv.writer(buf)
-    out.writerow(["row", "label", "source", "layer", "reasons"])
+    k = decision.proba.shape[1] if decision.proba.ndim == 2 else 0
+    detectors = list(decision.scores)
+    out.writerow(["row", "label", "source", "layer", "reasons", "confidence", *(f"p{j}" for j in range(k)),
+                  *(f"{d}_score" for d in detectors), *(f"{d}_p_value" for d in detectors)])
+
+    def num(v: float) -> str:
+        return "" if not np.isfinite(v) else repr(float(v))
+
     for i, (label, source, layer, why) in enumerate(zip(decision.labels, decision.source, decision.layer,
                                                         decision.reasons)):
-        out.writerow([i, int(label), source, layer, "; ".join(why)])
+        p = decision.proba[i] if k else np.zeros(0)
+        out.writerow([i, int(label), source, layer, "; ".join(why), num(p.max()) if k else "",
+                      *(num(v) for v in p), *(num(decision.scores[d][i]) for d in detectors),
+                      *(num(decision.p_values[d][i]) for d in detectors)])
     return buf.getvalue()
 
 

@@ -16,6 +16,8 @@ prediction.
 
 from __future__ import annotations
 
+import re
+
 import math
 import weakref
 from collections import Counter
@@ -71,6 +73,7 @@ class GuardDecision:
 class _Tally:
     rows: int = 0
     refused: Counter = field(default_factory=Counter)  # layer or detector → rows
+    reasons: Counter = field(default_factory=Counter)  # (layer, reason with its numbers blanked) → rows
     fallback_answered: int = 0
     fallback_failed: int = 0
     labelled_accepted: int = 0
@@ -305,9 +308,11 @@ class Guard:
                 refusing: list[list[str]]) -> None:
         t = self._tally
         t.rows += len(dec.labels)
-        for lay, names in zip(dec.layer, refusing):
+        for lay, names, why in zip(dec.layer, refusing, dec.reasons):
             if lay:
                 t.refused[lay] += 1
+                for reason in set(_reason_kind(r) for r in why):
+                    t.reasons[(lay, reason)] += 1
             for name in set(names):
                 t.refused[f"detector {name}"] += 1
         answered = ~np.isnan(model_proba).any(axis=1)  # rows the bare model answered
@@ -361,6 +366,8 @@ class Guard:
         rep.metrics.update({
             "rows": t.rows, "abstention_rate": refused / t.rows,
             "abstention_by_layer": {k: v / t.rows for k, v in t.refused.items()},
+            "refusals_by_reason": [{"layer": lay, "reason": why, "rows": n, "share": n / t.rows}
+                                   for (lay, why), n in t.reasons.most_common()],
             "fallback_answered": t.fallback_answered, "fallback_failed": t.fallback_failed,
             "accepted_accuracy": t.correct_accepted / t.labelled_accepted if t.labelled_accepted else None,
             "unguarded_accuracy": t.correct_unguarded / t.labelled_valid if t.labelled_valid else None,
@@ -404,6 +411,12 @@ class Guard:
                             fix="Check that the monitoring service is up and reachable; the predictions were not "
                                 "affected."))
         return rep
+
+
+def _reason_kind(reason: str) -> str:
+    """A refusal reason with its numbers blanked, so rows refused for the same cause count together
+    ("energy p=0.0185 ≤ 0.025" and "energy p=0.0031 ≤ 0.025" are both "energy p=# ≤ #")."""
+    return re.sub(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?|nan|inf", "#", reason)
 
 
 def input_limit(model: Classifier) -> tuple[float, str]:
