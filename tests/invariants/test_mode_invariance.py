@@ -159,3 +159,30 @@ def test_other_entry_points_restore_modes_and_ignore_them(entry):
     got = run()
     assert net.training and all(m.training for m in net.modules())
     np.testing.assert_array_equal(got, expected)
+
+
+def test_the_audit_gives_the_same_figures_in_train_or_eval_mode():
+    net = _member(0)
+    x, y = _data(60)
+    clf = mg.wrap(net, input_shape=(6,), bounds=(0, 1))
+    kw = dict(train=(x, y), test=(x, y), budget=0, points=20, steps=10, certified_points=20,
+              lenses=("stats", "info", "adversarial", "certified"))
+
+    def figures(rep):
+        return {s.title: {k: v for k, v in s.metrics.items() if k != "budget"} for s in rep.sections}
+
+    expected = figures(mg.audit(clf, **kw))
+    net.train()
+    got = figures(mg.audit(clf, **kw))
+    assert net.training
+    assert repr(got) == repr(expected)
+
+
+def test_the_audit_budget_probe_runs_a_train_mode_model():
+    """Before: the probe ran one row through BatchNorm left in train mode, and the audit failed."""
+    net = _member(0).train()
+    x, y = _data(60)
+    clf = mg.wrap(net, input_shape=(6,), bounds=(0, 1))
+    rep = mg.audit(clf, train=(x, y), test=(x, y), budget=300, points=20, steps=10, lenses=("stats", "adversarial"))
+    assert rep.metrics["scorecard"]["adversarial"]["status"] in ("pass", "fail")
+    assert net.training

@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from mathguard.models.base import Classifier
+from mathguard.models.torch_model import eval_mode
 
 SHARES = {"adversarial": 0.45, "certified": 0.15, "detectors": 0.25}  # the rest: cheap lenses and reserve
 MIN_POINTS = 20
@@ -118,14 +119,15 @@ def make_plan(clf: Classifier, x: torch.Tensor, budget: float | None) -> Plan:
     if budget is None or not clf.has_gradients:
         return plan
     times = {}
-    for rows in (1, min(64, len(x))):
-        xb = x[:rows].clone().requires_grad_(True)
-        clf.logits(xb).logsumexp(dim=1).sum().backward()  # warm-up
-        t0 = time.perf_counter()
-        for _ in range(3):
-            xb.grad = None
-            clf.logits(xb).logsumexp(dim=1).sum().backward()
-        times[rows] = (time.perf_counter() - t0) / 3
+    with eval_mode(clf):  # the probe times the deployed model, and batch norm in train mode refuses one row
+        for rows in (1, min(64, len(x))):
+            xb = x[:rows].clone().requires_grad_(True)
+            clf.logits(xb).logsumexp(dim=1).sum().backward()  # warm-up
+            t0 = time.perf_counter()
+            for _ in range(3):
+                xb.grad = None
+                clf.logits(xb).logsumexp(dim=1).sum().backward()
+            times[rows] = (time.perf_counter() - t0) / 3
     big = min(64, len(x))
     plan.step_per_row = max(0.0, (times[big] - times[1]) / max(big - 1, 1))
     plan.step_fixed = max(0.0, times[1] - plan.step_per_row)

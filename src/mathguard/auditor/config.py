@@ -175,4 +175,6 @@ def with_overrides(config: AuditConfig, **overrides: Any) -> AuditConfig:
     bad = set(chosen) - known
     if bad:
         raise InputError(f"unknown audit option(s) {sorted(bad)}")
+    if "budget" in chosen:  # 0 or "0" means no budget, as in mathguard.toml ("10m" and 90 work too)
+        chosen["budget"] = parse_duration(chosen["budget"])
     return replace(config, **chosen)
