@@ -28,7 +28,8 @@ from mathguard.monitor.webhooks import check_url, deliveries, enqueue, mask
 from mathguard.monitor.windows import recent_summary
 from mathguard.report import Finding, Severity
 
-METRICS = ("psi_max", "kl_max", "js_max", "prediction_psi", "entropy_mean", "accuracy", "alarm_rate", "events")
+METRICS = ("psi_max", "kl_max", "js_max", "prediction_psi", "entropy_mean", "accuracy", "alarm_rate", "events",
+           "condition_number", "vif_max", "new_dependencies", "ece", "macro_f1", "label_psi")
 OPS: dict[str, Callable[[float, float], bool]] = {">": operator.gt, ">=": operator.ge, "<": operator.lt,
                                                  "<=": operator.le}
 

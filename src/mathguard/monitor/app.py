@@ -62,6 +62,9 @@ def _from_input_error(exc: InputError, retry_after: int) -> ApiError:
 class ModelIn(BaseModel):
     name: str = Field(pattern=NAME, description="Model name (letters, digits, . _ -)")
     profile: dict[str, Any] = Field(description="The reference: a mathguard.profile/1 JSON object")
+    label_counts: list[int] | None = Field(None, max_length=1000,
+                                           description="The reference's label count per class (label drift); "
+                                                       "without it the reference's predicted classes stand in")
 
 
 class EventsIn(BaseModel):
@@ -160,8 +163,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
             summarize(reference, reference, Counts(reference.n_rows))
         except Exception as exc:
             raise ApiError(422, f"the profile cannot be compared: {one_line(exc)}", "bad_request") from None
-        m = store.register_model(body.name, reference, settings.max_models)
-        return {"name": m.name, "n_features": m.n_features, "n_classes": m.n_classes}
+        m = store.register_model(body.name, reference, settings.max_models, body.label_counts)
+        return {"name": m.name, "n_features": m.n_features, "n_classes": m.n_classes,
+                "prediction_drift": "measured" if m.n_classes else
+                "n/a: the reference profile has no predictions (probabilities still give entropy and accuracy)"}
 
     @app.get("/v1/models", dependencies=[Depends(scope("read"))], tags=["models"])
     def list_models() -> list[dict[str, Any]]:

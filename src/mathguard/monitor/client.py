@@ -65,13 +65,17 @@ class Client:
 
     # ---------------------------------------------------------------- logging
     def log(self, features: Any, proba: Any = None, labels: Any = None, alarms: Any = None) -> None:
-        """Buffer events (one row each, stamped now); full batches are sent at once."""
-        x = np.atleast_2d(np.asarray(features, dtype=np.float64))
+        """Buffer events (one row each, stamped now); full batches are sent at once.
+
+        ``features`` and ``proba`` may be anything ``mg.Guard`` takes: a DataFrame, a non-contiguous or
+        float32/int array, nested lists; ``labels`` integer class indices (a Series too). A value that is
+        not a number is an ``InputError`` naming the argument; nothing is buffered then."""
+        x = _matrix(features, "features")
         n = len(x)
         parts = {"features": x, "timestamps": np.full(n, time.time()),
-                 "proba": None if proba is None else np.atleast_2d(np.asarray(proba, dtype=np.float64)),
-                 "labels": None if labels is None else np.asarray(labels, dtype=np.int64).reshape(n),
-                 "alarms": None if alarms is None else np.asarray(alarms, dtype=bool).reshape(n)}
+                 "proba": None if proba is None else _matrix(proba, "proba", n),
+                 "labels": None if labels is None else _vector(labels, "labels", n, np.int64),
+                 "alarms": None if alarms is None else _vector(alarms, "alarms", n, bool)}
         for key, value in parts.items():
             if (value is None) != (not self._rows[key]) and self._buffered:
                 self.flush()  # a change in which fields are given starts a new batch
@@ -104,6 +108,54 @@ class Client:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    # ---------------------------------------------------------------- the service's other face
+    def register(self, profile: Any, *, label_counts: Any = None) -> dict[str, Any]:
+        """Register this client's model with its reference ``profile`` (a ``mg.drift.Profile``, its
+        document or a path to its JSON); needs an admin key. ``label_counts`` (one count per class) is the
+        reference's label distribution for label drift; without it the reference's predicted classes stand in.
+        A refusal (taken name, bad profile, missing scope) is an ``InputError`` with the server's reason."""
+        doc = _profile_doc(profile)
+        body: dict[str, Any] = {"name": self.model, "profile": doc}
+        if label_counts is not None:
+            body["label_counts"] = [int(c) for c in np.asarray(label_counts).reshape(-1)]
+        return self._call("POST", "/v1/models", body)
+
+    def add_alert(self, name: str, *, metric: str, op: str = ">", threshold: float, window: str = "1h",
+                  for_: str = "0s", webhooks: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+        """Add an alert rule on this model (admin key): fires once ``metric op threshold`` held over the last
+        ``window`` for ``for_``; ``webhooks`` are POSTed a Finding on each transition."""
+        return self._call("POST", f"/v1/models/{self.model}/alerts",
+                          {"name": name, "metric": metric, "op": op, "threshold": threshold, "window": window,
+                           "for": for_, "webhooks": list(webhooks)})
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """This model's alert rules with their state (read key; webhook URLs masked unless admin)."""
+        return self._call("GET", f"/v1/models/{self.model}/alerts")
+
+    def delete_alert(self, name: str) -> None:
+        """Remove one of this model's rules (admin key)."""
+        self._call("DELETE", f"/v1/models/{self.model}/alerts/{name}")
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every registered model (read key)."""
+        return self._call("GET", "/v1/models")
+
+    def drift(self, *, window: str = "1h", start: Any = None, end: Any = None) -> dict[str, Any]:
+        """This model's per-window drift, entropy, quality and linear algebra (read key)."""
+        params = {"window": window, **({"start": str(start)} if start is not None else {}),
+                  **({"end": str(end)} if end is not None else {})}
+        return self._call("GET", f"/v1/models/{self.model}/drift", params=params)
+
+    def _call(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+        try:
+            response = self._http.request(method, path, params=params,
+                                          content=None if body is None else orjson.dumps(body))
+        except httpx.TransportError as exc:
+            raise InputError(f"cannot reach the monitor at {self._http.base_url}: {exc}") from None
+        if response.status_code >= 300:
+            raise InputError(f"the monitor refused {method} {path} ({response.status_code}): {_detail(response)}")
+        return None if response.status_code == 204 or not response.content else response.json()
 
     # ---------------------------------------------------------------- internals
     def _cut(self) -> None:
@@ -172,6 +224,56 @@ class Client:
             if attempt < self.retries:
                 time.sleep(wait)
         return False
+
+
+def _profile_doc(profile: Any) -> dict[str, Any]:
+    if isinstance(profile, dict):
+        return profile
+    if isinstance(profile, (str, os.PathLike)):
+        try:
+            return orjson.loads(Path(profile).read_bytes())
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"profile {profile}: not JSON ({str(exc).splitlines()[0]})") from None
+    if hasattr(profile, "to_dict"):
+        return profile.to_dict()
+    raise InputError(f"profile must be a mg.drift.Profile, its document or a path, got {type(profile).__name__}")
+
+
+def _values(data: Any) -> np.ndarray:
+    if hasattr(data, "to_numpy") and not isinstance(data, np.ndarray):  # pandas (a DataFrame, a Series)
+        data = data.to_numpy()
+    return np.asarray(data)
+
+
+def _matrix(data: Any, name: str, n: int | None = None) -> np.ndarray:
+    """A C-contiguous float64 matrix of ``data`` (one row per event), or a one-line InputError."""
+    try:
+        arr = _values(data)
+        if arr.dtype == bool or arr.dtype.kind not in "biuf":
+            arr = arr.astype(np.float64)  # object columns of numbers (and None) are fine; text is not
+        arr = np.ascontiguousarray(np.atleast_2d(arr), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must hold numbers (NaN or None for a missing value): "
+                         f"{str(exc).splitlines()[0][:120]}") from None
+    if arr.ndim != 2:
+        raise InputError(f"{name} must be a 2-d table (one row per event), got {arr.ndim} dimensions")
+    if n is not None and len(arr) != n:
+        raise InputError(f"{name} has {len(arr)} rows but features has {n}")
+    if np.isinf(arr).any():
+        raise InputError(f"{name} holds an infinite value (JSON cannot carry it; NaN marks a missing one)")
+    return arr
+
+
+def _vector(data: Any, name: str, n: int, dtype: Any) -> np.ndarray:
+    arr = _values(data).reshape(-1)
+    if len(arr) != n:
+        raise InputError(f"{name} has {len(arr)} values but features has {n} rows")
+    if dtype is np.int64:
+        if arr.dtype.kind == "f" and not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+            raise InputError(f"{name} must be integer class indices")
+        if arr.dtype.kind not in "biuf":
+            raise InputError(f"{name} must be integer class indices, got {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=dtype)
 
 
 def _detail(response: httpx.Response) -> str:

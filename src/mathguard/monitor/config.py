@@ -76,6 +76,9 @@ class Settings:
     # Ingest bodies being decoded at once, in bytes: decoding costs ~14x a body's size for a moment (orjson's
     # worst-case pool), so 48 MiB of bodies means at most ~0.7 GB; a larger body waits until it is alone.
     parse_budget_bytes: int = 48 * 2**20
+    # Features whose cross-product matrix each window keeps (condition number, VIF, near dependencies); a model
+    # with more features gets these for its first ones, and the summary says so. p^2 floats per window.
+    max_linalg_features: int = 50
     # Webhook destinations: loopback, private, link-local and reserved addresses are refused unless allowed;
     # a non-empty host list admits only those hosts ('.example.com' admits its subdomains).
     allow_private_webhooks: bool = field(default_factory=lambda: _env_flag("MATHGUARD_ALLOW_PRIVATE_WEBHOOKS"))
@@ -85,3 +88,5 @@ class Settings:
         engine_url(self.db)
         if self.resolution_s <= 0 or self.max_inflight <= 0 or self.max_batch_events <= 0:
             raise InputError("resolution, max_inflight and max_batch_events must be positive")
+        if not 0 <= self.max_linalg_features <= 2000:
+            raise InputError("max_linalg_features must lie in 0..2000")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from mathguard.errors import InputError
-from mathguard.monitor.limits import check_values, printable
+from mathguard.monitor.limits import MAX_CLASSES, check_values, printable
 from mathguard.validate import probabilities
 
 MAX_BATCH_ID = 200
@@ -169,8 +169,17 @@ def parse_batch(doc: Any, *, n_features: int, n_classes: int | None, now: float,
             raise InputError(f"proba must have one row of {n_classes} probabilities per event ({n})")
         proba = probabilities(_matrix(raw, "proba", n_classes), "proba")
     elif doc.get("proba") is not None:
-        raise InputError("proba given, but the model's reference profile has no predictions")
-    labels = None if doc.get("labels") is None else _labels(doc["labels"], n, n_classes)
+        # The reference has no predictions: probabilities still give entropy and accuracy (prediction drift
+        # is n/a); their width is the batch's own, 2..MAX_CLASSES classes.
+        raw = doc["proba"]
+        width = len(raw[0]) if isinstance(raw, list) and raw and isinstance(raw[0], list) else 0
+        if not isinstance(raw, list) or len(raw) != n or not 2 <= width <= MAX_CLASSES:
+            raise InputError(f"proba must have one row of 2 to {MAX_CLASSES} probabilities per event ({n})")
+        proba = probabilities(_matrix(raw, "proba", width), "proba")
+    if doc.get("labels") is not None and proba is None:
+        raise InputError("labels need proba: send the model's probabilities with the labels")
+    labels = None if doc.get("labels") is None else _labels(doc["labels"], n, None if proba is None
+                                                            else proba.shape[1])
     alarms = None if doc.get("alarms") is None else _alarms(doc["alarms"], n)
     timestamps = _timestamps(doc.get("timestamps"), n, now, clock_skew)
     if resolution and max_windows:

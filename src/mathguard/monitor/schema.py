@@ -31,6 +31,7 @@ models = sa.Table(
     sa.Column("n_features", sa.Integer, nullable=False),
     sa.Column("n_classes", sa.Integer),
     sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("label_counts", sa.Text),  # JSON list: the reference's label distribution (label drift), optional
 )
 
 batches = sa.Table(
@@ -68,6 +69,8 @@ windows = sa.Table(
     sa.Column("profile", sa.Text, nullable=False),
     sa.Column("drift", sa.Text),  # cached summary against the reference, valid while drift_events == n_events
     sa.Column("drift_events", sa.BigInteger),
+    sa.Column("quality", sa.Text),  # JSON of quality.Quality (mergeable), null for windows folded before 0003
+    sa.Column("moments", sa.Text),  # JSON of the first features' Moments (count, mean, cross-products)
     sa.UniqueConstraint("model_id", "resolution", "start", name="uq_windows_model_res_start"),
 )
 

@@ -42,6 +42,22 @@ class Model:
     n_classes: int | None
     profile_json: str
     created_at: float
+    label_counts_json: str | None = None  # the reference's label distribution, when given at registration
+
+    @cached_property
+    def label_counts(self) -> "Any":
+        """The reference label distribution for label drift, and where it comes from (given, or the reference's
+        predicted classes); (None, reason) when there is neither."""
+        import numpy as np
+
+        if self.label_counts_json:
+            return np.asarray(orjson.loads(self.label_counts_json), dtype=float), "the registered label counts"
+        pred = self.reference.prediction
+        if pred is not None and self.n_classes:
+            counts = getattr(pred, "counts", {}) or {}
+            return (np.asarray([float(counts.get(str(k), 0)) for k in range(self.n_classes)]),
+                    "the reference's predicted classes (register label_counts for its true labels)")
+        return None, "no reference labels (register label_counts)"
 
     @cached_property
     def reference(self) -> Profile:
@@ -126,9 +142,10 @@ class Store:
                                 .values(revoked_at=time.time())).rowcount
 
     # ---------------------------------------------------------------- models
-    def register_model(self, name: str, reference: "Profile | dict[str, Any]", max_models: int) -> Model:
+    def register_model(self, name: str, reference: "Profile | dict[str, Any]", max_models: int,
+                       label_counts: list[int] | None = None) -> Model:
         """Store a model with its reference profile (a Profile or its document, checked strictly by
-        ``limits.check_profile``); a taken name is a Conflict."""
+        ``limits.check_profile``) and, optionally, its reference label counts; a taken name is a Conflict."""
         from mathguard.monitor.limits import check_profile, printable
 
         printable(name, "model name")
@@ -139,13 +156,23 @@ class Store:
         if kinds != {"numeric"}:
             raise InputError("the monitor accepts reference profiles of numeric features only")
         doc = orjson.dumps(reference.to_dict()).decode()
+        labels_doc = None
+        if label_counts is not None:
+            k = reference.n_classes
+            if not isinstance(label_counts, list) or not 2 <= len(label_counts) <= 1000 or not all(
+                    type(c) is int and 0 <= c < 2**53 for c in label_counts) or not sum(label_counts):
+                raise InputError("label_counts must be a list of 2 to 1000 non-negative integers, not all 0")
+            if k is not None and len(label_counts) != k:
+                raise InputError(f"label_counts must have one count per class ({k}), got {len(label_counts)}")
+            labels_doc = orjson.dumps(label_counts).decode()
         with self.engine.begin() as conn:
             if conn.execute(sa.select(sa.func.count()).select_from(t.models)).scalar_one() >= max_models:
                 raise Conflict(f"this server holds at most {max_models} models")
             if conn.execute(sa.select(t.models.c.id).where(t.models.c.name == name)).first():
                 raise Conflict(f"model {name!r} is already registered")
             conn.execute(t.models.insert().values(name=name, profile=doc, n_features=len(reference.features),
-                                                  n_classes=reference.n_classes, created_at=time.time()))
+                                                  n_classes=reference.n_classes, created_at=time.time(),
+                                                  label_counts=labels_doc))
         model = self.model(name)
         assert model is not None
         return model
@@ -166,7 +193,7 @@ class Store:
 
     @staticmethod
     def _model(row: Any) -> Model:
-        return Model(row.id, row.name, row.n_features, row.n_classes, row.profile, row.created_at)
+        return Model(row.id, row.name, row.n_features, row.n_classes, row.profile, row.created_at, row.label_counts)
 
     # ---------------------------------------------------------------- events
     def insert_batch(self, model: Model, batch: EventBatch, received_at: float) -> bool:

@@ -23,7 +23,10 @@ import sqlalchemy as sa
 from mathguard.drift import Profile, compare, profile
 from mathguard.errors import InputError
 from mathguard.monitor import schema as t
+from mathguard.data.moments import Moments
 from mathguard.monitor.events import from_blob
+from mathguard.monitor.quality import (Quality, linalg, merge_moments, moments_from_dict, moments_of, moments_to_dict,
+                                       reference_moments)
 from mathguard.monitor.store import Model, Store
 
 WINDOW_BUCKETS = 1024  # sketch size of a window profile: 10 quantile bins need far less, and rows stay small
@@ -67,23 +70,56 @@ def _columns(model: Model, rows: list[Any]) -> dict[str, np.ndarray]:
     return out
 
 
-def partial_windows(model: Model, rows: list[Any], resolution: int) -> dict[int, tuple[Profile, Counts]]:
-    """Profile and counts of each window the events of ``rows`` fall in, keyed by window start."""
+def _row_proba(model: Model, row: Any) -> np.ndarray | None:
+    """One batch's probabilities; a model without reference predictions takes each batch's own width."""
+    if row.proba is None:
+        return None
+    width = model.n_classes or len(row.proba) // 8 // max(row.n_events, 1)
+    return from_blob(row.proba, width=width)
+
+
+@dataclass
+class Partial:
+    """What one fold adds to one window: drift profile, counts, quality and the features' moments."""
+
+    profile: Profile
+    counts: Counts
+    quality: Quality
+    moments: Moments | None
+
+
+def partial_windows(model: Model, rows: list[Any], resolution: int,
+                    linalg_features: int = 50) -> dict[int, Partial]:
+    """Profile, counts, quality and moments of each window the events of ``rows`` fall in, keyed by start."""
     cols = _columns(model, rows)
     starts = (cols["timestamps"] // resolution).astype(np.int64) * resolution
     names = list(model.reference.features)
-    out = {}
+    p = min(linalg_features, model.n_features)
+    out: dict[int, Partial] = {}
     for start in np.unique(starts):
         mask = starts == start
         proba = cols["proba"][mask] if "proba" in cols else None
         prof = profile(pd.DataFrame(cols["features"][mask], columns=names), proba,
                        max_buckets=WINDOW_BUCKETS, sample_size=0)
-        labels, alarms = cols["labels"][mask], cols["alarms"][mask]
-        known = labels >= 0
-        correct = int((proba[known].argmax(axis=1) == labels[known]).sum()) if proba is not None else 0
+        alarms = cols["alarms"][mask]
         reported = alarms != 255
-        out[int(start)] = (prof, Counts(int(mask.sum()), int(known.sum()), correct, int(reported.sum()),
-                                        int((alarms[reported] == 1).sum())))
+        out[int(start)] = Partial(prof, Counts(int(mask.sum()), 0, 0, int(reported.sum()),
+                                               int((alarms[reported] == 1).sum())), Quality(),
+                                  moments_of(cols["features"][mask], p) if p else None)
+    # Quality batch by batch: a model without reference predictions may get probabilities of any width.
+    for row in rows:
+        proba = _row_proba(model, row)
+        if proba is None:
+            continue
+        labels = from_blob(row.labels, "<i8") if row.labels is not None else np.full(row.n_events, -1)
+        row_starts = (from_blob(row.timestamps) // resolution).astype(np.int64) * resolution
+        for start in np.unique(row_starts):
+            mask = row_starts == start
+            part = out[int(start)]
+            known = labels[mask] >= 0
+            part.counts.n_labeled += int(known.sum())
+            part.counts.n_correct += int((proba[mask][known].argmax(axis=1) == labels[mask][known]).sum())
+            part.quality = part.quality + Quality.of(proba[mask], labels[mask])
     return out
 
 
@@ -98,12 +134,12 @@ def _check_folded(prof: Profile) -> None:
             raise InputError(f"window moments of feature {name!r} are not finite; nothing was stored")
 
 
-def fold_model(store: Store, model: Model, rows: list[Any], resolution: int) -> int:
+def fold_model(store: Store, model: Model, rows: list[Any], resolution: int, linalg_features: int = 50) -> int:
     """Fold ``rows`` (unfolded batches of ``model``) into its window profiles in one transaction."""
     # Profiling happens before the write transaction, so ingest is never blocked by it.
-    partials = partial_windows(model, rows, resolution)
-    for prof, _ in partials.values():
-        _check_folded(prof)
+    partials = partial_windows(model, rows, resolution, linalg_features)
+    for part in partials.values():
+        _check_folded(part.profile)
     w, b = t.windows.c, t.batches.c
     ids = [r.id for r in rows]
     with store.engine.begin() as conn:
@@ -112,14 +148,19 @@ def fold_model(store: Store, model: Model, rows: list[Any], resolution: int) -> 
         if marked != len(ids):  # another process folded some of them first: leave it all to it
             conn.rollback()
             return 0
-        for start, (prof, counts) in partials.items():
+        for start, part in partials.items():
             row = conn.execute(sa.select(t.windows).where(w.model_id == model.id, w.resolution == resolution,
                                                           w.start == start).with_for_update()).first()
+            prof, counts, quality, moments = part.profile, part.counts, part.quality, part.moments
             if row is not None:
                 prof, counts = _load(row.profile) + prof, Counts.of(row) + counts
+                quality = _quality(row) + quality
+                moments = merge_moments(_moments(row), moments)
                 _check_folded(prof)
             values = dict(zip(("n_events", "n_labeled", "n_correct", "n_alarm_reported", "n_alarms"),
-                              counts.as_tuple()), profile=orjson.dumps(prof.to_dict()).decode())
+                              counts.as_tuple()), profile=orjson.dumps(prof.to_dict()).decode(),
+                          quality=orjson.dumps(quality.to_dict()).decode(),
+                          moments=None if moments is None else orjson.dumps(moments_to_dict(moments)).decode())
             if row is None:
                 conn.execute(t.windows.insert().values(model_id=model.id, resolution=resolution, start=start,
                                                        **values))
@@ -128,8 +169,18 @@ def fold_model(store: Store, model: Model, rows: list[Any], resolution: int) -> 
     return sum(r.n_events for r in rows)
 
 
+def _quality(row: Any) -> Quality:
+    doc = getattr(row, "quality", None)
+    return Quality.from_dict(orjson.loads(doc)) if doc else Quality()
+
+
+def _moments(row: Any) -> Moments | None:
+    doc = getattr(row, "moments", None)
+    return moments_from_dict(orjson.loads(doc)) if doc else None
+
+
 def fold_pending(store: Store, resolution: int, max_events: int = 200_000, *, exclude: Collection[int] = (),
-                 on_error: Callable[[Model, Exception], None] | None = None) -> int:
+                 on_error: Callable[[Model, Exception], None] | None = None, linalg_features: int = 50) -> int:
     """Fold committed, unfolded batches into window profiles, each model in its own transaction; the
     number of events folded. A model whose folding fails is handed to ``on_error`` (and its batches
     stay unfolded) while the others carry on; without ``on_error`` the error is raised."""
@@ -145,7 +196,7 @@ def fold_pending(store: Store, resolution: int, max_events: int = 200_000, *, ex
         if mid not in models:  # deleted meanwhile: its batches went with it
             continue
         try:
-            folded += fold_model(store, models[mid], group, resolution)
+            folded += fold_model(store, models[mid], group, resolution, linalg_features)
         except Exception as exc:
             if on_error is None:
                 raise
@@ -153,31 +204,79 @@ def fold_pending(store: Store, resolution: int, max_events: int = 200_000, *, ex
     return folded
 
 
-def summarize(reference: Profile, current: Profile, counts: Counts) -> dict[str, Any]:
-    """One window's drift against the reference: verdict, per-feature PSI/KL/JS, entropy, accuracy, alarms."""
+def summarize(reference: Profile, current: Profile, counts: Counts, quality: Quality | None = None,
+              moments: Moments | None = None, model: Model | None = None) -> dict[str, Any]:
+    """One window's drift against the reference: verdict, per-feature PSI/KL/JS, entropy, accuracy, alarms;
+    with ``quality`` and ``moments`` (and the ``model`` for its reference labels and linear algebra) also
+    per-class quality, ECE, label drift, the standardised condition number, VIF and new near dependencies."""
     report = compare(reference, current, multivariate=False)
     m = report.metrics
     features = {name: {k: round(float(f[k]), 6) for k in ("psi", "kl", "js")} for name, f in m["features"].items()}
     def top(key: str) -> float | None:
         return max((f[key] for f in features.values()), default=None)
 
-    return {"events": counts.n_events, "verdict": m["verdict"],
-            "severity": None if report.worst is None else str(report.worst),
-            "psi_max": top("psi"), "kl_max": top("kl"), "js_max": top("js"),
-            "drifted_features": m["drifted_features"], "features": features,
-            "prediction_psi": None if m["prediction"] is None else round(float(m["prediction"]["psi"]), 6),
-            "entropy_mean": None if current.entropy is None or current.entropy.n == 0 else current.entropy.mean,
-            "accuracy": counts.n_correct / counts.n_labeled if counts.n_labeled else None,
-            "labeled": counts.n_labeled,
-            "alarm_rate": counts.n_alarms / counts.n_alarm_reported if counts.n_alarm_reported else None,
-            "findings": [{"id": f.id, "severity": str(f.severity), "title": f.title} for f in report.findings[:10]]}
+    quality = quality or Quality()
+    entropy = None if current.entropy is None or current.entropy.n == 0 else current.entropy.mean
+    if entropy is None and quality.n_proba:
+        entropy = quality.entropy_sum / quality.n_proba
+    findings = [{"id": f.id, "severity": str(f.severity), "title": f.title} for f in report.findings[:10]]
+    out = {"events": counts.n_events, "verdict": m["verdict"],
+           "severity": None if report.worst is None else str(report.worst),
+           "psi_max": top("psi"), "kl_max": top("kl"), "js_max": top("js"),
+           "drifted_features": m["drifted_features"], "features": features,
+           "prediction_psi": None if m["prediction"] is None else round(float(m["prediction"]["psi"]), 6),
+           "prediction_drift": "measured" if m["prediction"] is not None else
+           "n/a: the reference profile has no predictions" if reference.n_classes is None else
+           "n/a: no probabilities in this window",
+           "entropy_mean": entropy,
+           "accuracy": counts.n_correct / counts.n_labeled if counts.n_labeled else None,
+           "labeled": counts.n_labeled,
+           "alarm_rate": counts.n_alarms / counts.n_alarm_reported if counts.n_alarm_reported else None,
+           "findings": findings}
+    if model is None:
+        return out
+    ref_labels, source = model.label_counts
+    q = quality.summary(ref_labels, source)
+    out.update(quality=q, ece=q["ece"], macro_f1=q["macro_f1"], label_psi=q["label_psi"])
+    lin = linalg(moments, list(reference.features), len(reference.features))
+    ref_lin = reference_linalg(model, moments.p if moments is not None else 0)
+    new = None
+    if lin.get("near_dependencies") is not None:
+        new = lin["near_dependencies"] - (ref_lin.get("near_dependencies") or 0)
+        lin["reference"] = {k: ref_lin.get(k) for k in ("condition_number", "vif_max", "near_dependencies",
+                                                        "relations", "status")}
+        if new > 0:
+            known = set(ref_lin.get("relations") or [])
+            rels = [r for r in lin["relations"] if r not in known] or lin["relations"]
+            findings.insert(0, {"id": "monitor.linalg.new-dependency", "severity": "high",
+                                "title": f"{new} near linear dependenc{'y' if new == 1 else 'ies'} the reference "
+                                         f"did not have (standardised κ = {lin['condition_number']:.3g}, "
+                                         f"largest VIF {lin['vif_max']:.3g} on {lin['vif_max_feature']})"
+                                         + (f": {rels[0]}" if rels else "")})
+    out.update(linalg=lin, condition_number=lin.get("condition_number"), vif_max=lin.get("vif_max"),
+               new_dependencies=None if new is None else max(new, 0))
+    return out
+
+
+_REFERENCE_LINALG: dict[tuple[int, int], dict[str, Any]] = {}
+
+
+def reference_linalg(model: Model, p: int) -> dict[str, Any]:
+    """The reference's own condition number and near dependencies, from its profile's row sample (cached)."""
+    key = (model.id, p)
+    if key not in _REFERENCE_LINALG:
+        names = list(model.reference.features)
+        mom = reference_moments(model.reference, p) if p else None
+        _REFERENCE_LINALG[key] = linalg(mom, names, len(names)) if mom is not None else {
+            "status": "the reference profile holds no row sample: its dependencies are unknown"}
+    return _REFERENCE_LINALG[key]
 
 
 def _stored_summary(store: Store, model: Model, row: Any) -> dict[str, Any]:
     """The cached summary of one stored window, computed (and cached) when events arrived since."""
     if row.drift is not None and row.drift_events == row.n_events:
         return orjson.loads(row.drift)
-    summary = summarize(model.reference, _load(row.profile), Counts.of(row))
+    summary = summarize(model.reference, _load(row.profile), Counts.of(row), _quality(row), _moments(row), model)
     w = t.windows.c
     with store.engine.begin() as conn:
         conn.execute(t.windows.update().where(w.id == row.id, w.n_events == row.n_events)
@@ -193,10 +292,11 @@ def _merged_summary(model: Model, group_start: int, window: int, rows: list[Any]
     total = sum((Counts.of(r) for r in rows), Counts())
     key = (model.id, group_start, window, total.n_events)
     if key not in _MERGED:
-        merged = _load(rows[0].profile)
+        merged, quality, moments = _load(rows[0].profile), _quality(rows[0]), _moments(rows[0])
         for row in rows[1:]:
-            merged = merged + _load(row.profile)
-        _MERGED[key] = summarize(model.reference, merged, total)
+            merged, quality = merged + _load(row.profile), quality + _quality(row)
+            moments = merge_moments(moments, _moments(row))
+        _MERGED[key] = summarize(model.reference, merged, total, quality, moments, model)
         while len(_MERGED) > 2048:
             _MERGED.popitem(last=False)
     _MERGED.move_to_end(key)

@@ -172,7 +172,8 @@ class Worker(threading.Thread):
 
         while True:
             before = len(failed_now)
-            n = fold_pending(self.store, self.settings.resolution_s, exclude=skip | failed_now, on_error=failed)
+            n = fold_pending(self.store, self.settings.resolution_s, exclude=skip | failed_now, on_error=failed,
+                             linalg_features=self.settings.max_linalg_features)
             self.metrics.folded.inc(n)
             if not n and len(failed_now) == before:
                 break
