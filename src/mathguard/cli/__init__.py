@@ -18,6 +18,7 @@ from mathguard.cli import guard as _guard  # noqa: F401  (registers the command)
 from mathguard.cli import keys as _keys  # noqa: F401  (registers the commands)
 from mathguard.cli import robustness as _robustness  # noqa: F401  (registers the command)
 from mathguard.cli import serve as _serve  # noqa: F401  (registers the command)
+from mathguard.cli import service as _service  # noqa: F401  (registers the commands)
 from mathguard.cli.app import main
 
 __all__ = ["main"]

@@ -55,8 +55,7 @@ class Client:
             raise InputError("batch_size must be at least 1")
         self.model, self.batch_size, self.retries = model, batch_size, retries
         self.backoff, self.max_backoff = backoff, max_backoff
-        self.spool = Path(spool_dir) if spool_dir is not None else default_spool(model)
-        self.spool.mkdir(parents=True, exist_ok=True)
+        self.spool = Path(spool_dir) if spool_dir is not None else default_spool(model)  # made when first written
         self._http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout,
                                   headers={"Authorization": f"Bearer {token}", "content-type": "application/json"})
         self._rows: dict[str, list[np.ndarray]] = {"features": [], "proba": [], "labels": [], "alarms": [],
@@ -64,15 +63,20 @@ class Client:
         self._buffered = 0
 
     # ---------------------------------------------------------------- logging
-    def log(self, features: Any, proba: Any = None, labels: Any = None, alarms: Any = None) -> None:
-        """Buffer events (one row each, stamped now); full batches are sent at once.
+    def log(self, features: Any, proba: Any = None, labels: Any = None, alarms: Any = None, *,
+            timestamps: Any = None) -> None:
+        """Buffer events (one row each, stamped now unless ``timestamps``, epoch seconds, say when they
+        happened); full batches are sent at once.
 
         ``features`` and ``proba`` may be anything ``mg.Guard`` takes: a DataFrame, a non-contiguous or
         float32/int array, nested lists; ``labels`` integer class indices (a Series too). A value that is
         not a number is an ``InputError`` naming the argument; nothing is buffered then."""
         x = _matrix(features, "features")
         n = len(x)
-        parts = {"features": x, "timestamps": np.full(n, time.time()),
+        stamps = np.full(n, time.time()) if timestamps is None else _vector(timestamps, "timestamps", n, np.float64)
+        if not np.isfinite(stamps).all():
+            raise InputError("timestamps must be finite epoch seconds")
+        parts = {"features": x, "timestamps": stamps,
                  "proba": None if proba is None else _matrix(proba, "proba", n),
                  "labels": None if labels is None else _vector(labels, "labels", n, np.int64),
                  "alarms": None if alarms is None else _vector(alarms, "alarms", n, bool)}
@@ -177,6 +181,7 @@ class Client:
             self._write(batch_id, orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
 
     def _write(self, batch_id: str, body: bytes) -> None:
+        self.spool.mkdir(parents=True, exist_ok=True)
         tmp = self.spool / f".{batch_id}.tmp"
         with open(tmp, "wb") as fh:
             fh.write(body)

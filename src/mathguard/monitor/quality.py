@@ -33,7 +33,7 @@ from mathguard.errors import InputError
 N_BINS = 15
 #: An exact dependency makes κ and VIF infinite; JSON and alert thresholds need a number, so they read 1/eps
 #: (4.5e15), the largest condition number float64 arithmetic can tell from singular.
-SINGULAR = 1.0 / EPS
+SINGULAR = float(1.0 / EPS)
 
 
 def _finite(value: float) -> float:
