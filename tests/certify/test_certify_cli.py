@@ -80,3 +80,19 @@ def test_pickle_needs_explicit_trust(files):
     refused = CliRunner().invoke(main, argv)
     assert refused.exit_code == 2 and "--trust-pickle" in refused.output
     assert CliRunner().invoke(main, argv + ["--trust-pickle", "--fail-on", "never"]).exit_code == 0
+
+
+def test_a_budget_certifies_as_many_points_as_fit_and_says_so(files, monkeypatch):
+    """#24: every long command takes --budget. One point is timed; here each point 'costs' a second."""
+    import mathguard.cli.certify as cli_certify
+
+    clock = iter(range(0, 1000))
+    monkeypatch.setattr(cli_certify.time, "perf_counter", lambda: float(next(clock)))
+    res = _run(files, "--budget", "3s", "--json", str(files / "b.json"), "--quiet")
+    assert res.exit_code == 0, res.output
+    rep = json.loads((files / "b.json").read_text())["report"]
+    assert rep["metrics"]["samples"] == 3
+    cut = next(f for f in rep["findings"] if f["id"] == "adversarial.budget-cut")
+    assert cut["evidence"]["certified"] == 3 and cut["evidence"]["given"] == 6
+    res = _run(files, "--budget", "soon")
+    assert res.exit_code == 2 and "not a duration" in res.output
