@@ -92,11 +92,11 @@ def _dict(doc: Any, where: str) -> dict[str, Any]:
     return doc
 
 
-def _int_list(values: Any, where: str) -> list[int]:
+def _int_list(values: Any, where: str, bits: int = 64) -> list[int]:
     if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         raise InputError(f"profile {where} must be a list of integers")
-    if any(not -2**63 <= v < 2**63 for v in values):
-        raise InputError(f"profile {where} holds an integer outside 64 bits")
+    if any(not -2**(bits - 1) <= v < 2**(bits - 1) for v in values):
+        raise InputError(f"profile {where} holds an integer outside {bits} bits")
     return values
 
 
@@ -106,7 +106,9 @@ def _sketch(doc: Any, where: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     doc = _dict(doc, where)
     level = _int(doc, "level", where, 0, MAX_LEVEL)
     _int(doc, "max_buckets", where, 16, MAX_BUCKETS)
-    deltas, counts = _int_list(doc.get("key_deltas"), where + "key_deltas"), _int_list(doc.get("counts"), where + "counts")
+    # A delta between a negative and a positive key may exceed int64 (the keys themselves may not: checked below).
+    deltas = _int_list(doc.get("key_deltas"), where + "key_deltas", bits=65)
+    counts = _int_list(doc.get("counts"), where + "counts")
     if len(deltas) != len(counts) or len(counts) > MAX_BUCKETS:
         raise InputError(f"profile {where}key_deltas and counts must be lists of one length (at most {MAX_BUCKETS})")
     if any(c <= 0 for c in counts) or sum(counts) != n:

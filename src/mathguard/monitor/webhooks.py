@@ -85,7 +85,7 @@ def check_url(url: str, settings: Settings, *, resolve: bool = True) -> str:
     except ValueError:
         if host.lower().rstrip(".") in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
             raise InputError(f"webhook host {host!r} is a loopback name; private destinations are refused "
-                             "(the operator may allow them: MATHGUARD_ALLOW_PRIVATE_WEBHOOKS=1)") from None
+                             "(the operator may allow them: mathguard serve --allow-private-webhooks)") from None
         if not resolve:
             return url
         try:
@@ -96,7 +96,7 @@ def check_url(url: str, settings: Settings, *, resolve: bool = True) -> str:
     bad = [a for a in addresses if _refused(a)]
     if bad:
         raise InputError(f"webhook host {host!r} points to {bad[0]}, a loopback, private, link-local or reserved "
-                         "address; refused (the operator may allow it: MATHGUARD_ALLOW_PRIVATE_WEBHOOKS=1)")
+                         "address; refused (the operator may allow it: mathguard serve --allow-private-webhooks)")
     return url
 
 
