@@ -83,3 +83,18 @@ def test_smoothing_certifies_each_point_on_its_own(setup, k):
     part = mg.certify.smoothing(clf, x[:k], **kw)
     np.testing.assert_array_equal(part.radius, whole.radius[:k])
     np.testing.assert_array_equal(part.predictions, whole.predictions[:k])
+
+
+@given(st.randoms(use_true_random=False))
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_smoothing_answers_per_point_in_any_order(setup, rnd):
+    """With the points named (ids), shuffling the rows permutes the certificates and changes none."""
+    clf, x, _, _ = setup
+    xs = x[:6]
+    order = list(range(len(xs)))
+    rnd.shuffle(order)
+    kw = dict(sigma=0.25, n0=20, n=200, random_state=3)
+    whole = mg.certify.smoothing(clf, xs, **kw)
+    moved = mg.certify.smoothing(clf, xs[order], ids=order, **kw)
+    np.testing.assert_array_equal(moved.radius, whole.radius[order])
+    np.testing.assert_array_equal(moved.predictions, whole.predictions[order])

@@ -16,6 +16,7 @@ import torch
 from scipy.stats import beta, binomtest, norm
 
 from mathguard.errors import InputError
+from mathguard.attacks.base import point_ids
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
@@ -180,12 +181,13 @@ class SmoothingCertificate:
 @renamed(seed="random_state")
 def smoothing(clf: Any, x: Any, y: Any = None, *, sigma: float = 0.25, n0: int = 100, n: int = 100_000,
               alpha: float = 0.001, batch_size: int = 1000, random_state: int | None = 0, client: Any = None,
-              shard_size: int = 16) -> SmoothingCertificate:
+              shard_size: int = 16, ids: Any = None) -> SmoothingCertificate:
     """CERTIFY each input: guess the top class from n0 draws, bound its probability from n fresh draws.
 
     Abstains (prediction -1, radius 0) when the lower bound p̲_A is not above ½. Input i draws its
-    noise from its own generator, seeded from (random_state, i): a certificate depends on the point
-    and the seed only, never on the batch around it. With a ``dask.distributed.Client`` the inputs go
+    noise from its own generator, seeded from (random_state, its id): ``ids`` names the points
+    (default 0..n-1, as for the attacks), so a certificate depends on the point, its id and the seed
+    only, never on the batch around it or the order of the rows. With a ``dask.distributed.Client`` the inputs go
     to the workers in tasks of ``shard_size`` points (the model scattered once) and the result
     is identical to the single-process one, whatever the split or a retried task.
     """
@@ -197,7 +199,7 @@ def smoothing(clf: Any, x: Any, y: Any = None, *, sigma: float = 0.25, n0: int =
     labels = None if y is None else clf.as_labels(y, len(xt)).numpy()
     entropy = np.random.SeedSequence(random_state).entropy  # None: fresh entropy, drawn once for every task
     size = max(len(xt), 1) if client is None else shard_size
-    parts = run_shards(client, _certify_points, clf, (xt, torch.arange(len(xt))), size,
+    parts = run_shards(client, _certify_points, clf, (xt, point_ids(ids, len(xt))), size,
                        sigma, n0, n, alpha, batch_size, entropy)
     preds, radius, p_low = (np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in range(3))
     return SmoothingCertificate(preds.astype(int), radius, p_low, labels, sigma, n0, n, alpha)
