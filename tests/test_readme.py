@@ -202,19 +202,63 @@ def rng_noise(n: int) -> np.ndarray:
     return np.random.default_rng(3).normal(0, 0.3, (n, 64))
 
 
+# --------------------------------------------------------------------------------------------- monitor blocks
+@pytest.fixture(scope="module")
+def readme_monitor(tmp_path_factory, digits_world, tabular_world):
+    """A real `mathguard serve` (as tests/monitor start it) with admin and ingest keys and the 'digits' model
+    registered (its reference profile has no predictions: the guard still logs probabilities)."""
+    pytest.importorskip("fastapi")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_monitor_kit", Path(__file__).parent / "monitor" /
+                                                  "conftest.py")
+    kit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kit)  # type: ignore[union-attr]
+    db = f"sqlite:///{tmp_path_factory.mktemp('readme-monitor') / 'mathguard.db'}"
+    keys = {s: kit.make_key(db, s) for s in ("admin,ingest,read", "ingest", "read")}  # the README's ops key
+    keys["admin"] = keys["admin,ingest,read"]
+    server = kit.Server(db, "--alert-interval", "1s").start()
+    try:
+        mg.monitor.Client(server.url, keys["admin"], "digits").register(digits_world["ref_profile"])
+        ref = tabular_world["work"].parent / "readme-monitor-ref.json"
+        mg.drift.profile(tabular_world["X_train"], tabular_world["model"].predict_proba(tabular_world["X_train"])
+                         ).save(ref)
+        yield {"url": server.url, "key": keys["ingest"], "ingest_key": keys["ingest"], "admin_key": keys["admin"],
+               "read_key": keys["read"], "ref": ref}
+    finally:
+        server.stop()
+
+
+def _monitor_files(monitor: dict, tmp: Path) -> dict[str, str]:
+    """A reference profile (ref.json, numeric features with probabilities) and the server in the environment."""
+    shutil.copy(monitor["ref"], tmp / "ref.json")
+    return {"MATHGUARD_URL": monitor["url"], "MATHGUARD_KEY": monitor["admin_key"]}
+
+
 def _shell_lines(code: str) -> list[str]:
     return [line for line in code.replace("\\\n", " ").splitlines() if line.strip() and
             not line.strip().startswith("#")]
 
 
 @pytest.mark.parametrize("line,lang,directive,code", BLOCKS, ids=[f"line{b[0]}-{b[1]}" for b in BLOCKS])
-def test_readme_block_runs(line, lang, directive, code, digits_world, tabular_world, tmp_path, monkeypatch):
+def test_readme_block_runs(line, lang, directive, code, digits_world, tabular_world, tmp_path, monkeypatch, request):
     if not directive:
         pytest.fail(f"README.md line {line}: the block has no <!-- readme-test: ... --> directive")
     if directive.startswith("skip:"):
         pytest.skip(f"README.md line {line}: {directive[5:].strip()}")
+    extra_env: dict[str, str] = {}
+    monitor = None
+    if directive.startswith("monitor"):  # monitor-digits / monitor-tabular (python), monitor-files (bash)
+        monitor = request.getfixturevalue("readme_monitor")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the client's default spool lands here
+        directive = directive.split("-", 1)[1]
+        if lang == "bash":
+            extra_env = _monitor_files(monitor, tmp_path)
     if lang == "python":
         world = _python_context(directive, digits_world, tabular_world)
+        if monitor is not None:
+            world.update({k: v for k, v in monitor.items() if k != "ref"},
+                         X_batch=world.get("X_test", world.get("X")))
         for f in world["work"].iterdir():
             shutil.copy(f, tmp_path / f.name)
         monkeypatch.chdir(tmp_path)
@@ -224,9 +268,9 @@ def test_readme_block_runs(line, lang, directive, code, digits_world, tabular_wo
         exec(compile(code, f"README.md:{line}", "exec"), world)  # noqa: S102 (our own README)
         return
     builders = {"files": lambda: _files(tabular_world, tmp_path), "model-files": lambda: _model_files(
-        digits_world, tmp_path)}
-    builders[directive]()
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(tmp_path)}
+        digits_world, tmp_path), "files-only": lambda: None}
+    builders["files-only" if extra_env else directive]()
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(tmp_path), **extra_env}
     for command in _shell_lines(code):
         done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
                               timeout=600)
