@@ -53,6 +53,10 @@ def test_dashboard_shows_drift_and_entropy_charts(served, kit, model, tmp_path) 
         assert card.locator("svg[aria-label^='Drift'] circle.point").count() == 6
         assert card.locator("svg[aria-label^='Mean prediction entropy'] circle.point").count() == 6
         assert "drift" in card.locator(".badge.verdict").inner_text()
+        assert card.locator("svg[aria-label^='Standardised condition number'] circle.point").count() == 6
+        assert card.locator("svg[aria-label^='ECE'] circle.point").count() == 6
+        assert card.locator("table.per-class tr").count() == 1 + kit.N_CLASSES  # header + one row per class
+        assert "largest VIF" in card.locator("p.linalg").inner_text()
         shot = Path(os.environ.get("MG_DASHBOARD_SHOT", tmp_path / "dashboard.png"))
         page.screenshot(path=str(shot), full_page=True)
         browser.close()

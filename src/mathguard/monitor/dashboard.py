@@ -39,9 +39,13 @@ def dashboard_data(store: Store, settings: Settings, window: int, *, admin: bool
         try:
             series = drift_series(store, model, window=window, resolution=settings.resolution_s,
                                   start=now - POINTS * window, end=now + settings.clock_skew_s)
-            entry["points"] = [{k: w[k] for k in ("start", "events", "psi_max", "entropy_mean", "accuracy", "verdict")}
-                               for w in series]
+            entry["points"] = [{k: w.get(k) for k in ("start", "events", "psi_max", "entropy_mean", "accuracy", "verdict",
+                                                      "condition_number", "ece", "macro_f1")} for w in series]
             entry["verdict"] = entry["points"][-1]["verdict"] if entry["points"] else None
+            if series:  # the latest window's quality and linear algebra, drawn as tables
+                entry["quality"] = series[-1].get("quality")
+                entry["linalg"] = series[-1].get("linalg")
+                entry["findings"] = series[-1].get("findings", [])
         except Exception as exc:  # this model's windows cannot be summarised: say so, draw the rest
             entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
         try:

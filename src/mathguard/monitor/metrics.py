@@ -25,7 +25,11 @@ REASONS = ("bad_request", "too_large", "busy", "unauthorized", "forbidden", "not
 _SEVERITY = {None: 0, "info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 _GAUGES = {"psi_max": "largest per-feature PSI", "kl_max": "largest per-feature KL(current||reference)",
            "js_max": "largest per-feature Jensen-Shannon divergence", "entropy_mean": "mean prediction entropy (bits)",
-           "accuracy": "share of labelled events predicted right", "alarm_rate": "share of guard detector alarms"}
+           "accuracy": "share of labelled events predicted right", "alarm_rate": "share of guard detector alarms",
+           "condition_number": "standardised condition number of the features (1/eps when singular)",
+           "vif_max": "largest variance inflation factor", "new_dependencies":
+           "near linear dependencies the reference did not have", "ece": "expected calibration error (labelled)",
+           "macro_f1": "macro-averaged F1 (labelled)", "label_psi": "PSI of the label distribution vs the reference"}
 
 
 class _WindowCollector(Collector):
