@@ -194,3 +194,33 @@ def test_windows_over_the_linalg_limit_say_so(kit, tmp_path) -> None:  # noqa: A
         app.state.worker.step()
         lin = http.get("/v1/models/wide/drift", headers=head).json()["windows"][-1]["linalg"]
     assert lin["features"] == 4 and lin["of"] == kit.N_FEATURES and "first 4 of 6" in lin["note"]
+
+
+def test_training_runs_are_monitored_objects(served, kit, model, tmp_path) -> None:  # noqa: ANN001
+    server, keys = served
+    with Client(server.url, keys["ingest"], model, spool_dir=tmp_path) as client:
+        for step in range(5):
+            answer = client.log_step("r1", step, {"loss": 1.0 / (step + 1), "grad_norm": np.float32(2.0 * step)})
+            assert answer["stored"] == 1
+        assert client.log_step("r1", 4, {"loss": 0.2, "grad_norm": 8.0}) == {"run": "r1", "stored": 0,
+                                                                              "duplicate": 1}  # a retry
+        with pytest.raises(InputError, match="409.*other metrics"):
+            client.log_step("r1", 4, {"loss": 0.3})
+        client.log_steps("r2", [{"step": 0, "metrics": {"loss": float("nan")}}, {"step": 1, "metrics": {"loss": 3.0}}])
+        with pytest.raises(InputError, match="422.*step must be an integer"):
+            client._call("POST", f"/v1/models/{model}/runs/r3/steps", {"steps": [{"step": -1, "metrics": {"a": 1}}]})
+        with pytest.raises(InputError, match="422.*within"):
+            client._call("POST", f"/v1/models/{model}/runs/r3/steps",
+                         {"steps": [{"step": 0, "metrics": {"a": "1.5"}}]})
+    with Client(server.url, keys["read"], model, spool_dir=tmp_path) as reader:
+        listed = {r["run"]: r for r in reader.runs()}
+        assert set(listed) == {"r1", "r2"}
+        assert listed["r1"]["n_steps"] == 5 and listed["r1"]["last"] == {"loss": 0.2, "grad_norm": 8.0}
+        assert listed["r1"]["findings"] == []
+        assert [f["id"] for f in listed["r2"]["findings"]] == ["monitor.training.non-finite"]
+        detail = reader.run("r1")
+        assert detail["steps"] == [0, 1, 2, 3, 4] and detail["metrics"]["loss"] == [1.0, 0.5, 1 / 3, 0.25, 0.2]
+        with pytest.raises(InputError, match="404"):
+            reader.run("nope")
+        with pytest.raises(InputError, match="403"):
+            reader.log_step("r9", 0, {"loss": 1.0})

@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from mathguard.errors import InputError
-from mathguard.monitor import alerts
+from mathguard.monitor import alerts, runs
 from mathguard.monitor.config import MAX_DURATION, Settings, parse_duration
 from mathguard.monitor.dashboard import dashboard_data, dashboard_html
 from mathguard.monitor.events import TooLarge, parse_batch, parse_time
@@ -87,6 +87,18 @@ class RuleIn(BaseModel):
     for_: str = Field("0s", alias="for", max_length=20, description="How long the condition must hold before firing")
     webhooks: list[str] = Field(default_factory=list, max_length=10,
                                 description="http(s) URLs; private addresses refused unless the operator allows them")
+
+
+class StepIn(BaseModel):
+    step: int = Field(ge=0, le=2**53)
+    metrics: dict[str, float | None] = Field(description="Metric values; null records one that was not finite")
+    at: float | None = Field(None, description="Epoch seconds (default: when received)")
+
+
+class StepsIn(BaseModel):
+    """Documents the steps body; the endpoint parses it itself (``runs.parse_steps``)."""
+
+    steps: list[StepIn] = Field(min_length=1, max_length=10_000)
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None, worker: bool = True) -> FastAPI:
@@ -292,6 +304,40 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         if not alerts.delete_rule(store, m, rule):
             raise ApiError(404, f"model {m.name!r} has no rule {rule!r}", "not_found")
         return Response(status_code=204)
+
+    @app.post("/v1/models/{name}/runs/{run}/steps", status_code=201, dependencies=[Depends(scope("ingest"))],
+              tags=["runs"], responses={200: {"description": "Every step was stored before: nothing new"},
+                                        409: {"description": "A step stored before with other metrics"}},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": StepsIn.model_json_schema()}}}})
+    async def add_steps(request: Request, response: Response, run: str = Path(pattern=NAME),
+                        m: Model = Depends(model)) -> dict[str, Any]:
+        """Record steps of a training run (ingest); a step stored before is acknowledged, not stored again."""
+        body = await request.body()
+        if len(body) > settings.max_admin_body_bytes:
+            raise ApiError(413, f"body exceeds {settings.max_admin_body_bytes} bytes", "too_large")
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(400, f"malformed JSON: {str(exc).splitlines()[0]}", "bad_request") from None
+        steps = runs.parse_steps(doc, time.time())
+        result = await run_in_threadpool(runs.add_steps, store, m, run, steps)
+        if not result["stored"]:
+            response.status_code = 200
+        return {"run": run, **result}
+
+    @app.get("/v1/models/{name}/runs", dependencies=[Depends(scope("read"))], tags=["runs"])
+    def list_runs(m: Model = Depends(model)) -> list[dict[str, Any]]:
+        """The model's training runs: steps, last value of each metric, findings (read)."""
+        return runs.runs(store, m)
+
+    @app.get("/v1/models/{name}/runs/{run}", dependencies=[Depends(scope("read"))], tags=["runs"])
+    def get_run(run: str = Path(pattern=NAME), m: Model = Depends(model)) -> dict[str, Any]:
+        """One run's summary and every step's metrics (read)."""
+        found = runs.run_detail(store, m, run)
+        if found is None:
+            raise ApiError(404, f"model {m.name!r} has no run {run!r}", "not_found")
+        return found
 
     @app.get("/v1/alerts/history", tags=["alerts"])
     def alert_history(limit: int = Query(100, ge=1, le=1000),

@@ -40,6 +40,10 @@ RETRYABLE = (408, 429, 500, 502, 503, 504)
 MENDABLE = (401, 403, 404)  # the key or the model is wrong: kept in the spool, sent again once fixed
 
 
+class _Transient(Exception):
+    """A request that may succeed when tried again."""
+
+
 def default_spool(model: str) -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "mathguard" / "spool" / model
@@ -151,12 +155,51 @@ class Client:
                   **({"end": str(end)} if end is not None else {})}
         return self._call("GET", f"/v1/models/{self.model}/drift", params=params)
 
-    def _call(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+    # ---------------------------------------------------------------- training runs
+    def log_step(self, run: str, step: int, metrics: dict[str, float], *, at: float | None = None) -> dict[str, Any]:
+        """Record one step of training run ``run`` of this model (ingest key): ``metrics`` such as loss, gradient
+        norm, a condition number. A value that is not finite is recorded as such (null) and reported by the
+        run's summary. Sent at once; a retry of a stored step is acknowledged, not stored twice."""
+        return self.log_steps(run, [{"step": step, "metrics": metrics, **({"at": at} if at is not None else {})}])
+
+    def log_steps(self, run: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
+        """Record several steps at once: ``[{"step": 0, "metrics": {...}, "at"?: seconds}, ...]``."""
+        clean = []
+        for item in steps:
+            values = {}
+            for name, value in dict(item["metrics"]).items():
+                number = float(value)  # numpy and torch scalars too
+                values[str(name)] = number if np.isfinite(number) else None
+            clean.append({**item, "step": int(item["step"]), "metrics": values})
+        for attempt in range(self.retries + 1):
+            try:
+                return self._call("POST", f"/v1/models/{self.model}/runs/{run}/steps", {"steps": clean},
+                                  transient=attempt < self.retries)
+            except _Transient:
+                time.sleep(min(self.max_backoff, self.backoff * 2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def runs(self) -> list[dict[str, Any]]:
+        """This model's training runs: steps, last value of each metric, findings (read key)."""
+        return self._call("GET", f"/v1/models/{self.model}/runs")
+
+    def run(self, run: str) -> dict[str, Any]:
+        """One run's summary and every step's metrics (read key)."""
+        return self._call("GET", f"/v1/models/{self.model}/runs/{run}")
+
+    def _call(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None, *,
+              transient: bool = False) -> Any:
+        """One request; a refusal is an InputError with the server's reason. With ``transient``, a transport
+        error or a retryable status raises ``_Transient`` instead (the caller retries)."""
         try:
             response = self._http.request(method, path, params=params,
                                           content=None if body is None else orjson.dumps(body))
         except httpx.TransportError as exc:
+            if transient:
+                raise _Transient() from None
             raise InputError(f"cannot reach the monitor at {self._http.base_url}: {exc}") from None
+        if transient and response.status_code in RETRYABLE:
+            raise _Transient()
         if response.status_code >= 300:
             raise InputError(f"the monitor refused {method} {path} ({response.status_code}): {_detail(response)}")
         return None if response.status_code == 204 or not response.content else response.json()

@@ -118,3 +118,14 @@ webhook_outbox = sa.Table(  # one row per (transition, webhook), written in the 
     sa.Index("ix_webhook_outbox_due", "state", "next_at"),
     sa.Index("ix_webhook_outbox_event", "event_id"),
 )
+
+run_steps = sa.Table(  # training runs: one row per step, its metrics as JSON (null where a value was not finite)
+    "run_steps", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("run", sa.String(200), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.UniqueConstraint("model_id", "run", "step", name="uq_run_steps_model_run_step"),
+)
