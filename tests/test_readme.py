@@ -75,7 +75,7 @@ def digits_world(tmp_path_factory) -> dict:
     mg.defend.train(net, mg.defend.batches(xs[:1000], ys[:1000]),
                     lambda m, xb, yb, _: nn.functional.cross_entropy(m(xb), yb), epochs=5, lr=3e-3)
     clf = mg.wrap(net, input_shape=(1, 8, 8), bounds=(0, 1))
-    x, y = xs[1000:1030], ys[1000:1030]
+    x, y = xs[1000:1016], ys[1000:1016]
     X = x.reshape(len(x), -1).numpy().astype(np.float64)
     lin = mg.wrap(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(
         xs[:1000].reshape(1000, -1).numpy(), ys[:1000].numpy()))
@@ -121,13 +121,14 @@ def _onnx(path: Path, X: np.ndarray, y: np.ndarray) -> None:
 def tabular_world(tmp_path_factory) -> dict:
     d = load_breast_cancer()
     names = ["age"] + [f"f{i}" for i in range(1, d.data.shape[1])]
-    frame = pd.DataFrame(d.data, columns=names)
+    data = (d.data - d.data.mean(0)) / d.data.std(0)  # standardised, so the README's bare LogisticRegression converges
+    frame = pd.DataFrame(data, columns=names)
     order = np.random.default_rng(0).permutation(len(frame))
     frame, target = frame.iloc[order].reset_index(drop=True), d.target[order]
     X, y = frame.iloc[:400], target[:400]
     X_test, y_test = frame.iloc[400:], target[400:]
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
-    other = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=500)).fit(X, y)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    other = make_pipeline(StandardScaler(), LogisticRegression(C=0.01)).fit(X, y)
     proba = model.predict_proba(X_test)
     work = tmp_path_factory.mktemp("readme-tabular")
     frame.assign(label=target).to_parquet(work / "data.parquet")
@@ -141,9 +142,8 @@ def tabular_world(tmp_path_factory) -> dict:
         mg=mg, np=np, pd=pd, X=X, y=y, X_train=X, y_train=y, X_tr=X, y_tr=y, X_test=X_test, y_test=y_test,
         X_te=X_test, y_te=y_test, X_prod=X_test, X_pool=X_test.to_numpy(), proba_pool=proba,
         part_a=X.iloc[:200], part_b=X.iloc[200:], model=model, clf=mg.wrap(model),
-        x=X["age"].to_numpy(), est_a=LogisticRegression(max_iter=500), est_b=make_pipeline(
-            StandardScaler(), LogisticRegression(max_iter=500)),
-        make_estimator=lambda: LogisticRegression(max_iter=500), pred_a=other.predict(X),
+        x=X["age"].to_numpy(), est_a=LogisticRegression(), est_b=LogisticRegression(C=0.1),
+        make_estimator=LogisticRegression, pred_a=other.predict(X),
         pred_b=model.predict(X), baseline=other.predict(X), proba=model.predict_proba(X),
         p1=model.predict(X), p2=other.predict(X), y_val=y_test,
         logits_val=np.log(np.clip(proba, 1e-12, 1)), LogisticRegression=LogisticRegression,
@@ -187,8 +187,8 @@ def _model_files(world: dict, tmp: Path) -> None:
     d = load_digits()
     x, y = (d.data / 16.0).astype(np.float32), d.target
     cols = [f"x{i}" for i in range(64)]
-    pd.DataFrame(x[:200], columns=cols).assign(label=y[:200]).to_parquet(tmp / "train.parquet")
-    pd.DataFrame(x[1200:1400], columns=cols).assign(label=y[1200:1400]).to_parquet(tmp / "test.parquet")
+    pd.DataFrame(x[:150], columns=cols).assign(label=y[:150]).to_parquet(tmp / "train.parquet")
+    pd.DataFrame(x[1200:1300], columns=cols).assign(label=y[1200:1300]).to_parquet(tmp / "test.parquet")
     np.savez(tmp / "tr.npz", x=x[:600], y=y[:600])
     np.savez(tmp / "va.npz", x=x[1200:1400], y=y[1200:1400])
     np.savez(tmp / "te.npz", x=x[1400:1500], y=y[1400:1500])

@@ -66,7 +66,7 @@ def test_other_mistakes(tmp_path):
     _raises("must be 2-D", np.ones(5))
     _raises("chunk_size", X, chunk_size=0)
     _raises("no such file", tmp_path / "missing.csv")
-    _raises("is a directory", tmp_path)
+    _raises("is a folder with no CSV or Parquet files", tmp_path)
     X[:, 0] = np.where(np.arange(10) % 2, np.nan, 1.0)
     X[:, 1] = np.where(np.arange(10) % 2, 1.0, np.inf)
     _raises("free of NaN/Inf", X)
