@@ -85,3 +85,12 @@ def test_round_trip_of_keys_far_apart_in_sign_and_magnitude():
     doc["key_deltas"][-1] = 2**70
     with pytest.raises(InputError, match="int64"):
         LogSketch.from_dict(doc)
+
+
+def test_a_document_whose_keys_span_both_signs_reads_back():
+    """The order check compares keys without subtracting them (a difference of ±2^62 keys wraps int64)."""
+    import mathguard as mg
+
+    prof = mg.drift.profile(np.array([[-2.5], [2.5], [3.5]]))
+    back = mg.drift.Profile.from_dict(json.loads(json.dumps(prof.to_dict())))
+    np.testing.assert_array_equal(back.features["x0"].sketch.keys, prof.features["x0"].sketch.keys)
