@@ -5,7 +5,7 @@ The step starts at 2·eps and is halved at checkpoints where the loss stopped im
 halved at the last checkpoint and the best loss has not improved since: Croce & Hein §3.2,
 the reference ``reduced_last_check``), restarting from the best point. Losses: cross-entropy,
 DLR (scale-invariant, robust to saturated logits) and targeted DLR against the top
-``n_target_classes`` other classes (one pass per target class).
+``n_target_classes`` other classes (one pass per target class; all passes run as one batch).
 """
 
 from __future__ import annotations
@@ -98,40 +98,61 @@ class APGD(Constrained, Attack):
         queries += 1
         done = logits0.argmax(1) != y
         n_targets = min(self.n_target_classes, clf.n_classes - 1) if self.targeted else 1
-        ranking = logits0.argsort(dim=1, descending=True)
         passes = [(r, t) for t in range(n_targets) for r in range(self.restarts)]
-        for i, (r, t) in enumerate(passes):
-            idx = (~done).nonzero().squeeze(1)
-            if len(idx) == 0:
-                break
-            target = None
-            if self.targeted:  # t-th most likely class other than the true one
-                others = ranking[idx][ranking[idx] != y[idx, None]].view(len(idx), -1)
-                target = others[:, t]
-            adv, fooled, stop = self._pass(clf, x[idx], y[idx], eps[idx], target, draws.rows(idx), queries, idx, i,
-                                     len(passes))
-            best[idx[fooled]] = adv[fooled]
-            done[idx[fooled]] = True
-            if stop:
-                break
+        idx = (~done).nonzero().squeeze(1)
+        if len(idx) == 0:
+            return best, queries
+        # Every pass of every live point runs in one batch: row = (pass i, point).  A pass's numbers depend on
+        # its point, target and key (i,) only, so each row gives what its pass gave when the passes ran one
+        # after another; a point takes its first successful pass, and its later passes are dropped as soon as
+        # an earlier one succeeds (they would never have run), so outcomes, adversarials and queries are the
+        # sequential ones.
+        P, m = len(passes), len(idx)
+        rows_point = idx.repeat(P)
+        rows_pass = torch.arange(P).repeat_interleave(m)
+        target = None
+        if self.targeted:  # t-th most likely class other than the true one
+            ranking = logits0.argsort(dim=1, descending=True)[idx]
+            others = ranking[ranking != y[idx, None]].view(m, -1)
+            target = others[:, torch.tensor([t for _, t in passes])].t().reshape(-1)
+        adv, fooled, row_queries = self._pass(clf, x[rows_point], y[rows_point], eps[rows_point], target,
+                                                    draws.rows(rows_point), rows_pass, P)
+        first = torch.full((m,), P, dtype=torch.long)
+        won = fooled.view(P, m)
+        for i in range(P - 1, -1, -1):
+            first[won[i]] = i
+        hit = first < P
+        best[idx[hit]] = adv.view(P, m, *x.shape[1:])[first[hit], hit.nonzero().squeeze(1)]
+        # A point's queries: those of its passes up to its first success (all of them when none succeeded).
+        upto = torch.arange(P)[:, None] <= first.clamp_max(P - 1)[None, :]
+        queries[idx] += (row_queries.view(P, m) * upto).sum(0)
         return best, queries
 
-    def _pass(self, clf, x, y, eps, target, draws, queries, idx, offset, n_passes):
+    def _pass(self, clf, x, y, eps, target, draws, keys, n_passes):
+        """APGD on every row at once; row j draws its start under key ``(keys[j],)`` (its pass index).
+
+        Rows are (pass, point) pairs of ``n_passes`` passes over the same points, pass-major: once a
+        point's pass succeeds, its later passes stop (``cut``): the sequential loop would not have run them.
+        """
         n = len(x)
+        m = n // n_passes
 
         def proj(z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
             return self._clip(x[rows] + project(z - x[rows], eps[rows], self.norm), x[rows], clf.bounds)
+
+        row_queries = torch.zeros(n, dtype=torch.long)
 
         def evaluate(z: torch.Tensor, rows: torch.Tensor):
             z = z[rows].detach().requires_grad_(True)
             logits = clf.logits(z)
             loss = self._loss(logits, y[rows], None if target is None else target[rows])
             g = loss_gradient(loss, logits, y[rows], z)
-            queries[idx[rows]] += 1
+            row_queries[rows] += 1
             return loss.detach(), g, logits.detach().argmax(1) != y[rows]
 
         all_rows = torch.arange(n)
-        start = random_start(x, eps, self.norm, draws, (offset,))
+        start = torch.cat([random_start(x[i * m:(i + 1) * m], eps[i * m:(i + 1) * m], self.norm,
+                                        draws.rows(slice(i * m, (i + 1) * m)), (i,)) for i in range(n_passes)])
         cur = proj(x + self._mask(start), all_rows)
         prev = cur.clone()
         eta = 2 * eps.clone()
@@ -143,8 +164,19 @@ class APGD(Constrained, Attack):
         last_ck, reduced_last, best_at_ck = 0, torch.zeros(n, dtype=torch.bool), best_loss.clone()
         cks = set(checkpoints(self.steps))
         loss_prev = loss.clone()
+
+        def cut() -> torch.Tensor:
+            """Rows whose point already succeeded in an earlier pass."""
+            won = found.view(n_passes, m).long()
+            earlier = won.cumsum(0) - won  # successes of the same point in earlier passes
+            return (earlier > 0).reshape(-1)
+
+        # Rows cut at the start never ran in the sequential loop: their first evaluation is not a query.
+        dropped = cut()
+        row_queries[dropped] = 0
+        found_or_cut = found | dropped
         for k in range(self.steps):
-            rows = (~found).nonzero().squeeze(1)
+            rows = (~found_or_cut).nonzero().squeeze(1)
             if len(rows) == 0:
                 break
             step = per_sample(eta[rows], x[rows]) * self._direction(grad[rows])
@@ -164,6 +196,8 @@ class APGD(Constrained, Attack):
             best_loss[rows[improved]] = l_new[improved]
             best_x[rows[improved]] = cur[rows[improved]]
             best_grad[rows[improved]] = g_new[improved]
+            if len(hit):
+                found_or_cut = found | cut()
             if k + 1 in cks:
                 span = k + 1 - last_ck
                 halve = halve_step(increases, span, reduced_last, best_at_ck, best_loss) & ~found
@@ -173,6 +207,6 @@ class APGD(Constrained, Attack):
                 grad[halve] = best_grad[halve]
                 increases.zero_()
                 last_ck, reduced_last, best_at_ck = k + 1, halve, best_loss.clone()
-            if not self._tick(offset * self.steps + k + 1, n_passes * self.steps):
-                return adv, found, True
-        return adv, found, False
+            if not self._tick(k + 1, self.steps):
+                break  # cancelled: what was found so far
+        return adv, found, row_queries
