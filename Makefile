@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/mathguard demo --out mathguard-report
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) mathguard-report

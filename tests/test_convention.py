@@ -13,13 +13,10 @@ import dataclasses
 import importlib
 import inspect
 import typing
-import warnings
 
-import numpy as np
 import pytest
 
 import mathguard as mg
-from mathguard.deprecation import MathguardDeprecationWarning
 from mathguard.report import Report
 
 LENSES = ("models", "data", "training", "evaluation", "info", "drift", "attacks", "robustness", "certify",
@@ -151,51 +148,15 @@ def test_results_hold_numpy_not_torch(cls):
 
 @pytest.mark.parametrize("cls", _result_classes(), ids=lambda c: c.__qualname__)
 def test_no_result_keeps_a_second_spelling_of_report(cls):
-    # the deprecated alias comes only from ReportAlias, which warns; nobody defines its own
-    assert "to_report" not in vars(cls), f"{cls.__qualname__}.to_report() should be .report() (ReportAlias)"
+    assert not hasattr(cls, "to_report"), f"{cls.__qualname__}.to_report(): the one spelling is .report()"
 
 
-def test_the_old_to_report_still_answers_with_a_warning():
-    from sklearn.datasets import load_breast_cancer
+def test_no_pre_release_shims():
+    """No release has happened, so there is nothing to stay compatible with (#26): one spelling each."""
+    import importlib.util
 
-    data = load_breast_cancer()
-    rel = mg.info.feature_relevance(data.data[:, :4], data.target, method="binned")
-    with pytest.warns(MathguardDeprecationWarning, match=r"\.report\(\)"):
-        old = rel.to_report()
-    assert old.metrics == rel.report().metrics
-
-
-def test_old_spellings_still_work_with_a_warning_naming_the_new_one():
-    y = np.array([0, 1, 1, 0, 1, 0, 1, 1])
-    a = np.array([0, 1, 0, 0, 1, 0, 1, 0])
-    b = np.array([0, 1, 1, 0, 1, 1, 1, 1])
-    with pytest.warns(MathguardDeprecationWarning, match="random_state"):
-        old = mg.evaluation.compare(y, a, b, seed=3, n_resamples=200)
-    new = mg.evaluation.compare(y, a, b, random_state=3, n_resamples=200)
-    assert old.ci == new.ci
-    with pytest.warns(MathguardDeprecationWarning, match="by keyword"):
-        assert mg.info.entropy([0.5, 0.5], 2) == mg.info.entropy([0.5, 0.5], base=2) == 1.0
-    with pytest.warns(MathguardDeprecationWarning, match="alpha"):
-        boot = mg.evaluation.paired_bootstrap(y, a, b, level=0.9, n_resamples=200)
-    assert boot.level == pytest.approx(0.9)
-    with pytest.warns(MathguardDeprecationWarning):  # positional, in the old order: level 0.9, not alpha 0.9
-        positional = mg.evaluation.paired_bootstrap(y, a, b, "accuracy", 200, 0.9)
-    assert positional.level == pytest.approx(0.9) and positional.ci == boot.ci
-    logits = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 0.5], [0.2, 0.1]])
-    labels = np.array([0, 1, 1, 0])
-    with pytest.warns(MathguardDeprecationWarning, match="labels come first"):
-        old_t = mg.evaluation.fit_temperature(logits, labels)
-    assert old_t.temperature == mg.evaluation.fit_temperature(labels, logits).temperature
-    conf, hit = np.array([0.9, 0.6, 0.8, 0.7]), np.array([True, False, True, True])
-    with pytest.warns(MathguardDeprecationWarning, match="outcome comes first"):
-        old_r = mg.evaluation.reliability(conf, hit, n_bins=2)
-    np.testing.assert_array_equal(old_r.frequency, mg.evaluation.reliability(hit, conf, n_bins=2).frequency)
-
-
-def test_giving_an_old_and_a_new_name_together_is_refused():
-    with pytest.raises(mg.InputError, match="random_state"):
-        mg.evaluation.compare([0, 1], [0, 1], [1, 1], seed=1, random_state=2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MathguardDeprecationWarning)
-        with pytest.raises(mg.InputError, match="positional"):
-            mg.info.entropy([0.5, 0.5], 2, 3)
+    assert importlib.util.find_spec("mathguard.deprecation") is None
+    with pytest.raises(TypeError):
+        mg.evaluation.compare([0, 1], [0, 1], [1, 1], seed=1)
+    with pytest.raises(TypeError):
+        mg.info.entropy([0.5, 0.5], 2)

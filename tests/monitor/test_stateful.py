@@ -21,30 +21,12 @@ HOSTILE_VALUES = [1e308, -1e308, 1e300, 1e200, 1e155, -1e154, 1e147, "1.5", "nan
 EXTREME_THRESHOLDS = ["NaN", "Infinity", "-Infinity", "1e999", '"0.5"', "true", "1e308", "-0.0"]
 
 
-def _sketch_round_trip_broken() -> bool:
-    """mathguard.drift's sketch (level 52) refuses its own document when a column's values nearest zero are >= 2
-    in magnitude on both sides: 42de8ab writes the key deltas as Python integers, but LogSketch.from_dict still
-    checks order with np.diff on int64 keys, where the step from a negative to a positive key overflows (so
-    'keys must increase' fails). Window profiles of such data hit this, and the worker (rightly) reports the
-    model failed. Fixed in drift, this returns False and the test runs as a plain test."""
-    import mathguard as mg
-    from mathguard.errors import InputError
-
-    try:
-        mg.drift.Profile.from_dict(mg.drift.profile(np.array([[-2.5], [2.5], [3.5]])).to_dict())
-    except InputError:
-        return True
-    return False
-
-
 @pytest.fixture(scope="module", params=["sqlite"])
 def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Server errors and isolation do not depend on the database here: SQLite alone keeps the run short."""
     return f"sqlite:///{tmp_path_factory.mktemp('stateful') / 'monitor.db'}"
 
 
-@pytest.mark.xfail(_sketch_round_trip_broken(), strict=False,
-                   reason="drift.LogSketch.from_dict's np.diff overflows int64 between a negative and a positive key")
 def test_stateful_fuzz_keeps_the_service_whole(db_url, kit) -> None:  # noqa: ANN001
     keys = {s: kit.make_key(db_url, s) for s in ("admin", "ingest", "read")}
     steps: list[str] = []  # which rules ran, so the test knows it exercised the service

@@ -20,7 +20,6 @@ from mathguard.attacks.base import Attack, Progress, loss_gradient, per_sample, 
 from mathguard.attacks.constraints import Constrained
 from mathguard.attacks.pgd import random_start
 from mathguard.errors import InputError
-from mathguard.deprecation import renamed
 
 RHO, MOMENTUM = 0.75, 0.75
 
@@ -64,7 +63,6 @@ class APGD(Constrained, Attack):
 
     name = "APGD"
 
-    @renamed(seed="random_state")
     def __init__(self, norm: str = "linf", loss: str = "ce", targeted: bool = False, n_target_classes: int = 9,
                  steps: int = 100, restarts: int = 1, random_state: int = 0, low: Any = None, high: Any = None,
                  mutable: Any = None, onehot: Any = None, progress: Progress | None = None) -> None:

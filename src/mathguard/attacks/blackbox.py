@@ -15,7 +15,6 @@ from mathguard.attacks.base import Attack, Progress, clip_bounds, normalized_ste
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
-from mathguard.deprecation import renamed
 
 ESTIMATORS = ("nes", "spsa")
 
@@ -52,7 +51,6 @@ class ZeroOrderPGD(Attack):
     name = "ZO-PGD"
     needs_gradients = False
 
-    @renamed(seed="random_state")
     def __init__(self, norm: str = "linf", steps: int = 50, estimator: str = "nes", samples: int = 20,
                  sigma: float = 1e-3, step_size: float | None = None, random_state: int = 0,
                  progress: Progress | None = None) -> None:

@@ -21,7 +21,6 @@ from mathguard.attacks.result import AttackResult
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
 from mathguard.validate import finite, integer
-from mathguard.deprecation import renamed
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -121,7 +120,6 @@ class ExpectedClassifier(Classifier):
 class EOT(Attack):
     """Run ``attack`` against the expected prediction; queries count every draw (``samples`` per forward)."""
 
-    @renamed(seed="random_state")
     def __init__(self, attack: Attack, transforms: Any = None, samples: int = 16, random_state: int = 0) -> None:
         if not isinstance(attack, Attack):
             raise InputError(f"EOT wraps a mathguard Attack, got {type(attack).__name__}")

@@ -22,7 +22,6 @@ from mathguard.attacks.base import Attack, Progress, lp_norm, per_sample
 from mathguard.attacks.constraints import FeatureBox, feature_box
 from mathguard.models.base import Classifier
 from mathguard.validate import integer
-from mathguard.deprecation import renamed
 
 #: Predictions held back from each gradient estimate for the step search and bisection after it.
 RESERVE = 40
@@ -39,7 +38,6 @@ class HopSkipJump(Attack):
     minimal_norm = True
     needs_gradients = False
 
-    @renamed(seed="random_state")
     def __init__(self, norm: str = "l2", queries: int = 10_000, init_evals: int = 100, max_evals: int = 10_000,
                  init_tries: int = 100, random_state: int = 0, low: Any = None, high: Any = None, mutable: Any = None,
                  progress: Progress | None = None) -> None:

@@ -15,10 +15,8 @@ import torch
 
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
-from mathguard.deprecation import keyword_only
 
 
-@keyword_only
 def minimal_perturbation(W: Any, b: Any, x: Any, y: Any, *, norm: str = "l2") -> torch.Tensor:
     """(N,) exact minimal ``norm`` distance of each x to a decision boundary of W x + b.
 
@@ -63,7 +61,6 @@ def linear_weights(clf: Classifier) -> tuple[torch.Tensor, torch.Tensor]:
     raise UnsupportedError("this model is not linear (no linear_weights and not a single nn.Linear)")
 
 
-@keyword_only
 def classifier_minimal_perturbation(clf: Classifier, x: Any, y: Any, *, norm: str = "l2") -> torch.Tensor:
     """:func:`minimal_perturbation` for a wrapped linear classifier."""
     xt = clf.as_input(x)

@@ -23,7 +23,6 @@ from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.validate import finite, integer
-from mathguard.deprecation import renamed
 
 #: Logit margin beyond which a fooled image no longer contributes to the untargeted loss.
 MARGIN_CAP = 2.0
@@ -51,7 +50,6 @@ class PatchResult:
     def success_rate(self) -> float:
         return float(self.success.float().mean())
 
-    @renamed(seed="random_state")
     def apply(self, x: torch.Tensor, *, transforms: Any = "same", random_state: int = 1) -> torch.Tensor:
         """``x`` with the patch pasted: under fresh draws of ``transforms`` ("same": the trained family)."""
         t = self.transform if isinstance(transforms, str) and transforms == "same" else as_transform(transforms)
@@ -59,7 +57,6 @@ class PatchResult:
             raise InputError("a patch is placed through a RandomTransform (or 'eot', or None for the fixed place)")
         return paste(x, self.patch, self.region, t, torch.Generator().manual_seed(random_state), self.bounds)
 
-    @renamed(seed="random_state")
     def evaluate(self, clf: Classifier, x: Any, y: Any, *, transforms: Any = "same", random_state: int = 1) -> float:
         """Share of inputs fooled (or sent to the target) with the patch pasted under fresh draws."""
         xt, yt = attack_inputs(clf, x, y, "Patch", needs_gradients=False)

@@ -13,7 +13,6 @@ from mathguard.attacks.constraints import Constrained
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
-from mathguard.deprecation import renamed
 
 
 def loss_and_grad(clf: Classifier, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -69,7 +68,6 @@ class PGD(Constrained, Attack):
 
     name = "PGD"
 
-    @renamed(seed="random_state")
     def __init__(self, norm: str = "linf", steps: int = 40, restarts: int = 1,
                  step_size: float | None = None, random_start: bool = True, mode: str = "fixed",
                  early_stop: bool = True, search_steps: int = 10, random_state: int = 0, low: Any = None,

@@ -18,7 +18,6 @@ import torch
 from mathguard.attacks.base import Attack, Progress, clip_bounds, margin
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
-from mathguard.deprecation import renamed
 
 
 def _as_images(x: torch.Tensor) -> torch.Tensor:
@@ -43,7 +42,6 @@ class Square(Attack):
     name = "Square"
     needs_gradients = False
 
-    @renamed(seed="random_state")
     def __init__(self, norm: str = "linf", queries: int = 1000, p_init: float = 0.05, random_state: int = 0,
                  progress: Progress | None = None) -> None:
         super().__init__(norm, progress)

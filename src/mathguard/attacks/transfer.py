@@ -12,7 +12,6 @@ from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import wrap
-from mathguard.deprecation import keyword_only
 
 
 @dataclass
@@ -31,7 +30,6 @@ class TransferResult:
     target_queries: int
 
 
-@keyword_only
 def transfer(surrogate: Any, target: Any, x: Any, y: Any, *, attack: Attack, eps: Any,
              **wrap_kwargs: Any) -> TransferResult:
     """Run ``attack`` on ``surrogate`` and evaluate its adversarial inputs on ``target`` (one query each)."""

@@ -19,7 +19,6 @@ from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.validate import finite, integer
-from mathguard.deprecation import renamed
 
 #: Logit margin beyond which a fooled input no longer contributes to the loss.
 MARGIN_CAP = 2.0
@@ -50,7 +49,6 @@ class UniversalResult:
                 "clean_error_rate": float((clean != yt).float().mean())}
 
 
-@renamed(seed="random_state")
 def universal_perturbation(clf: Classifier, x: Any, y: Any, *, norm: str = "linf", eps: float = 0.1,
                            steps: int = 200, batch_size: int = 128, step_size: float | None = None, random_state: int = 0,
                            low: Any = None, high: Any = None, mutable: Any = None) -> UniversalResult:

@@ -8,16 +8,13 @@ is tighter than subtracting the two logit intervals.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mathguard.deprecation import warn_deprecated
 from mathguard.errors import InputError, ModelError, UnsupportedError
 from mathguard.models.base import Classifier, as_tensor, check_bounds
 from mathguard.models.torch_model import Normalize, check_module, device_and_dtype, eval_mode, library_layer
@@ -176,20 +173,7 @@ def input_box(x: torch.Tensor, eps: float, bounds: tuple[float, float] | None) -
     return lower, upper
 
 
-def _old_order(func: Callable[..., IntervalBounds]) -> Callable[..., IntervalBounds]:
-    """Accept the old ``ibp(model, x, eps[, y])`` (eps third, by position) with a warning."""
 
-    @functools.wraps(func)
-    def wrapper(model: Any, x: Any, *rest: Any, **kwargs: Any) -> IntervalBounds:
-        if rest and "eps" not in kwargs and np.ndim(rest[0]) == 0:
-            warn_deprecated("ibp: the labels come third now and eps is keyword-only, ibp(model, x, y, eps=...)")
-            kwargs["eps"], rest = rest[0], rest[1:]
-        return func(model, x, *rest, **kwargs)
-
-    return wrapper
-
-
-@_old_order
 def ibp(model: Any, x: Any, y: Any = None, *, eps: float, bounds: tuple[float, float] | None = None
         ) -> IntervalBounds:
     """Propagate the L∞ ball of radius ``eps`` around each input (intersected with the input bounds).

@@ -23,7 +23,6 @@ from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import wrap
 from mathguard.sharding import check_client, run_shards
 from mathguard.validate import finite, integer
-from mathguard.deprecation import keyword_only, renamed
 
 ABSTAIN = -1
 #: Most Gaussian draws per input: counts are streamed, but 10⁹ draws already take hours on any model.
@@ -45,7 +44,6 @@ def _check(sigma: float, n: int, alpha: float, n0: int = 1, batch_size: int = 1,
                          f"{batch_size * input_size * 4 / 1024**3:.1f} GiB of noise; lower batch_size")
 
 
-@keyword_only
 def lower_confidence_bound(k: "np.ndarray | int", n: int, *, alpha: float) -> np.ndarray:
     """One-sided (1 - alpha) Clopper–Pearson lower bound on a binomial proportion k/n."""
     k = np.asarray(k, dtype=float)
@@ -54,7 +52,6 @@ def lower_confidence_bound(k: "np.ndarray | int", n: int, *, alpha: float) -> np
     return np.where(k > 0, lb, 0.0)
 
 
-@keyword_only
 def max_certifiable_radius(sigma: float, n: int, *, alpha: float) -> float:
     """Largest radius any point can get with n draws: all n agree, p̲ = α^(1/n)."""
     _check(sigma, n, alpha)
@@ -178,7 +175,6 @@ class SmoothingCertificate:
                             f"(σ={self.sigma}).")
 
 
-@renamed(seed="random_state")
 def smoothing(clf: Any, x: Any, y: Any = None, *, sigma: float = 0.25, n0: int = 100, n: int = 100_000,
               alpha: float = 0.001, batch_size: int = 1000, random_state: int | None = 0, client: Any = None,
               shard_size: int = 16, ids: Any = None) -> SmoothingCertificate:
@@ -230,7 +226,6 @@ def _certify_points(clf: Classifier, x: torch.Tensor, index: torch.Tensor, sigma
     return preds, radius, p_low
 
 
-@renamed(seed="random_state")
 def smoothed_predict(clf: Any, x: Any, *, sigma: float = 0.25, n: int = 1000, alpha: float = 0.001,
                      batch_size: int = 1000, random_state: int | None = 0) -> np.ndarray:
     """PREDICT: the top class if a two-sided binomial test separates it from the runner-up at level α, else -1."""

@@ -12,7 +12,6 @@ from mathguard.data.findings import all_findings
 from mathguard.data.plots import correlation_vif, scree
 from mathguard.data.source import open_source
 from mathguard.report import Report
-from mathguard.deprecation import keyword_only
 
 
 def _metrics(a: Analysis) -> dict[str, Any]:
@@ -44,7 +43,6 @@ def _metrics(a: Analysis) -> dict[str, Any]:
     return m
 
 
-@keyword_only
 def audit_data(
     X: Any,
     y: Any = None,

@@ -10,7 +10,6 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from mathguard.errors import InputError
-from mathguard.deprecation import keyword_only
 
 
 class _ConvOperatorNorm(nn.Module):
@@ -53,7 +52,6 @@ class _ConvOperatorNorm(nn.Module):
         return w / torch.clamp(sigma / self.bound, min=1.0)
 
 
-@keyword_only
 def lipschitz_layers(net: nn.Module, *, input_shape: tuple[int, ...], bound: float = 1.0) -> nn.Module:
     """A copy of ``net`` whose Linear and Conv2d layers each have operator norm ≤ ``bound`` (estimated).
 

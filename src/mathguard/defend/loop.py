@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from mathguard.errors import InputError
-from mathguard.deprecation import keyword_only, renamed
 
 # loss(net, x, y, progress) where progress runs from 0 to 1 over training (for eps/κ ramps).
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
@@ -39,8 +38,6 @@ def train(net: nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], l
     return net.eval()
 
 
-@keyword_only
-@renamed(seed="random_state")
 def batches(x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 64,
             random_state: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """A shuffled in-memory loader for tensors (any iterable of (x, y) batches works too)."""

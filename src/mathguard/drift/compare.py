@@ -35,7 +35,6 @@ from mathguard.drift.profile import Profile, profile
 from mathguard.errors import InputError
 from mathguard.evaluation import holm
 from mathguard.report import Finding, Report, Severity
-from mathguard.deprecation import renamed
 
 VERDICTS = {None: "no drift", Severity.INFO: "no drift", Severity.LOW: "minor drift", Severity.MEDIUM: "moderate drift",
             Severity.HIGH: "major drift", Severity.CRITICAL: "major drift"}
@@ -214,7 +213,6 @@ def _as_profile(data: Any, proba: Any, like: Profile | None, categorical: Sequen
                    max_buckets=sketch.max_buckets if sketch else 4096, sample_size=like.sample.size), extra
 
 
-@renamed(seed="random_state")
 def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba: Any = None,
             categorical: Sequence[str] = (), feature_names: Sequence[str] | None = None,
             thresholds: Thresholds | None = None, multivariate: bool = True, chunk_size: int | None = None,

@@ -12,7 +12,6 @@ from scipy.stats import norm
 from mathguard.errors import InputError
 from mathguard.report import Finding, Report, Severity
 from mathguard.validate import finite, integer
-from mathguard.deprecation import keyword_only
 
 
 def _power(p_a: float, p_b: float, n_a: float, n_b: float, alpha: float) -> float:
@@ -27,7 +26,6 @@ def _power(p_a: float, p_b: float, n_a: float, n_b: float, alpha: float) -> floa
     return float(norm.cdf((delta - z * se0) / se1) + norm.cdf((-delta - z * se0) / se1))
 
 
-@keyword_only
 def sample_size(p_a: float, min_effect: float, *, alpha: float = 0.05, power: float = 0.8) -> int:
     """Examples per group so the pooled z-test detects p_b = p_a + min_effect with the given power."""
     p_b = p_a + min_effect

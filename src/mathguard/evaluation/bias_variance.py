@@ -11,7 +11,6 @@ from mathguard import validate
 from mathguard.errors import InputError
 from mathguard.report import Figure, Finding, Report, Severity
 from mathguard.report.figure import new_axes
-from mathguard.deprecation import keyword_only, renamed
 
 LOSSES = ("0-1", "mse")
 
@@ -84,8 +83,6 @@ def decompose(preds: np.ndarray, y_test: np.ndarray, loss: str, f_test: np.ndarr
                         float(np.mean(p != main)), None, preds.shape[0])
 
 
-@keyword_only
-@renamed(seed="random_state")
 def bias_variance(make_estimator: Callable[[], Any], X: Any, y: Any, *, loss: str = "0-1", rounds: int = 50,
                   test_size: float = 0.3, X_test: Any = None, y_test: Any = None, f_test: Any = None,
                   random_state: int | None = 0) -> BiasVariance:
@@ -117,7 +114,6 @@ def bias_variance(make_estimator: Callable[[], Any], X: Any, y: Any, *, loss: st
     return decompose(preds, y_test, loss, f)
 
 
-@keyword_only
 def bias_variance_curve(make_estimator: Callable[[Any], Any], params: Sequence[Any], X: Any, y: Any, *,
                         param_name: str = "complexity", **kwargs: Any) -> Report:
     """Decompose the error for each value of a complexity parameter and plot the U-shaped curve."""

@@ -11,7 +11,6 @@ from scipy.stats import norm
 from mathguard import validate
 from mathguard.errors import InputError
 from mathguard.evaluation.metrics import Atoms, PairedMetric, get_metric
-from mathguard.deprecation import keyword_only, renamed
 
 #: Elements of the (chunk, n) weight matrix held at once; bounds memory to ~ a few hundred MB.
 CHUNK_ELEMENTS = 16_000_000
@@ -74,8 +73,6 @@ def _bca_levels(theta: float, reps: np.ndarray, jack: np.ndarray, weights: np.nd
     return norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
 
 
-@keyword_only(old=("metric", "n_resamples", "level", "method", "seed"))  # the positional order before 0.2
-@renamed(seed="random_state", level=("alpha", lambda level: 1 - level))
 def paired_bootstrap(y_true: Any, pred_a: Any, pred_b: Any, *, metric: "str | PairedMetric" = "accuracy",
                      n_resamples: int = 10_000, alpha: float = 0.05, method: str = "bca",
                      random_state: int | None = 0) -> BootstrapResult:

@@ -14,7 +14,6 @@ from mathguard.errors import InputError
 from mathguard.evaluation.metrics import example_nll
 from mathguard.report import Figure, Finding, Report, Severity
 from mathguard.report.figure import new_figure
-from mathguard.deprecation import keyword_only, warn_deprecated
 
 STRATEGIES = ("uniform", "quantile")
 
@@ -41,21 +40,12 @@ class Reliability:
         return float(np.max(np.abs(self.frequency - self.confidence)[seen]))
 
 
-def _is_hits(values: Any) -> bool:
-    arr = np.asarray(values)
-    return arr.dtype == bool or bool(np.isin(arr, (0, 1)).all())
-
-
-@keyword_only
 def reliability(hit: Any, confidence: Any, *, n_bins: int = 15, strategy: str = "uniform") -> Reliability:
     """Bin forecasts by confidence: equal-width ("uniform") or equal-mass ("quantile") edges.
 
     ``hit`` (the outcome, true first as everywhere) says whether each forecast came true.
     The bin rule is scikit-learn's ``calibration_curve``: interior edges, left-closed search.
     """
-    if not _is_hits(hit) and _is_hits(confidence):  # the old order, (confidence, hit)
-        warn_deprecated("reliability: the outcome comes first now, reliability(hit, confidence)")
-        hit, confidence = confidence, hit
     hit = np.asarray(hit)
     confidence = np.asarray(confidence, dtype=np.float64)
     if strategy not in STRATEGIES:
@@ -102,16 +92,12 @@ def _scaled_nll(z: np.ndarray, y: np.ndarray, log_t: float) -> float:
     return float(-np.mean(log_softmax(z * np.exp(-log_t), axis=1)[np.arange(y.size), y]))
 
 
-@keyword_only
 def fit_temperature(y_val: Any, logits_val: Any, *, bounds: tuple[float, float] = (0.01, 100.0)) -> Temperature:
     """Fit one temperature on held-out labels and logits.
 
     NLL is convex in 1/T, hence unimodal in log T, so a bounded Brent search over log T finds
     the optimum and can never return a negative or zero temperature.
     """
-    if np.ndim(y_val) == 2 and np.ndim(logits_val) == 1:  # the old order, (logits_val, y_val)
-        warn_deprecated("fit_temperature: the labels come first now, fit_temperature(y_val, logits_val)")
-        y_val, logits_val = logits_val, y_val
     z = _logits(logits_val, "logits_val")
     y = validate.labels(y_val, "y_val", n_classes=z.shape[1])
     validate.same_length(logits_val=z, y_val=y)
@@ -239,7 +225,6 @@ def _brier_terms(P: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[float, floa
     return brier, rel, res, unc
 
 
-@keyword_only
 def calibration(y_true: Any, proba: Any, *, n_bins: int = 15, logits: Any = None,
                 threshold: float = 0.05) -> Calibration:
     """Calibration of probabilities ``proba`` (n, K) — or P(class 1) for a binary model — against labels.

@@ -19,7 +19,6 @@ from sklearn.model_selection import RepeatedKFold, train_test_split
 from mathguard import validate
 from mathguard.errors import InputError
 from mathguard.report import Finding, Report, Severity
-from mathguard.deprecation import keyword_only, renamed
 
 
 @dataclass(frozen=True)
@@ -70,8 +69,6 @@ def _diff(est_a: Any, est_b: Any, scorer: Any, X: Any, y: Any, train: np.ndarray
     return float(scorer(b, X[test], y[test]) - scorer(a, X[test], y[test]))
 
 
-@keyword_only
-@renamed(seed="random_state")
 def compare_cv(est_a: Any, est_b: Any, X: Any, y: Any, *, scheme: str = "5x2", scoring: str = "accuracy",
                random_state: int | None = 0, n_splits: int = 10, n_repeats: int = 10,
                alpha: float = 0.05) -> CVComparison:

@@ -18,7 +18,6 @@ from mathguard.evaluation.bootstrap import BootstrapResult, paired_bootstrap
 from mathguard.evaluation.metrics import get_metric
 from mathguard.report import Finding, Report, Severity
 from mathguard.validate import as_1d, integer, labels
-from mathguard.deprecation import keyword_only, renamed
 
 MCNEMAR_TESTS = ("exact", "mid-p", "chi2", "auto")
 #: Fewer paired examples than this: a bootstrap CI collapses (1 row: "100 pp, CI 100–100"), so no verdict is given.
@@ -36,7 +35,6 @@ class McNemar:
     test: str
 
 
-@keyword_only
 def mcnemar(b: int, c: int, *, test: str = "exact") -> McNemar:
     """Test H0 "A and B err equally often" from the discordant counts.
 
@@ -170,8 +168,6 @@ class Comparison:
                       summary=self.verdict)
 
 
-@keyword_only
-@renamed(seed="random_state")
 def compare(y_true: Any, pred_a: Any, pred_b: Any, *, metric: str = "accuracy", test: str = "exact",
             alpha: float = 0.05, min_effect: float = 0.0, n_resamples: int = 10_000,
             ci_method: str = "bca", random_state: int | None = 0, names: tuple[str, str] = ("A", "B")) -> Comparison:
@@ -208,7 +204,6 @@ def compare(y_true: Any, pred_a: Any, pred_b: Any, *, metric: str = "accuracy", 
                       p_value, test_name, alpha, float(min_effect), int(y.size), names, evidence)
 
 
-@keyword_only
 def compare_many(y_true: Any, baseline: Any, candidates: Mapping[str, Any], *, metric: str = "accuracy",
                  baseline_name: str = "baseline", **kwargs: Any) -> Report:
     """Compare several candidates against one baseline, with Holm-adjusted p-values.

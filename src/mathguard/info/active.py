@@ -18,7 +18,6 @@ from mathguard.errors import InputError
 from mathguard.validate import probabilities
 from mathguard.info.divergence import entropy
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
-from mathguard.deprecation import ReportAlias, keyword_only, renamed
 
 STRATEGIES = ("entropy", "margin", "least-confident")
 
@@ -41,8 +40,6 @@ def _check_k(k: int, n: int) -> None:
         raise InputError(f"k must be an integer between 1 and the pool size {n}, got {k!r}")
 
 
-@keyword_only
-@renamed(by="strategy")
 def select_uncertain(proba_pool: Any, *, k: int, strategy: str = "entropy") -> np.ndarray:
     """Indices of the ``k`` most uncertain rows, most uncertain first (ties: lower index first)."""
     scores = uncertainty(proba_pool, strategy)
@@ -50,8 +47,6 @@ def select_uncertain(proba_pool: Any, *, k: int, strategy: str = "entropy") -> n
     return np.argsort(-scores, kind="stable")[:k]
 
 
-@keyword_only
-@renamed(by="strategy")
 def select_diverse(proba_pool: Any, X_pool: Any, *, k: int, strategy: str = "entropy",
                    pool_factor: int = 10) -> np.ndarray:
     """``k`` uncertain rows that are far apart: the ``pool_factor·k`` most uncertain, thinned by greedy k-center.
@@ -77,7 +72,7 @@ def select_diverse(proba_pool: Any, X_pool: Any, *, k: int, strategy: str = "ent
 
 
 @dataclass
-class ActiveLearningCurve(ReportAlias):
+class ActiveLearningCurve:
     """Test accuracy after each labelling round, averaged over repeats, for a strategy and for random picks."""
 
     labels: np.ndarray

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from mathguard.errors import InputError
-from mathguard.deprecation import keyword_only
 
 
 def _dist(p: Any, name: str) -> np.ndarray:
@@ -66,7 +65,6 @@ def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where(x == 0, 0.0, out)
 
 
-@keyword_only
 def entropy(p: Any, *, base: float = math.e) -> np.ndarray | float:
     """H(p) = −Σ p log p along the last axis."""
     pa = _dist(p, "p")
@@ -74,7 +72,6 @@ def entropy(p: Any, *, base: float = math.e) -> np.ndarray | float:
     return float(h) if np.ndim(h) == 0 else h
 
 
-@keyword_only
 def cross_entropy(p: Any, q: Any, *, base: float = math.e, smoothing: float = 0.0) -> np.ndarray | float:
     """H(p, q) = −Σ p log q = H(p) + KL(p‖q)."""
     pa, qa = _pair(p, q, smoothing)
@@ -82,7 +79,6 @@ def cross_entropy(p: Any, q: Any, *, base: float = math.e, smoothing: float = 0.
     return float(h) if np.ndim(h) == 0 else h
 
 
-@keyword_only
 def kl(p: Any, q: Any, *, base: float = math.e, smoothing: float = 0.0) -> np.ndarray | float:
     """KL(p‖q) = Σ p log(p/q); inf where p puts mass q does not (unless smoothed)."""
     pa, qa = _pair(p, q, smoothing)
@@ -92,7 +88,6 @@ def kl(p: Any, q: Any, *, base: float = math.e, smoothing: float = 0.0) -> np.nd
     return float(d) if np.ndim(d) == 0 else d
 
 
-@keyword_only
 def js(p: Any, q: Any, *, base: float = math.e) -> np.ndarray | float:
     """Jensen–Shannon divergence ½KL(p‖m) + ½KL(q‖m), m = (p+q)/2: symmetric, finite, ≤ log 2."""
     pa, qa = _pair(p, q, 0.0)
@@ -101,7 +96,6 @@ def js(p: Any, q: Any, *, base: float = math.e) -> np.ndarray | float:
     return float(d) if np.ndim(d) == 0 else d
 
 
-@keyword_only
 def psi(expected: Any, actual: Any, *, smoothing: float = 1e-4) -> np.ndarray | float:
     """Population stability index Σ (a − e)·ln(a/e) = KL(a‖e) + KL(e‖a), in nats.
 
@@ -116,13 +110,11 @@ def psi(expected: Any, actual: Any, *, smoothing: float = 1e-4) -> np.ndarray | 
     return float(d) if np.ndim(d) == 0 else d
 
 
-@keyword_only
 def perplexity(p: Any, *, base: float = 2.0) -> np.ndarray | float:
     """base^H(p): the effective number of equally likely outcomes (independent of the base)."""
     return np.power(base, entropy(p, base=base))
 
 
-@keyword_only
 def mutual_information(joint: Any, *, base: float = math.e) -> np.ndarray | float:
     """I(X;Y) = KL(p(x,y) ‖ p(x)p(y)) from a joint count or probability table.
 

@@ -32,7 +32,6 @@ from mathguard.info.divergence import entropy, mutual_information
 from mathguard.io import is_dask
 from mathguard.report import Figure, Finding, Report, Severity, new_figure
 from mathguard.validate import finite
-from mathguard.deprecation import ReportAlias, keyword_only
 
 _MAX_DISCRETE = 32  # a numeric column with at most this many distinct integer values is treated as discrete
 
@@ -129,7 +128,7 @@ def g_test(table: np.ndarray) -> float:
 
 
 @dataclass
-class Relevance(ReportAlias):
+class Relevance:
     """MI of each feature with the target (in ``unit``: bits unless asked), most relevant first, and its significance."""
 
     scores: pd.Series
@@ -265,7 +264,7 @@ def _relevance(mi: np.ndarray, tables: Sequence[np.ndarray], names: list[str], u
 
 
 @dataclass
-class Redundancy(ReportAlias):
+class Redundancy:
     """Pairwise normalised MI between features and the groups joined by NMI ≥ threshold."""
 
     nmi: pd.DataFrame
@@ -354,7 +353,6 @@ class InformationGain:
     branches: int
 
 
-@keyword_only
 def information_gain(feature: Any, y: Any, *, threshold: float | None = None, categorical: bool | None = None,
                      base: float = 2.0) -> InformationGain:
     """Information gain of splitting ``y`` on one feature, as a decision tree computes it.

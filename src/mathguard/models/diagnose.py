@@ -24,7 +24,6 @@ from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode, torch_roots
 from mathguard.report import Finding, Report, Severity
-from mathguard.deprecation import keyword_only
 
 #: A row "is a probability vector" when its entries are ≥ -PROB_TOL and it sums to 1 ± PROB_TOL.
 PROB_TOL = 1e-4
@@ -177,7 +176,6 @@ def describe(clf: Classifier) -> dict[str, Any]:
             "bounds": None if clf.bounds is None else list(clf.bounds), "has_gradients": clf.has_gradients}
 
 
-@keyword_only
 def model_report(clf: Classifier, x: Any, *, title: str = "Model protocol") -> Report:
     """A Report with :func:`describe` as metrics and :func:`output_findings` as findings."""
     return Report(title=title, findings=output_findings(clf, x), metrics=describe(clf))

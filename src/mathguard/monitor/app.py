@@ -12,7 +12,6 @@ row is committed. Webhook URLs are shown in full to admin keys only.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable

@@ -8,7 +8,7 @@ per process, as Prometheus expects (a restart is a counter reset).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import orjson
 import sqlalchemy as sa

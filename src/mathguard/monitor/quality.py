@@ -28,7 +28,6 @@ from mathguard.data.collinearity import null_space, pivots, relations, vif
 from mathguard.data.cross import EPS, Cross, condition, rank_tolerance
 from mathguard.data.findings import COND_MODERATE, VIF_HIGH
 from mathguard.data.moments import Moments
-from mathguard.errors import InputError
 
 N_BINS = 15
 #: An exact dependency makes κ and VIF infinite; JSON and alert thresholds need a number, so they read 1/eps

@@ -25,13 +25,11 @@ from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.robustness import pitfalls
 from mathguard.sharding import check_client, run_shards
 from mathguard.validate import integer
-from mathguard.deprecation import keyword_only
 
 #: Points per Dask task when a client is given and shard_size is not.
 DEFAULT_SHARD = 64
 
 
-@keyword_only
 def default_attacks(n_classes: int, *, norm: str, steps: int = 100,
                     has_gradients: bool = True, labels_only: bool = False) -> tuple[list[Attack], list[Finding]]:
     """APGD-CE, then targeted APGD-DLR (untargeted DLR for 3 classes, none for 2), then Square (10·steps queries).
