@@ -51,8 +51,7 @@ def _numeric(frame: pd.DataFrame) -> list[str]:
             and not pd.api.types.is_bool_dtype(frame[c].dtype)]
 
 
-def _rounded(frame: pd.DataFrame, centre: pd.Series, scale: pd.Series) -> pd.DataFrame:
-    num = _numeric(frame)
+def _rounded(frame: pd.DataFrame, num: list[str], centre: pd.Series, scale: pd.Series) -> pd.DataFrame:
     out = frame.copy()
     out[num] = np.round((frame[num] - centre[num]) / scale[num] / NEAR)
     return out
@@ -62,9 +61,9 @@ def _first(rows: np.ndarray) -> list[int]:
     return [int(r) for r in rows[:NAMED]]
 
 
-def _duplicates(frame: pd.DataFrame, h: np.ndarray, near: np.ndarray) -> list[Finding]:
+def _duplicates(exact: np.ndarray, near: np.ndarray) -> list[Finding]:
+    """``exact``: rows repeating an earlier row; ``near``: hashes of the rounded rows."""
     found = []
-    exact = pd.Series(h).duplicated(keep="first").to_numpy()
     if exact.any():
         share = exact.mean()
         found.append(Finding(
@@ -116,10 +115,10 @@ def _leakage(h_train: np.ndarray, h_test: np.ndarray) -> Finding | None:
         fix="Split after deduplicating, or by group (user, patient, session) so no row lands on both sides.")
 
 
-def _unseen(train: pd.DataFrame, test: pd.DataFrame) -> list[Finding]:
+def _unseen(train: pd.DataFrame, test: pd.DataFrame, num: list[str]) -> list[Finding]:
     found = []
     for c in train.columns:
-        if c in _numeric(train) or c not in test.columns:
+        if c in num or c not in test.columns:
             continue
         known = set(train[c].dropna().astype(str))
         new = test[c].dropna().astype(str)
@@ -175,9 +174,8 @@ def _mixed_types(frame: pd.DataFrame) -> list[Finding]:
     return found
 
 
-def _outliers(frame: pd.DataFrame) -> Finding | None:
+def _outliers(frame: pd.DataFrame, num: list[str]) -> Finding | None:
     """Rows whose robust distance (median / MAD per feature, summed squares) is beyond chance for any row."""
-    num = _numeric(frame)
     if not num or len(frame) < 30:
         return None
     x = frame[num].to_numpy(dtype=np.float64)
@@ -215,19 +213,20 @@ def integrity(X_train: Any, y_train: Any = None, X_test: Any = None, y_test: Any
     centre = train[num].mean()
     scale = train[num].std().where(lambda s: s > 0, 1.0)
     h = _hashes(train)
-    found: list[Finding | None] = [*_duplicates(train, h, _hashes(_rounded(train, centre, scale))),
-                                   *_mixed_types(train), _outliers(train)]
+    exact = pd.Series(h).duplicated(keep="first").to_numpy()
+    found: list[Finding | None] = [*_duplicates(exact, _hashes(_rounded(train, num, centre, scale))),
+                                   *_mixed_types(train), _outliers(train, num)]
     if y_train is not None:
         y_tr = np.asarray(y_train).reshape(-1)
         if len(y_tr) != len(train):
             raise InputError(f"y_train has {len(y_tr)} labels for {len(train)} rows")
         found.append(_conflicts(h, y_tr))
-    metrics: dict[str, Any] = {"n_train": len(train), "duplicate_rows": int(pd.Series(h).duplicated().sum())}
+    metrics: dict[str, Any] = {"n_train": len(train), "duplicate_rows": int(exact.sum())}
     if X_test is not None:
         test = _frame(X_test, list(train.columns) if feature_names is None else feature_names, "X_test")
         if list(test.columns) != list(train.columns):
             raise InputError("X_test must have the training columns, in the same order")
-        found += [_leakage(h, _hashes(test)), *_unseen(train, test)]
+        found += [_leakage(h, _hashes(test)), *_unseen(train, test, num)]
         metrics["n_test"] = len(test)
         if y_train is not None and y_test is not None:
             found.append(_label_shift(np.asarray(y_train).reshape(-1), np.asarray(y_test).reshape(-1), alpha))

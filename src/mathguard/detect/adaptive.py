@@ -22,8 +22,9 @@ from mathguard.attacks.base import NORMS, clip_bounds, normalized_step, parse_ep
 from mathguard.attacks.draws import PointDraws
 from mathguard.attacks.pgd import random_start
 from mathguard.detect.base import Detector, score_many
-from mathguard.detect.forward import eval_mode, forward
+from mathguard.detect.forward import forward
 from mathguard.errors import InputError, UnsupportedError
+from mathguard.models.torch_model import eval_mode
 from mathguard.report import Report
 from mathguard.validate import integer
 

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from mathguard.detect.conformal import check_fpr, conformal_p_values, conformal_threshold
-from mathguard.detect.forward import Forward, check_layer, eval_mode, forward
+from mathguard.detect.forward import Forward, check_layer, forward
 from mathguard.errors import InputError, ModelError
 from mathguard.models.base import Classifier
+from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import wrap
 
 BATCH = 512

@@ -18,7 +18,7 @@ from torch import nn
 
 from mathguard.errors import InputError, ModelError
 from mathguard.models.base import Classifier
-from mathguard.models.torch_model import TorchClassifier, eval_mode  # noqa: F401 (detectors import it from here)
+from mathguard.models.torch_model import TorchClassifier, eval_mode
 
 INPUT, PENULTIMATE = "input", "penultimate"
 

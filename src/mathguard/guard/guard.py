@@ -30,13 +30,13 @@ import pandas as pd
 import torch
 
 from mathguard.detect.base import BATCH, Detector, shared_forward, unique_names
-from mathguard.detect.forward import eval_mode, forward
+from mathguard.detect.forward import forward
 from mathguard.drift.profile import Profile
 from mathguard.errors import InputError, MathguardError
 from mathguard.guard.logqueue import LogCounts, LogQueue
 from mathguard.guard.rows import RowValidator, batch_error, holds_rows
 from mathguard.models.base import Classifier
-from mathguard.models.torch_model import device_and_dtype
+from mathguard.models.torch_model import device_and_dtype, eval_mode
 from mathguard.models.wrap import wrap
 from mathguard.report import Finding, Report, Severity
 from mathguard.validate import finite, labels

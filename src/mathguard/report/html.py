@@ -98,28 +98,34 @@ def _value(v: object) -> str:
     if isinstance(v, dict):
         if not v:
             return "{}"
-        if all(isinstance(x, dict) and all(is_scalar(y) for y in x.values()) for x in v.values()):
-            columns = list(dict.fromkeys(k for x in v.values() for k in x))
-            inner = _table(Table("", ("", *map(str, columns)),
-                                 tuple((str(k), *(x.get(c, "") for c in columns)) for k, x in v.items())), {})
+        if all(_record(x) for x in v.values()):
+            inner = _records([str(k) for k in v], list(v.values()))
         else:
             inner = "<table>" + "".join(f"<tr><th>{escape(str(k))}</th><td class=\"v\">{_value(x)}</td></tr>"
                                         for k, x in v.items()) + "</table>"
-        return inner if len(v) <= INLINE and _flat(v) else _fold(f"{len(v)} entr{'y' if len(v) == 1 else 'ies'}", inner)
+        if len(v) <= INLINE and _record(v):
+            return inner
+        return _fold(f"{len(v)} entr{'y' if len(v) == 1 else 'ies'}", inner)
     items = list(v)
     if all(is_scalar(x) for x in items):
         text = ", ".join(escape(fmt_number(x)) for x in items)
         return f"[{text}]" if len(items) <= INLINE else _fold(f"{len(items)} values", f"[{text}]")
-    if all(isinstance(x, dict) and all(is_scalar(y) for y in x.values()) for x in items):
-        columns = list(dict.fromkeys(k for x in items for k in x))
-        inner = _table(Table("", tuple(map(str, columns)), tuple(tuple(x.get(c, "") for c in columns)
-                                                                   for x in items)), {})
-        return _fold(f"{len(items)} records", inner)
+    if all(_record(x) for x in items):
+        return _fold(f"{len(items)} records", _records(None, items))
     return _fold(f"{len(items)} items", "<ol>" + "".join(f"<li>{_value(x)}</li>" for x in items) + "</ol>")
 
 
-def _flat(v: dict) -> bool:
-    return all(is_scalar(x) for x in v.values())
+def _record(v: object) -> bool:
+    return isinstance(v, dict) and all(is_scalar(x) for x in v.values())
+
+
+def _records(labels: list[str] | None, records: list[dict]) -> str:
+    """Records as one table: a column per key any of them has, a first column of ``labels`` when given."""
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    rows = tuple(((label,) if labels is not None else ()) + tuple(r.get(c, "") for c in columns)
+                 for label, r in zip(labels or [None] * len(records), records))
+    return _table(Table("", (("",) if labels is not None else ()) + tuple(map(str, columns)), rows), {})
+
 
 
 def _fold(label: str, inner: str) -> str:
