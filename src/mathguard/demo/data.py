@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mathguard.data.audit import audit_data
+from mathguard.data.integrity import integrity
 from mathguard.demo.context import DemoContext
 from mathguard.report import Report
 
@@ -39,4 +40,10 @@ def demo_section(ctx: DemoContext) -> Report:
     for name, rep in parts:
         rep.title = f"Data audit: {name}"
         section.add_section(rep)
+    # Integrity: nothing on the clean splits; five repeated rows with flipped labels on the planted copy.
+    parts[0][1].add_section(integrity(cancer.X_train, cancer.y_train, cancer.X_test, cancer.y_test,
+                                      feature_names=list(cancer.feature_names)))
+    planted = planted_defects(ctx)
+    repeated = pd.concat([planted, planted.iloc[:5]], ignore_index=True)
+    parts[2][1].add_section(integrity(repeated, np.r_[cancer.y_train, 1 - cancer.y_train[:5]]))
     return section
