@@ -47,3 +47,26 @@ def test_bad_options_are_one_line_errors(files, extra, message):
     res = _run(files, *extra)
     assert res.exit_code == 2, res.output
     assert message in res.output and "Traceback" not in res.output
+
+
+def test_budget_measures_as_many_test_points_as_fit_and_says_so(files, monkeypatch):
+    """#24: --budget on detect cuts the test points (the attacked ones); the detectors still fit on all of train."""
+    import mathguard.cli.detect as cli
+
+    seen = []
+
+    def plan(seconds, run, total, pilot=1):
+        seen.append((seconds, total, pilot))
+        run(pilot)
+        return 60
+
+    monkeypatch.setattr(cli, "points_within", plan)
+    out = files / "b.json"
+    res = _run(files, "--detectors", "energy", "--attacks", "pgd:0.1", "--no-adaptive", "--budget", "90s",
+               "--json", str(out), "--fail-on", "never", "-q")
+    assert res.exit_code == 0, res.output
+    rep = json.loads(out.read_text())["report"]
+    n_test = len(np.load(files / "test.npz")["y"])
+    assert seen == [(90.0, n_test, 8)]
+    cut = next(f for f in rep["findings"] if f["id"] == "adversarial.budget-cut")
+    assert cut["evidence"] == {"used": 60, "given": n_test, "budget_s": 90.0}

@@ -73,3 +73,33 @@ def test_mistakes_are_one_line_exit_2(files, extra, message):
     res = _run(files, "build", *extra)
     assert res.exit_code == 2
     assert message in res.output and "Traceback" not in res.output
+
+
+def test_budget_attacks_as_many_points_as_fit_and_says_so(files, monkeypatch):
+    """#24: --budget on robustness. The pilot arithmetic is tested in tests/cli/test_budget.py; here the wiring."""
+    import mathguard.cli.robustness as cli
+
+    seen = []
+
+    def plan(seconds, run, total, pilot=1):
+        seen.append((seconds, total, pilot))
+        assert run(pilot).metrics["n"] == pilot  # a pilot is a real run on the first points
+        return 7
+
+    monkeypatch.setattr(cli, "points_within", plan)
+    out = files / "b.json"
+    res = _run(files, "build", "--budget", "2m", "--json", str(out), "--fail-on", "never", "-q")
+    assert res.exit_code == 0, res.output
+    rep = json.loads(out.read_text())["report"]
+    assert seen == [(120.0, 40, 4)] and rep["metrics"]["n"] == 7
+    cut = next(f for f in rep["findings"] if f["id"] == "adversarial.budget-cut")
+    assert cut["evidence"] == {"used": 7, "given": 40, "budget_s": 120.0} and "7 of 40 points" in cut["title"]
+    assert _run(files, "build", "--budget", "soon").exit_code == 2
+
+
+def test_a_generous_budget_cuts_nothing(files):
+    out = files / "g.json"
+    res = _run(files, "build", "--budget", "1h", "--json", str(out), "--fail-on", "never", "-q")
+    assert res.exit_code == 0, res.output
+    rep = json.loads(out.read_text())["report"]
+    assert rep["metrics"]["n"] == 40 and not any(f["id"].endswith("budget-cut") for f in rep["findings"])

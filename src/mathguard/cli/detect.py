@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from mathguard.cli.app import activity, check_outputs, finish, main, model_file, report_options, severity_option
+from mathguard.cli.budget import budget_option, note_cut, points_within
 from mathguard.cli.inputs import classifier_options, load_classifier, load_inputs, load_labeled, parse_floats
 from mathguard.errors import InputError
 
@@ -37,23 +39,34 @@ def _attacks(text: str | None) -> dict[str, float] | None:
 @click.option("--fpr", type=float, default=0.05, show_default=True, help="Promised false-alarm rate on clean data.")
 @click.option("--attacks", default=None, help="Attacks to detect, name:eps, e.g. pgd:0.1,fgsm:0.1.")
 @click.option("--no-adaptive", is_flag=True, help="Skip the adaptive attack on each detector.")
+@budget_option("test points")
 @report_options
 @severity_option("high")
 def detect(model_spec: str, input_shape: str | None, bounds: str | None, trust_pickle: bool, train: str, val: str,
            test_path: str, ood: str | None, detectors: str, layer: str | None, fpr: float,
-           attacks: str | None, no_adaptive: bool, html: str | None, json_path: str | None, quiet: bool,
+           attacks: str | None, no_adaptive: bool, budget: str | None, html: str | None, json_path: str | None, quiet: bool,
            fail_on: str) -> None:
     """Out-of-distribution and adversarial-input detectors with a guaranteed false-alarm rate."""
+    from mathguard.auditor import parse_duration
     from mathguard.detect.pipeline import detect_report
 
+    seconds = parse_duration(budget)
     ood_files = [p.strip() for p in (ood or "").split(",") if p.strip()]
     check_outputs({"--json": json_path, "--html": html}, [model_file(model_spec), train, val, test_path, *ood_files])
     x_train, y_train = load_labeled(train)
     clf = load_classifier(model_spec, input_shape, bounds, trust_pickle, tuple(x_train.shape[1:]))
     shifts = {Path(p).stem: load_inputs(p) for p in ood_files}
+    x_val, (x_test, y_test) = load_inputs(val), load_labeled(test_path)
     with activity("fitting and attacking detectors", quiet):
-        report = detect_report(clf, train=(x_train, y_train), val=load_inputs(val), test=load_labeled(test_path),
-                               detectors=[d.strip() for d in detectors.split(",") if d.strip()],
-                               ood=shifts or None, attacks=_attacks(attacks), fpr=fpr, layer=layer,
-                               adaptive=not no_adaptive)
+        def run(k: int) -> Any:
+            return detect_report(clf, train=(x_train, y_train), val=x_val, test=(x_test[:k], y_test[:k]),
+                                 detectors=[d.strip() for d in detectors.split(",") if d.strip()],
+                                 ood=shifts or None, attacks=_attacks(attacks), fpr=fpr, layer=layer,
+                                 adaptive=not no_adaptive)
+
+        n_points = len(x_test) if seconds is None else points_within(seconds, run, len(x_test), pilot=8)
+        report = run(n_points)
+    note_cut(report, used=n_points, given=len(x_test), budget=str(budget), seconds=seconds or 0.0,
+             what="test points", lens="adversarial",
+             fix="Give a larger --budget, fewer --detectors or --no-adaptive to measure every test point.")
     finish(report, html, json_path, fail_on, quiet=quiet)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from mathguard.cli.app import activity, check_outputs, finish, main, model_file, report_options, severity_option
+from mathguard.cli.budget import budget_option, note_cut, points_within
 from mathguard.cli.cluster import cluster, cluster_options
 from mathguard.cli.inputs import load_model_and_data, model_options, parse_floats
 from mathguard.errors import InputError
@@ -17,24 +20,34 @@ from mathguard.errors import InputError
 @click.option("--steps", type=int, default=100, show_default=True, help="Iterations of each APGD attack.")
 @click.option("--bracket", is_flag=True, help="Add certified accuracy (IBP / Lipschitz) below the attacked accuracy.")
 @click.option("--no-checks", is_flag=True, help="Skip the pitfall checks (faster, less trustworthy).")
+@budget_option("points")
 @report_options
 @cluster_options
 @severity_option("high")
 def robustness(model_spec: str, data: str, input_shape: str | None, bounds: str | None, max_samples: int | None,
                trust_pickle: bool, norm: str, eps_text: str, steps: int, bracket: bool, no_checks: bool,
-               html: str | None, json_path: str | None, quiet: bool, scheduler: str | None, workers: int | None,
+               budget: str | None, html: str | None, json_path: str | None, quiet: bool, scheduler: str | None, workers: int | None,
                fail_on: str) -> None:
     """Evaluate robust accuracy per eps with an attack ensemble and flag evaluation pitfalls."""
+    from mathguard.auditor import parse_duration
     from mathguard.robustness import evaluate_robustness, robustness_bracket
 
+    seconds = parse_duration(budget)
     check_outputs({"--json": json_path, "--html": html}, [model_file(model_spec), data])
     eps = parse_floats(eps_text, "--eps")
     if not eps:
         raise InputError("--eps needs at least one budget")
     clf, x, y = load_model_and_data(model_spec, data, input_shape, bounds, max_samples, trust_pickle)
     with activity("attacking", quiet), cluster(scheduler, workers) as client:
-        report = evaluate_robustness(clf, x, y, norm=norm, eps=eps, steps=steps, checks=not no_checks,
-                                     client=client)
-        if bracket:
-            report.add_section(robustness_bracket(clf, x, y, norm=norm, eps=eps))
+        def run(k: int) -> Any:
+            report = evaluate_robustness(clf, x[:k], y[:k], norm=norm, eps=eps, steps=steps, checks=not no_checks,
+                                         client=client)
+            if bracket:
+                report.add_section(robustness_bracket(clf, x[:k], y[:k], norm=norm, eps=eps))
+            return report
+
+        n_points = len(x) if seconds is None else points_within(seconds, run, len(x), pilot=4)
+        report = run(n_points)
+    note_cut(report, used=n_points, given=len(x), budget=str(budget), seconds=seconds or 0.0, what="points",
+             lens="adversarial", fix="Give a larger --budget, fewer --steps or fewer --eps values to attack every point.")
     finish(report, html, json_path, fail_on, quiet=quiet)
