@@ -28,14 +28,14 @@ from starlette.concurrency import run_in_threadpool
 from mathguard.errors import InputError
 from mathguard.monitor import alerts, runs
 from mathguard.monitor.config import MAX_DURATION, Settings, parse_duration
-from mathguard.monitor.dashboard import dashboard_data, dashboard_html
+from mathguard.monitor.dashboard import MAX_WINDOW, dashboard_data, dashboard_html, default_window
 from mathguard.monitor.events import TooLarge, parse_batch, parse_time
 from mathguard.monitor.limits import check_profile
 from mathguard.monitor.metrics import Metrics
 from mathguard.monitor.middleware import ServiceMiddleware, dashboard_csp
 from mathguard.monitor.store import Conflict, Model, Store
 from mathguard.monitor.webhooks import MAX_URL, Outbox
-from mathguard.monitor.windows import Counts, drift_series, summarize
+from mathguard.monitor.windows import Counts, drift_series, feature_histogram, summarize
 from mathguard.monitor.worker import Worker, one_line
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
@@ -282,6 +282,23 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         return {"model": m.name, "window_s": width, "resolution_s": settings.resolution_s,
                 "start": begin, "end": stop, "windows": series}
 
+    @app.get("/v1/models/{name}/histogram", dependencies=[Depends(scope("read"))], tags=["drift"])
+    def histogram(m: Model = Depends(model), feature: str = Query(max_length=1000),
+                  window: str = Query("1h", max_length=20), end: str | None = Query(None, max_length=40)
+                  ) -> dict[str, Any]:
+        """One feature in the latest window before ``end`` against the reference: the reference's quantile bins,
+        both shares per bin, PSI/KL/JS (the numbers of that window's drift summary) (read)."""
+        width = parse_duration(window, maximum=MAX_DURATION)
+        stop = parse_time(_number(end)) if end else time.time() + settings.clock_skew_s
+        if not 0 <= stop <= MAX_TIME:
+            raise ApiError(422, f"end must lie between 1970 and {MAX_TIME:.0e} s after it", "bad_request")
+        try:
+            return feature_histogram(store, m, feature, window=width, resolution=settings.resolution_s, end=stop)
+        except KeyError:
+            names = list(m.reference.features)
+            raise ApiError(404, f"model {m.name!r} has no feature {feature[:100]!r}; its features: "
+                           + ", ".join(names[:10]) + (" ..." if len(names) > 10 else ""), "not_found") from None
+
     @app.post("/v1/models/{name}/alerts", status_code=201, dependencies=[Depends(scope("admin"))], tags=["alerts"])
     def add_rule(body: RuleIn, m: Model = Depends(model)) -> dict[str, Any]:
         """Add an alert rule (admin)."""
@@ -345,10 +362,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         return alerts.history(store, limit, admin="admin" in scopes)
 
     @app.get("/v1/dashboard", include_in_schema=False)
-    def dashboard_json(window: str = Query("1h", max_length=20),
+    def dashboard_json(window: str | None = Query(None, max_length=20),
                        scopes: set[str] = Depends(scope("read"))) -> dict[str, Any]:
-        return dashboard_data(store, settings, parse_duration(window, maximum=MAX_DURATION // 48),
-                              admin="admin" in scopes, worker=background)
+        width = default_window(settings.resolution_s) if window is None else parse_duration(window, maximum=MAX_WINDOW)
+        if width % settings.resolution_s:
+            raise ApiError(422, f"window must be a multiple of the server's resolution ({settings.resolution_s} s)",
+                           "bad_request")
+        return dashboard_data(store, settings, width, admin="admin" in scopes, worker=background)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def dashboard() -> HTMLResponse:

@@ -370,3 +370,43 @@ def recent_summary(store: Store, model: Model, *, resolution: int, span: int, no
     if len(rows) == 1:
         return _stored_summary(store, model, rows[0])
     return _merged_summary(model, since, span, rows)
+
+
+def feature_histogram(store: Store, model: Model, feature: str, *, window: int, resolution: int,
+                      end: float) -> dict[str, Any]:
+    """The latest window (of ``window`` seconds, starting before ``end``) against the reference for one feature:
+    the reference's quantile bins, both shares per bin and PSI / KL / JS, by the same function ``compare`` uses,
+    so the PSI is the one in that window's summary. Without events the current side is None."""
+    from mathguard.drift.compare import Thresholds
+    from mathguard.drift.measures import numeric_drift
+
+    if feature not in model.reference.features:
+        raise KeyError(feature)
+    if window % resolution:
+        raise InputError(f"window must be a multiple of the server's resolution ({resolution} s)")
+    w = t.windows.c
+    base = sa.select(t.windows).where(w.model_id == model.id, w.resolution == resolution, w.start < end)
+    with store.reader.connect() as conn:
+        last = conn.execute(sa.select(sa.func.max(w.start)).where(
+            w.model_id == model.id, w.resolution == resolution, w.start < end)).scalar()
+        rows = [] if last is None else conn.execute(
+            base.where(w.start >= last // window * window).order_by(w.start)).all()
+    ref = model.reference.features[feature]
+    out: dict[str, Any] = {"model": model.name, "feature": feature, "window_s": window, "start": None, "end": None,
+                           "events": 0, "n_reference": ref.n}
+    if not rows:
+        return out
+    group = rows[0].start // window * window
+    merged = _load(rows[0].profile)
+    for row in rows[1:]:
+        merged = merged + _load(row.profile)
+    cur = merged.features[feature]
+    out.update(start=group, end=group + window, events=sum(r.n_events for r in rows), n_current=cur.n)
+    if ref.n == 0 or cur.n == 0:  # compare measures nothing here either (the missing-rate check speaks)
+        out["note"] = "no values of this feature in the window" if cur.n == 0 else "the reference has no values"
+        return out
+    d = numeric_drift(feature, ref, cur, Thresholds().bins)
+    out.update(psi=d.psi, kl=d.kl, js=d.js, bins=d.bins, reference_share=d.reference_share,
+               current_share=d.current_share, **{k: d.extra[k] for k in ("mean_reference", "mean_current",
+                                                                          "std_reference", "std_current")})
+    return out
