@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 import time
 from typing import Any, Callable
 
@@ -21,6 +22,7 @@ import orjson
 import sqlalchemy as sa
 
 from mathguard.errors import InputError
+from mathguard.monitor import runs
 from mathguard.monitor import schema as t
 from mathguard.monitor.config import Settings
 from mathguard.monitor.store import Conflict, Model, Store
@@ -30,6 +32,7 @@ from mathguard.report import Finding, Severity
 
 METRICS = ("psi_max", "kl_max", "js_max", "prediction_psi", "entropy_mean", "accuracy", "alarm_rate", "events",
            "condition_number", "vif_max", "new_dependencies", "ece", "macro_f1", "label_psi")
+RUN_METRIC = re.compile(r"run\.[^\s\x00-\x1f]{1,36}")  # a training-run metric: its worst step in the window
 OPS: dict[str, Callable[[float, float], bool]] = {">": operator.gt, ">=": operator.ge, "<": operator.lt,
                                                  "<=": operator.le}
 
@@ -40,8 +43,9 @@ def create_rule(store: Store, model: Model, *, name: str, metric: str, op: str, 
     settings = settings or Settings()
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise InputError(f"threshold must be a finite number, got {str(threshold)[:40]!r}")
-    if metric not in METRICS:
-        raise InputError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
+    if metric not in METRICS and not RUN_METRIC.fullmatch(metric):
+        raise InputError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}, or run.<metric> for a "
+                         "metric of the model's training runs (e.g. run.grad_norm_max)")
     if op not in OPS:
         raise InputError(f"unknown op {op!r}; choose from {', '.join(OPS)}")
     if window_s % resolution:
@@ -101,8 +105,12 @@ def history(store: Store, limit: int = 100, *, admin: bool = False) -> list[dict
 
 
 def finding(rule: dict[str, Any], status: str, value: float | None) -> Finding:
-    """The alert as a monitor-lens Finding (the webhook payload carries it)."""
-    shown = "no data" if value is None else f"{value:.4g}"
+    """The alert as a monitor-lens Finding (the webhook payload carries it); a non-finite value (a training step
+    that was not finite) is shown as such and recorded as null."""
+    shown = "no data" if value is None else f"{value:.4g}" if math.isfinite(value) else "not finite"
+    fix = ("Open the run on the dashboard (its curves) and the training report's findings for this run."
+           if RUN_METRIC.fullmatch(rule["metric"]) else
+           "Open the dashboard's drift view for this model; see which features moved and since when.")
     return Finding(
         id=f"monitor.alert.{rule['metric']}", lens="monitor",
         severity=Severity.HIGH if status == "firing" else Severity.INFO,
@@ -110,9 +118,14 @@ def finding(rule: dict[str, Any], status: str, value: float | None) -> Finding:
         if status == "firing" else f"{rule['model']}: {rule['name']} resolved ({rule['metric']} {shown})",
         detail=f"{rule['metric']} over the last {rule['window_s']} s, condition held for {rule['for_s']} s."
         if status == "firing" else "The condition no longer holds.",
-        evidence={"rule": rule["name"], "model": rule["model"], "metric": rule["metric"], "value": value,
-                  "threshold": rule["threshold"], "op": rule["op"], "window_s": rule["window_s"]},
-        fix="Open the dashboard's drift view for this model; see which features moved and since when.")
+        evidence={"rule": rule["name"], "model": rule["model"], "metric": rule["metric"],
+                  "value": _finite(value), "threshold": rule["threshold"], "op": rule["op"],
+                  "window_s": rule["window_s"]},
+        fix=fix)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _value(summary: dict[str, Any] | None, metric: str) -> float | None:
@@ -150,12 +163,15 @@ def evaluate(store: Store, *, resolution: int, now: float | None = None,
 def _advance(store: Store, row: Any, model: Model, summaries: dict[tuple[int, int], dict[str, Any] | None],
              resolution: int, now: float) -> dict[str, Any] | None:
     r = t.alert_rules.c
-    key = (row.model_id, row.window_s)
-    if key not in summaries:
-        summaries[key] = recent_summary(store, model, resolution=resolution, span=row.window_s, now=now)
-    value = _value(summaries[key], row.metric)
-    if value is not None and not math.isfinite(value):
-        value = None
+    if RUN_METRIC.fullmatch(row.metric):  # a non-finite step is the worst value and holds the condition
+        value = runs.worst_recent(store, model, row.metric[4:], since=now - row.window_s, op=row.op)
+    else:
+        key = (row.model_id, row.window_s)
+        if key not in summaries:
+            summaries[key] = recent_summary(store, model, resolution=resolution, span=row.window_s, now=now)
+        value = _value(summaries[key], row.metric)
+        if value is not None and not math.isfinite(value):
+            value = None
     holds = value is not None and OPS[row.op](value, row.threshold)
     state, since = row.state, row.state_since
     if holds and state == "ok":
@@ -169,8 +185,9 @@ def _advance(store: Store, row: Any, model: Model, summaries: dict[tuple[int, in
     rule = _rule_dict(row, model.name)
     body = None
     if status:
-        body = {"status": status, "rule": rule["name"], "model": rule["model"], "value": value, "at": now,
+        body = {"status": status, "rule": rule["name"], "model": rule["model"], "value": _finite(value), "at": now,
                 "finding": finding(rule, status, value).to_dict()}
+    value = _finite(value)
     with store.engine.begin() as conn:  # state change, history and outbox commit together or not at all
         changed = conn.execute(t.alert_rules.update().where(r.id == row.id, r.state == row.state)
                                .values(state=state, state_since=since, value=value)).rowcount

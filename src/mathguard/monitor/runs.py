@@ -9,8 +9,10 @@ that was not finite (a NaN loss is worth recording: the run's summary reports it
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
+import numpy as np
 import orjson
 import sqlalchemy as sa
 
@@ -18,6 +20,10 @@ from mathguard.errors import InputError
 from mathguard.monitor import schema as t
 from mathguard.monitor.limits import printable
 from mathguard.monitor.store import Conflict, Model, Store
+from mathguard.report import Finding
+from mathguard.training import findings as rules
+
+LAYER = re.compile(r"grad_norm\.\d+\.(.*)")  # the per-layer series mg.training.Monitor streams, in layer order
 
 MAX_STEPS = 10_000  # per request
 MAX_METRICS = 100  # per step
@@ -115,8 +121,29 @@ def _summary(run: str, rows: list[Any]) -> dict[str, Any]:
     findings = [{"id": "monitor.training.non-finite", "severity": "high",
                  "title": f"{name} was not finite at {len(steps)} step(s), first at step {steps[0]}"}
                 for name, steps in non_finite.items()]
+    findings += [f.to_dict() for f in _training_findings(_series(rows))]
     return {"run": run, "n_steps": len(rows), "first_step": rows[0].step, "last_step": rows[-1].step,
             "last_at": rows[-1].at, "last": last, "findings": findings}
+
+
+def _training_findings(series: dict[str, Any]) -> list[Finding]:
+    """The training Monitor's own rules (divergence, exploding and vanishing gradients, plateau) on a run that
+    carries per-layer gradient norms as ``mg.training.Monitor`` streams them (``grad_norm.NN.<layer>``)."""
+    metrics = series["metrics"]
+    layers = sorted(name for name in metrics if LAYER.fullmatch(name))
+    if not layers or "loss" not in metrics or len(series["steps"]) < 2:
+        return []
+    number = lambda values: np.array([np.nan if v is None else v for v in values], dtype=float)  # noqa: E731
+    losses = number(metrics["loss"])
+    grads = np.column_stack([number(metrics[name]) for name in layers])
+    lrs = number(metrics.get("lr", [None]))
+    lr = float(lrs[np.isfinite(lrs)][-1]) if np.isfinite(lrs).any() else math.nan
+    outputs = number(metrics.get("n_outputs", [None]))
+    n_outputs = int(outputs[np.isfinite(outputs)][0]) if np.isfinite(outputs).any() else None
+    diverged = rules.divergence(list(losses), lr)
+    found = [diverged, rules.exploding(grads, lr), rules.vanishing(grads, [LAYER.fullmatch(n)[1] for n in layers]),
+             None if diverged else rules.plateau(list(losses), len(losses), lr, n_outputs)]
+    return [f for f in found if f is not None]
 
 
 def runs(store: Store, model: Model) -> list[dict[str, Any]]:
@@ -140,3 +167,22 @@ def run_detail(store: Store, model: Model, run: str) -> dict[str, Any] | None:
         return None
     return {**_summary(run, rows), **_series(rows)}
 
+
+
+def worst_recent(store: Store, model: Model, metric: str, *, since: float, op: str) -> float | None:
+    """The worst value of ``metric`` over the model's steps recorded since ``since`` (any run), for an alert rule:
+    the largest for a ``>``/``>=`` rule, the smallest for ``<``/``<=``. A step where it was not finite is worst
+    of all (±inf), so a NaN gradient fires a rule instead of passing as no data. None when no step reported it."""
+    s = t.run_steps.c
+    with store.reader.connect() as conn:
+        docs = conn.execute(sa.select(s.metrics).where(s.model_id == model.id, s.at >= since)).scalars().all()
+    upward = op in (">", ">=")
+    values = []
+    for doc in docs:
+        metrics = orjson.loads(doc)
+        if metric in metrics:
+            value = metrics[metric]
+            values.append((math.inf if upward else -math.inf) if value is None else value)
+    if not values:
+        return None
+    return max(values) if upward else min(values)

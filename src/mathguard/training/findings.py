@@ -184,3 +184,13 @@ def update_size(update_ratios: list[list[float]]) -> Finding | None:
         detail="Much smaller and training crawls; much larger and it thrashes.",
         evidence={"median_update_ratio": med},
         fix="Raise the learning rate" if med < 1e-5 else "Lower the learning rate")
+
+
+def stream_failed(run: str, sent: int, error: str) -> Finding:
+    """The service refused or could not be reached: the run's record there stops at ``sent`` steps."""
+    return Finding(
+        id="monitor.training.stream-failed", lens="monitor", severity=Severity.MEDIUM,
+        title=f"Streaming run {run!r} to the monitor stopped after {sent} steps: {error}",
+        detail="Training went on and the local report is complete; the service holds only the steps before this.",
+        evidence={"run": run, "sent_steps": sent, "error": error},
+        fix="Check the service URL and the ingest key (mathguard keys), then stream the next run again.")

@@ -27,6 +27,7 @@ from mathguard.models.torch_model import check_module
 from mathguard.report import Report
 from mathguard.training import findings
 from mathguard.training.plots import training_figure
+from mathguard.training.stream import RunStream, step_metrics
 from mathguard.training.weights import WEIGHTED, init_scale_finding, scale_stats
 
 _SATURATION = {nn.Sigmoid: (0.01, 0.99), nn.Tanh: (-0.99, 0.99)}  # outputs beyond these are on a flat tail
@@ -122,7 +123,14 @@ class Monitor:
     """Per-layer gradient health of ``model`` during training, turned into findings with fixes."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *,
-                 max_history: int = 1000, sample_every: int = 10, activations: bool = True) -> None:
+                 max_history: int = 1000, sample_every: int = 10, activations: bool = True,
+                 client: Any = None, run: str | None = None, flush_every: int = 100) -> None:
+        if (client is None) != (run is None):
+            raise InputError("client= and run= go together: the service stores steps under a run name")
+        if run is not None and (not isinstance(run, str) or not run.strip()):
+            raise InputError(f"run must be a non-empty name, got {run!r}")
+        if flush_every < 1:
+            raise InputError(f"flush_every must be at least 1, got {flush_every}")
         if max_history < 10:
             raise InputError(f"max_history must be at least 10, got {max_history}")
         if sample_every < 1:
@@ -148,6 +156,9 @@ class Monitor:
         self.n_steps = 0
         self.non_finite: tuple[int, str] | None = None  # first step and place where NaN/Inf appeared
         self._previous: list[torch.Tensor] | None = None  # weights before the optimizer step being sampled
+        self.stream = None if client is None else RunStream(
+            client, run, flush_every=flush_every,
+            first={} if self.n_outputs is None else {"n_outputs": float(self.n_outputs)})
 
     @torch.no_grad()
     def step(self, loss: torch.Tensor) -> None:
@@ -191,18 +202,23 @@ class Monitor:
         lr = float(self.optimizer.param_groups[0]["lr"]) if self.optimizer is not None else math.nan
         self.history.append(self.n_steps, loss=value, lr=lr, grad_norm=g_norms, weight_norm=w_norms,
                             update_ratio=ratios)
+        seen: dict[str, float] = {}
         if self.probe is not None:
             seen = self.probe.take()
             if seen:
                 self.activations.append(self.n_steps, share=[seen.get(n, math.nan) for n in self.probe.names])
             if (self.n_steps + 1) % self.sample_every == 0:
                 self.probe.arm()
+        if self.stream is not None:
+            self.stream.add(self.n_steps, step_metrics(value, lr, g_norms, [n for n, _ in self.layers], ratios, seen))
         self.n_steps += 1
 
     def close(self) -> None:
-        """Remove the forward hooks (the history and the report stay available)."""
+        """Remove the forward hooks and send the last streamed steps (the history and the report stay available)."""
         if self.probe is not None:
             self.probe.close()
+        if self.stream is not None:
+            self.stream.close()
 
     def __enter__(self) -> "Monitor":
         return self
@@ -235,6 +251,11 @@ class Monitor:
                         *findings.idle_units(shares, kinds, lr), findings.update_size(h.update_ratio)):
             if finding is not None:
                 report.add(finding)
+        if self.stream is not None:
+            self.stream.flush()
+            report.metrics["streamed_run"] = self.stream.run
+            if self.stream.error is not None:
+                report.add(findings.stream_failed(self.stream.run, self.stream.sent, self.stream.error))
         report.figures.append(training_figure(h.steps, grads, names, h.loss, h.lr))
         return report
 
