@@ -32,7 +32,10 @@ def test_demo_writes_one_report_with_every_section(demo_run):
     table = doc["report"]["tables"][0]
     assert table["title"] == "Scorecard" and [r[0] for r in table["rows"]] == [s["title"] for s in sections]
     assert html.index("Scorecard") < html.index("<h2")  # the scorecard opens the report
-
+    adversary = next(s for s in sections if s["title"].startswith("Adversary: universal"))
+    ecoc = adversary["metrics"]["ecoc"]  # #27: the ECOC defense, claimed and adaptive side by side
+    assert 0 <= ecoc["adaptive"] <= ecoc["clean"] and 0 <= ecoc["claimed"] <= ecoc["clean"] and ecoc["clean"] > 0.8
+    assert any(f["id"] == "adversarial.ecoc-claimed-vs-adaptive" for f in adversary["findings"])
 
 
 def test_the_demo_report_reads_in_a_browser(demo_run):
