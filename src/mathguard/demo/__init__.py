@@ -40,12 +40,16 @@ def _load(spec: str) -> Callable[[DemoContext], Report]:
 
 
 def _headline(section: Report) -> str:
-    """The scorecard key: what decided a failing row (its worst finding at the gate), else the summary's first
-    sentence, which states the section's main figure."""
+    """The scorecard key: what decided a failing row (its worst finding at the gate); on a passing row its worst
+    finding all the same (a finding's title carries its number), else the summary's first sentence."""
     failing = sorted(section.at_or_above("high"), key=lambda f: -f.severity)
     if failing:
         more = f" (+{len(failing) - 1} more at or above high)" if len(failing) > 1 else ""
         return f"{failing[0].id}: {failing[0].title}{more}"
+    found = list(section.all_findings())
+    if found:
+        worst = max(found, key=lambda f: f.severity)  # the first of the worst, in report order
+        return f"{worst.id}: {worst.title}"
     return section.summary.split(". ")[0].strip()
 
 

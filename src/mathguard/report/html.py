@@ -35,7 +35,7 @@ table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
 .finding table{font-size:.85rem}
 td,th{border-bottom:1px solid #e3e8ee;padding:.25rem .6rem;text-align:left;vertical-align:top}
 td.v{font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-word}
-td,th{overflow-wrap:anywhere}
+td,th{overflow-wrap:break-word}
 figure{margin:1rem 0;display:inline-block;vertical-align:top;max-width:100%}
 figure img{max-width:100%;border:1px solid #e3e8ee}figcaption{font-size:.85rem;color:#5b7083;max-width:640px}
 .summary{background:#f1f5f9;border-radius:6px;padding:.6rem .9rem}
