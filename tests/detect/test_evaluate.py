@@ -63,7 +63,7 @@ def test_the_adaptive_attack_breaks_max_softmax(digits_setup, calibrated):
                      max_attack_points=120, adaptive_steps=40)
     info = rep.metrics["adaptive"]["max-softmax eps=0.1"]
     assert info["static_tpr"] > 0.8  # early-stopped PGD lands just over the boundary: low confidence, caught
-    broken = [f for f in rep.findings if f.id == "detect.broken-by-adaptive-attack"]
+    broken = [f for f in rep.findings if f.id == "detectors.broken-by-adaptive-attack"]
     assert broken and broken[0].severity == mg.Severity.HIGH
     assert info["tpr"] <= 0.5 * info["static_tpr"]
 
@@ -73,9 +73,9 @@ def test_a_false_alarm_rate_above_the_promise_is_a_finding(digits_setup, calibra
     shifted = np.clip(s.x_pool[300:] * 0.6 + 0.2, 0, 1).astype(np.float32)  # not what was calibrated on
     rep = D.evaluate(calibrated, shifted, adaptive=False)
     ids = [f.id for f in rep.findings]
-    assert "detect.fpr-not-met" in ids
+    assert "detectors.fpr-not-met" in ids
     clean = D.evaluate(calibrated, s.x_pool[300:], adaptive=False)
-    assert "detect.fpr-not-met" not in [f.id for f in clean.findings]
+    assert "detectors.fpr-not-met" not in [f.id for f in clean.findings]
 
 
 def test_evaluate_refuses_what_it_cannot_judge(digits_setup, calibrated):

@@ -15,9 +15,9 @@ def _line():
 
 def _report() -> Report:
     r = Report(title="root", metrics={"vif": {"a": 1.5, "b": float("inf")}, "rank": np.int64(3)})
-    r.add(Finding(id="x.low", lens="linalg", severity="low", title="small thing"))
+    r.add(Finding(id="linalg.low", lens="linalg", severity="low", title="small thing"))
     child = r.add_section(Report(title="child"))
-    child.add(Finding(id="x.high", lens="stats", severity=Severity.HIGH, title="big thing",
+    child.add(Finding(id="stats.high", lens="stats", severity=Severity.HIGH, title="big thing",
                       detail="why", evidence={"p": np.float64(0.01)}, fix="do this"))
     child.figures.append(Figure.later(_line, "line", "a line"))
     return r
@@ -27,7 +27,7 @@ def test_worst_and_gate_look_into_sections():
     r = _report()
     assert r.worst is Severity.HIGH
     assert r.gate("high") == 1 and r.gate("critical") == 0
-    assert [f.id for f in r.at_or_above("medium")] == ["x.high"]
+    assert [f.id for f in r.at_or_above("medium")] == ["stats.high"]
     assert Report(title="empty").worst is None
 
 
@@ -56,6 +56,20 @@ def test_severity_parse_and_errors():
         Severity.parse("urgent")
     with pytest.raises(ValueError, match="unknown lens"):
         Finding(id="a", lens="astrology", severity="low", title="t")
+    with pytest.raises(ValueError, match="must start with its lens"):  # #26: an id names its lens
+        Finding(id="detect.fpr-not-met", lens="adversarial", severity="low", title="t")
+    assert Finding.of("linalg", "exact-dependence", "high", "t").id == "linalg.exact-dependence"
+
+
+def test_every_lens_is_one_registry():
+    """#26: the finding lenses, the audit's lens names and the scorecard titles come from one registry."""
+    from mathguard.auditor import LENSES as AUDIT_LENSES
+    from mathguard.auditor.lenses import LENS_FUNCS
+    from mathguard.report import LENSES
+    from mathguard.report.lenses import REGISTRY, TITLES
+
+    assert set(AUDIT_LENSES) == set(LENS_FUNCS) == {lens.name for lens in REGISTRY if lens.audited}
+    assert set(AUDIT_LENSES) <= set(LENSES) and set(TITLES) == set(LENSES)
 
 
 def test_terminal_render_runs(capsys):
@@ -103,7 +117,7 @@ def test_html_ids_are_unique_tables_link_sections_and_long_maps_are_tables():
     root = Report("audit")
     for _ in range(2):
         sec = root.add_section(Report("Same title"))
-        sec.add(Finding(id="x.repeated", lens="model", severity="low", title="t"))
+        sec.add(Finding(id="model.repeated", lens="model", severity="low", title="t"))
         sec.metrics["grid"] = {"clean": {"auroc": 0.9, "tpr": 0.5}, "noise": {"auroc": 0.7, "tpr": 0.2}}
         sec.metrics["vif"] = {f"f{i}": float(i) for i in range(30)}
     root.tables.append(Table("Scorecard", ("lens", "status"), (("a", "pass"), ("b", "fail")),

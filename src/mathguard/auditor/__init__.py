@@ -5,6 +5,7 @@
 """
 
 from mathguard.auditor.config import LENSES, TEMPLATE, AuditConfig, load_config, parse_duration
-from mathguard.auditor.run import audit, junit_xml
+from mathguard.auditor.run import audit
+from mathguard.report.scorecard import junit_xml
 
 __all__ = ["LENSES", "TEMPLATE", "AuditConfig", "audit", "junit_xml", "load_config", "parse_duration"]

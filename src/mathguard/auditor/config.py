@@ -11,9 +11,10 @@ from typing import Any, Mapping
 
 from mathguard.errors import InputError
 from mathguard.report import Severity
+from mathguard.report.lenses import AUDITED
 
 EPS_UNITS = ("auto", "raw", "std")
-LENSES = ("data", "model", "stats", "info", "adversarial", "certified", "detectors")
+LENSES = AUDITED  # the audit runs the registry's audited lenses, named as there
 
 TEMPLATE = """\
 # mathguard.toml: options for `mathguard audit` and `mg.audit(...)`. Every key is optional;

@@ -256,6 +256,3 @@ LENS_FUNCS: dict[str, Callable[[AuditInputs], tuple[Report, str]]] = {
     "data": data_lens, "model": model_lens, "stats": stats_lens, "info": info_lens,
     "adversarial": adversarial_lens, "certified": certified_lens, "detectors": detectors_lens,
 }
-LENS_TITLES = {"data": "Linear algebra", "model": "Model", "stats": "Probability & statistics",
-               "info": "Information theory", "adversarial": "Adversary", "certified": "Certified robustness",
-               "detectors": "Detectors"}

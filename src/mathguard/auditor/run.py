@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import os
 from typing import Any, Callable, Mapping
-from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
 from mathguard.auditor.budget import OverBudget, make_plan
 from mathguard.auditor.config import AuditConfig, load_config, with_overrides
-from mathguard.auditor.lenses import LENS_FUNCS, LENS_TITLES, AuditInputs, NotApplicable
+from mathguard.auditor.lenses import LENS_FUNCS, AuditInputs, NotApplicable
 from mathguard.errors import InputError, MathguardError
 from mathguard.models.base import Classifier
 from mathguard.models.wrap import wrap
-from mathguard.report import Finding, Report, Severity, Table
+from mathguard.report import Finding, Report, Severity
+from mathguard.report.lenses import TITLES
+from mathguard.report.scorecard import scorecard_table, section_row
 from mathguard.sharding import check_client
 
 RESERVE = 0.05  # share of the budget kept back: a lens does not start with less than this left
@@ -67,30 +68,11 @@ def audit(clf: Any, *, train: tuple[Any, Any], test: tuple[Any, Any], baseline: 
         rows[lens] = _run_lens(lens, inputs, root, cfg)
         plan.pending.remove(lens)
     for note in plan.notes + inputs.notes:
-        root.add(Finding(id="audit.scaled-down", lens="monitor", severity=Severity.INFO, title=note))
+        root.add(Finding(id="audit.scaled-down", lens="audit", severity=Severity.INFO, title=note))
     root.metrics["scorecard"] = rows
     root.metrics["budget"] = {"seconds": cfg.budget, "used": plan.elapsed(), "points": dict(plan.sizes)}
-    root.tables.append(scorecard_table({LENS_TITLES[k]: r for k, r in rows.items()}, cfg.fail_on))
+    root.tables.append(scorecard_table({TITLES[k]: r for k, r in rows.items()}, cfg.fail_on))
     return root
-
-
-def scorecard_table(rows: Mapping[str, Mapping[str, Any]], fail_on: str) -> Table:
-    """The table a report opens with: one row per lens, linked to its section."""
-    return Table(
-        "Scorecard", ("lens", "status", "worst finding", "key number", "pass rule"),
-        tuple((title, r["status"], r["worst"] or "—", r["key"], r.get("rule", f"no finding ≥ {fail_on}"))
-              for title, r in rows.items()),
-        caption=f"status: fail = a finding at or above '{fail_on}'; n/a = the lens does not apply (why is "
-                "given); skipped = the budget ran out first.",
-        links=tuple(r.get("section") for r in rows.values()))
-
-
-def section_row(section: Report, key: str, fail_on: str) -> dict[str, Any]:
-    """A scorecard row for a finished section: pass or fail at the gate, its worst finding, its key number."""
-    failing = [] if fail_on == "never" else section.at_or_above(fail_on)
-    worst = section.worst
-    return {"status": "fail" if failing else "pass", "worst": None if worst is None else str(worst), "key": key,
-            "section": section.title, "failing": [f"{f.severity}: {f.id}: {f.title}" for f in failing]}
 
 
 def _run_lens(lens: str, inputs: AuditInputs, root: Report, cfg: AuditConfig) -> dict[str, Any]:
@@ -104,36 +86,15 @@ def _run_lens(lens: str, inputs: AuditInputs, root: Report, cfg: AuditConfig) ->
     except OverBudget as why:
         return {"status": "skipped", "worst": None, "key": f"budget too small: {why}"}
     except MathguardError as exc:  # the lens met data or a model it cannot judge: say so, loudly
-        root.add(Finding(id="audit.lens-failed", lens="monitor", severity=Severity.HIGH,
-                         title=f"the {LENS_TITLES[lens].lower()} lens could not run: {str(exc).splitlines()[0]}",
+        root.add(Finding(id="audit.lens-failed", lens="audit", severity=Severity.HIGH,
+                         title=f"the {TITLES[lens].lower()} lens could not run: {str(exc).splitlines()[0]}",
                          fix="Fix the input it names; the audit is incomplete without this lens."))
         why = str(exc).splitlines()[0]
         return {"status": "error", "worst": str(Severity.HIGH), "key": why,
                 "failing": [f"high: audit.lens-failed: {why}"]}
-    section.title = LENS_TITLES[lens] + (f": {section.title}" if section.title != LENS_TITLES[lens] else "")
+    section.title = TITLES[lens] + (f": {section.title}" if section.title != TITLES[lens] else "")
     root.add_section(section)
     row = section_row(section, key, cfg.fail_on)
     if lens in ("adversarial", "certified"):
         row["rule"] = inputs.rule + f" and no finding ≥ {cfg.fail_on}"
     return row
-
-
-def junit_xml(report: Report) -> str:
-    """One JUnit test case per lens: failure at the gate, skipped when it does not apply or ran out of time."""
-    rows = report.metrics.get("scorecard", {})
-    cases = []
-    for lens, r in rows.items():
-        name = quoteattr(LENS_TITLES.get(lens, lens))
-        body = ""
-        if r["status"] in ("fail", "error"):
-            named = r.get("failing") or [f"worst finding: {r['worst']}"]
-            body = (f'<failure message={quoteattr("; ".join(named[:3]) + ("; …" if len(named) > 3 else ""))}>'
-                    f'{escape(chr(10).join(named))}\n{escape(r["key"])}</failure>')
-        elif r["status"] in ("n/a", "skipped"):
-            body = f"<skipped message={quoteattr(r['key'])}/>"
-        cases.append(f'  <testcase classname="mathguard.audit" name={name}>{body}</testcase>')
-    failures = sum(r["status"] in ("fail", "error") for r in rows.values())
-    skipped = sum(r["status"] in ("n/a", "skipped") for r in rows.values())
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            f'<testsuite name="mathguard audit" tests="{len(rows)}" failures="{failures}" skipped="{skipped}">\n'
-            + "\n".join(cases) + "\n</testsuite>\n")

@@ -13,7 +13,7 @@ from typing import Callable
 
 from rich.console import Console
 
-from mathguard.auditor.run import scorecard_table, section_row
+from mathguard.report.scorecard import scorecard_table, section_row
 from mathguard.demo.context import DemoContext
 from mathguard.report import Report
 

@@ -57,7 +57,7 @@ def _false_alarm_finding(label: str, det: Detector, flagged: np.ndarray, alpha: 
     if p >= alpha:
         return None
     return Finding(
-        id="detect.fpr-not-met", lens="adversarial", severity=Severity.HIGH,
+        id="detectors.fpr-not-met", lens="detectors", severity=Severity.HIGH,
         title=f"{label} flags {k_obs / m:.1%} of held-out clean inputs; calibrated for ≤ {det.fpr:.1%}",
         detail=f"Beyond what one calibration set of {n} explains (p = {p:.2g}): the held-out clean data are "
                "not exchangeable with the calibration data (a shift between them, or calibration on training data).",
@@ -129,7 +129,7 @@ def evaluate(detectors: Sequence[Detector], x_clean: Any, *, shifts: Mapping[str
             attack_info[name] = {"eps": float(eps), "success_rate": float(fooled.float().mean()),
                                  "n_adversarial": int(fooled.sum())}
             if fooled.sum() == 0:
-                report.add(Finding(id="detect.attack-found-nothing", lens="adversarial", severity=Severity.INFO,
+                report.add(Finding(id="detectors.attack-found-nothing", lens="detectors", severity=Severity.INFO,
                                    title=f"{name} at eps={eps} fooled no input: no adversarial positives to score"))
                 continue
             scenario = f"{name} eps={eps:g}"
@@ -138,7 +138,7 @@ def evaluate(detectors: Sequence[Detector], x_clean: Any, *, shifts: Mapping[str
                 tpr = results[scenario][label]["tpr"]
                 if tpr < 2 * d.fpr:
                     report.add(Finding(
-                        id="detect.misses-attack", lens="adversarial", severity=Severity.MEDIUM,
+                        id="detectors.misses-attack", lens="detectors", severity=Severity.MEDIUM,
                         title=f"{label} flags only {tpr:.0%} of {scenario} adversarial inputs "
                               f"(false-alarm rate {d.fpr:.0%})",
                         detail="Against this attack the detector does little better than flagging inputs at random.",
@@ -176,7 +176,7 @@ def _adaptive(report: Report, label: str, d: Detector, x: torch.Tensor, y: torch
             "misclassified": float(res.misclassified.mean())}
     if static and static_tpr >= 2 * d.fpr and not math.isnan(res.tpr) and res.tpr <= COLLAPSE * static_tpr:
         report.add(Finding(
-            id="detect.broken-by-adaptive-attack", lens="adversarial", severity=Severity.HIGH,
+            id="detectors.broken-by-adaptive-attack", lens="detectors", severity=Severity.HIGH,
             title=f"{label}: an adaptive attack at eps={eps:g} cuts its detection rate from {static_tpr:.0%} "
                   f"to {res.tpr:.0%}",
             detail=f"Attacks that ignore the detector are caught {static_tpr:.0%} of the time; selective PGD "

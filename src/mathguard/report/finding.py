@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from mathguard.report.lenses import LENSES
+
 
 class Severity(IntEnum):
     """Ordered severities. "Warning level" means MEDIUM or above."""
@@ -35,15 +37,13 @@ class Severity(IntEnum):
         return self.name.lower()
 
 
-LENSES = ("data", "linalg", "calculus", "stats", "info", "adversarial", "monitor", "model")
-
-
 @dataclass(frozen=True)
 class Finding:
     """One observation about data or a model, with the numbers behind it and what to do.
 
     ``id`` is stable across versions (e.g. ``linalg.exact-dependence``) so users can
-    filter or suppress findings by id; ``evidence`` holds JSON-serialisable numbers.
+    filter or suppress findings by id; it starts with its lens (``Finding.of`` writes it so);
+    ``evidence`` holds JSON-serialisable numbers.
     """
 
     id: str
@@ -57,7 +57,14 @@ class Finding:
     def __post_init__(self) -> None:
         if self.lens not in LENSES:
             raise ValueError(f"unknown lens {self.lens!r}; expected one of {LENSES}")
+        if not self.id.startswith(self.lens + "."):
+            raise ValueError(f"finding id {self.id!r} must start with its lens, {self.lens!r}.")
         object.__setattr__(self, "severity", Severity.parse(self.severity))
+
+    @classmethod
+    def of(cls, lens: str, name: str, severity: "str | Severity", title: str, **rest: Any) -> "Finding":
+        """``Finding.of("linalg", "exact-dependence", ...)`` is the finding ``linalg.exact-dependence``."""
+        return cls(id=f"{lens}.{name}", lens=lens, severity=severity, title=title, **rest)
 
     def to_dict(self) -> dict[str, Any]:
         from mathguard.report.jsonable import jsonable
