@@ -53,7 +53,7 @@ NOT_ENTRY_POINTS = {
     "defend": {"adversarial_training", "batches", "ecoc_loss", "gaussian_augmentation", "ibp_training", "lipschitz_layers",
                "train"},
     "detect": {"make_detector", "score_many", "detection_scores"},
-    "auditor": {"junit_xml", "load_config", "parse_duration"},
+    "auditor": {"junit_xml", "load_config"},
     "monitor": {"create_app"},
 }
 

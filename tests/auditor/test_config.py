@@ -5,7 +5,8 @@ import sys
 import pytest
 
 import mathguard as mg
-from mathguard.auditor import TEMPLATE, AuditConfig, load_config, parse_duration
+from mathguard.auditor import TEMPLATE, AuditConfig, load_config
+from mathguard.durations import parse_budget, parse_duration
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,10 +40,21 @@ def test_bad_options_are_named(doc, message):
 
 
 def test_durations():
-    assert parse_duration("90s") == 90 and parse_duration("10m") == 600 and parse_duration("1h30m") == 5400
-    assert parse_duration("45") == 45 and parse_duration("0") is None and parse_duration(None) is None
-    with pytest.raises(mg.InputError):
-        parse_duration("-5m")
+    """#26: one grammar for the audit's budget, the --budget options and the service's windows."""
+    assert parse_budget("90s") == 90 and parse_budget("10m") == 600 and parse_budget("1h30m") == 5400
+    assert parse_budget("45") == 45 and parse_budget("0") is None and parse_budget(None) is None
+    assert parse_duration("30d") == 30 * 86400 and parse_duration("1d12h") == 1.5 * 86400
+    assert parse_duration("1.5m") == 90 and parse_duration("0s", allow_zero=True) == 0
+    for bad in ("-5m", "5x", "m", "1h 30", "", "inf", True):
+        with pytest.raises(mg.InputError, match="duration"):
+            parse_duration(bad)
+    with pytest.raises(mg.InputError, match="whole"):
+        parse_duration("1.5s", whole=True)
+    with pytest.raises(mg.InputError, match="at most"):
+        parse_duration("2d", maximum=86400)
+    from mathguard.monitor.config import parse_duration as service_duration
+
+    assert service_duration("1h30m") == 5400 and isinstance(service_duration("90"), int)
 
 
 def test_invalid_toml_is_one_line(tmp_path):

@@ -4,8 +4,8 @@
 >>> rep.metrics["scorecard"]      # lens -> status, worst finding, key number
 """
 
-from mathguard.auditor.config import LENSES, TEMPLATE, AuditConfig, load_config, parse_duration
+from mathguard.auditor.config import LENSES, TEMPLATE, AuditConfig, load_config
 from mathguard.auditor.run import audit
 from mathguard.report.scorecard import junit_xml
 
-__all__ = ["LENSES", "TEMPLATE", "AuditConfig", "audit", "junit_xml", "load_config", "parse_duration"]
+__all__ = ["LENSES", "TEMPLATE", "AuditConfig", "audit", "junit_xml", "load_config"]

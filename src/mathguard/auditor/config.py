@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from mathguard.durations import parse_budget
 from mathguard.errors import InputError
 from mathguard.report import Severity
 from mathguard.report.lenses import AUDITED
@@ -98,25 +98,6 @@ class AuditConfig:
             raise InputError(f"budget must be positive, got {self.budget}")
 
 
-def parse_duration(text: "str | float | int | None") -> float | None:
-    """'90s', '10m', '1h', '1h30m' or seconds → seconds; '0' or None → no budget."""
-    if text is None:
-        return None
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return None if text == 0 else float(text)
-    s = str(text).strip().lower()
-    if s in ("0", "none", ""):
-        return None
-    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", s)
-    if not parts or not any(parts.groups()):
-        raise InputError(f"budget {text!r} is not a duration like 90s, 10m or 1h")
-    h, m, sec = (float(g) if g else 0.0 for g in parts.groups())
-    total = 3600 * h + 60 * m + sec
-    if total <= 0:
-        raise InputError(f"budget {text!r} must be positive")
-    return total
-
-
 _KEYS = {  # (toml table, key) → config field
     ("audit", "lenses"): "lenses", ("audit", "fail_on"): "fail_on", ("audit", "budget"): "budget",
     ("audit", "random_state"): "random_state", ("stats", "alpha"): "alpha", ("adversarial", "norm"): "norm",
@@ -138,7 +119,7 @@ def from_mapping(doc: Mapping[str, Any]) -> AuditConfig:
                 raise InputError(f"mathguard.toml: unknown option {table}.{key}; known: {known}")
             values[_KEYS[(table, key)]] = value
     if "budget" in values:
-        values["budget"] = parse_duration(values["budget"])
+        values["budget"] = parse_budget(values["budget"])
     for name in ("lenses", "detectors", "eps"):
         if name in values:
             if not isinstance(values[name], (list, tuple)):
@@ -177,5 +158,5 @@ def with_overrides(config: AuditConfig, **overrides: Any) -> AuditConfig:
     if bad:
         raise InputError(f"unknown audit option(s) {sorted(bad)}")
     if "budget" in chosen:  # 0 or "0" means no budget, as in mathguard.toml ("10m" and 90 work too)
-        chosen["budget"] = parse_duration(chosen["budget"])
+        chosen["budget"] = parse_budget(chosen["budget"])
     return replace(config, **chosen)

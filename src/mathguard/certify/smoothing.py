@@ -18,13 +18,12 @@ from scipy.stats import beta, binomtest, norm
 from mathguard.errors import InputError
 from mathguard.attacks.base import point_ids
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
-from mathguard.models.base import Classifier
+from mathguard.models.base import ABSTAIN, Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import wrap
 from mathguard.sharding import check_client, run_shards
 from mathguard.validate import finite, integer
 
-ABSTAIN = -1
 #: Most Gaussian draws per input: counts are streamed, but 10⁹ draws already take hours on any model.
 MAX_DRAWS = 10**9
 #: Most bytes one noise batch may take (batch_size × input size × 4): larger batches are refused, not swapped.

@@ -75,7 +75,8 @@ def audit(model_spec: str, train: str, test_path: str, target: str | None, basel
           input_shape: str | None, bounds: str | None, trust_pickle: bool, quiet: bool, scheduler: str | None,
           workers: int | None) -> None:
     """Audit a model and its data through every lens that applies; one scorecard, one gate."""
-    from mathguard.auditor import junit_xml, load_config, parse_duration
+    from mathguard.auditor import junit_xml, load_config
+    from mathguard.durations import parse_budget
     from mathguard.auditor.run import audit as run_audit
 
     if config_path is None and Path("mathguard.toml").is_file():
@@ -97,7 +98,7 @@ def audit(model_spec: str, train: str, test_path: str, target: str | None, basel
     base = load_classifier(baseline, input_shape, bounds, trust_pickle, tuple(x_train.shape[1:])) if baseline else None
     overrides: dict[str, Any] = {"fail_on": fail_on}
     if budget is not None:
-        overrides["budget"] = parse_duration(budget)
+        overrides["budget"] = parse_budget(budget)
     with cluster(scheduler, workers) as client, activity("audit", quiet) as shown:
         report = run_audit(clf, train=(x_train, y_train), test=(x_test, y_test), baseline=base, config=cfg,
                            feature_names=names, progress=lambda lens, done, total: shown.update(f"{lens} lens",

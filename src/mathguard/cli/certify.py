@@ -24,10 +24,10 @@ def certify(model_spec: str, data: str, input_shape: str | None, bounds: str | N
             trust_pickle: bool, sigma: float, n0: int, n_draws: int, alpha: float, budget: str | None, html: str | None,
             json_path: str | None, quiet: bool, scheduler: str | None, workers: int | None, fail_on: str) -> None:
     """Certify L2 robustness by randomized smoothing (Cohen et al.) and report certified accuracy per radius."""
-    from mathguard.auditor import parse_duration
+    from mathguard.durations import parse_budget
     from mathguard.certify import smoothing
 
-    seconds = parse_duration(budget)
+    seconds = parse_budget(budget)
     check_outputs({"--json": json_path, "--html": html}, [model_file(model_spec), data])
     clf, x, y = load_model_and_data(model_spec, data, input_shape, bounds, max_samples, trust_pickle)
     with activity("certifying", quiet):

@@ -47,10 +47,10 @@ def detect(model_spec: str, input_shape: str | None, bounds: str | None, trust_p
            attacks: str | None, no_adaptive: bool, budget: str | None, html: str | None, json_path: str | None, quiet: bool,
            fail_on: str) -> None:
     """Out-of-distribution and adversarial-input detectors with a guaranteed false-alarm rate."""
-    from mathguard.auditor import parse_duration
+    from mathguard.durations import parse_budget
     from mathguard.detect.pipeline import detect_report
 
-    seconds = parse_duration(budget)
+    seconds = parse_budget(budget)
     ood_files = [p.strip() for p in (ood or "").split(",") if p.strip()]
     check_outputs({"--json": json_path, "--html": html}, [model_file(model_spec), train, val, test_path, *ood_files])
     x_train, y_train = load_labeled(train)

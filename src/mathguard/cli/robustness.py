@@ -29,10 +29,10 @@ def robustness(model_spec: str, data: str, input_shape: str | None, bounds: str 
                budget: str | None, html: str | None, json_path: str | None, quiet: bool, scheduler: str | None, workers: int | None,
                fail_on: str) -> None:
     """Evaluate robust accuracy per eps with an attack ensemble and flag evaluation pitfalls."""
-    from mathguard.auditor import parse_duration
+    from mathguard.durations import parse_budget
     from mathguard.robustness import evaluate_robustness, robustness_bracket
 
-    seconds = parse_duration(budget)
+    seconds = parse_budget(budget)
     check_outputs({"--json": json_path, "--html": html}, [model_file(model_spec), data])
     eps = parse_floats(eps_text, "--eps")
     if not eps:

@@ -1,7 +1,7 @@
 """How to harden: adversarial / IBP / noise training, Lipschitz layers, ensembles, error-correcting output codes."""
 
 from mathguard.defend.ecoc import ECOC, ecoc_loss
-from mathguard.defend.ensemble import Ensemble
+from mathguard.models.ensemble import Ensemble
 from mathguard.defend.lipschitz_layers import lipschitz_layers
 from mathguard.defend.loop import batches, train
 from mathguard.defend.training import adversarial_training, gaussian_augmentation, ibp_training

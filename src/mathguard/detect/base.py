@@ -160,7 +160,8 @@ def unique_names(detectors: Sequence[Detector]) -> list[str]:
     return out
 
 
-def batches(n: int, size: int = BATCH) -> Iterable[slice]:
+def slices(n: int, size: int = BATCH) -> Iterable[slice]:
+    """Row ranges of at most ``size`` covering ``n`` rows (``mg.defend.batches`` is the training loader)."""
     return (slice(i, min(i + size, n)) for i in range(0, n, size))
 
 
@@ -184,7 +185,7 @@ def score_many(detectors: Sequence[Detector], x: Any) -> list[np.ndarray]:
     xt = detectors[0]._input(x)
     parts: list[list[torch.Tensor]] = [[] for _ in detectors]
     with torch.no_grad(), eval_mode(clf):
-        for sl in batches(len(xt)):
+        for sl in slices(len(xt)):
             _, scores = shared_forward(detectors, xt[sl])
             for acc, s in zip(parts, scores):
                 acc.append(s)

@@ -98,7 +98,7 @@ class DeepEnsemble(Detector):
 
     def __init__(self, ensemble: "Any | Sequence[Any]", *, measure: str = "mutual_information",
                  **wrap_kwargs: Any) -> None:
-        from mathguard.defend.ensemble import Ensemble
+        from mathguard.models.ensemble import Ensemble
 
         if not isinstance(ensemble, Ensemble):
             if not isinstance(ensemble, (list, tuple)):

@@ -35,13 +35,12 @@ from mathguard.drift.profile import Profile
 from mathguard.errors import InputError, MathguardError
 from mathguard.guard.logqueue import LogCounts, LogQueue
 from mathguard.guard.rows import RowValidator, batch_error, holds_rows
-from mathguard.models.base import Classifier
+from mathguard.models.base import ABSTAIN, Classifier
 from mathguard.models.torch_model import device_and_dtype, eval_mode
 from mathguard.models.wrap import wrap
 from mathguard.report import Finding, Report, Severity
 from mathguard.validate import finite, labels
 
-ABSTAIN = -1
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from mathguard.models.base import Classifier
 from mathguard.models.blackbox import BlackBoxClassifier
+from mathguard.models.ensemble import Ensemble
 from mathguard.models.diagnose import (
     model_report,
     nondeterminism_finding,
@@ -18,6 +19,7 @@ from mathguard.models.wrap import wrap
 __all__ = [
     "BlackBoxClassifier",
     "Classifier",
+    "Ensemble",
     "Normalize",
     "SklearnTwin",
     "TorchClassifier",

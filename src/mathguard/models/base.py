@@ -16,6 +16,9 @@ import torch
 
 from mathguard.errors import InputError, ModelError
 
+#: The label of a prediction withheld: a smoothed classifier that cannot decide, a guard that abstains.
+ABSTAIN = -1
+
 
 def check_input_shape(input_shape: Any) -> tuple[int, ...]:
     """A non-empty tuple of positive integers: the shape of one input."""

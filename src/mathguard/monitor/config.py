@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from dataclasses import dataclass, field
 
+from mathguard import durations
 from mathguard.errors import InputError
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_DURATION = 366 * 86400  # rule windows and hold times beyond a year are refused (and fit any integer column)
 
 
@@ -22,24 +20,8 @@ def _env_hosts() -> tuple[str, ...]:
 
 
 def parse_duration(text: str | int | float, *, allow_zero: bool = False, maximum: int | None = None) -> int:
-    """Seconds in '90s', '5m', '1h', '30d' or a bare number of seconds (a whole, positive number, at most
-    ``maximum`` when given)."""
-    if isinstance(text, bool):
-        raise InputError(f"cannot read duration {text!r}; write e.g. 90s, 5m, 1h or 30d")
-    if isinstance(text, (int, float)):
-        if not math.isfinite(text):
-            raise InputError(f"a duration must be a whole, positive number of seconds, got {text!r}")
-        seconds = text
-    else:
-        match = re.fullmatch(r"\s*(\d{1,12})\s*([smhd]?)\s*", str(text)[:40])
-        if not match:
-            raise InputError(f"cannot read duration {text!r}; write e.g. 90s, 5m, 1h or 30d")
-        seconds = int(match.group(1)) * _UNITS[match.group(2) or "s"]
-    if seconds < 0 or (seconds == 0 and not allow_zero) or seconds != int(seconds):
-        raise InputError(f"a duration must be a whole, positive number of seconds, got {text!r}")
-    if maximum is not None and seconds > maximum:
-        raise InputError(f"a duration may be at most {maximum} s, got {text!r}")
-    return int(seconds)
+    """Whole seconds in a duration ('90s', '5m', '1h', '30d', or a number): the service stores integers."""
+    return int(durations.parse_duration(text, allow_zero=allow_zero, maximum=maximum, whole=True))
 
 
 def engine_url(db: str) -> str:
