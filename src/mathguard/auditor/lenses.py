@@ -150,7 +150,8 @@ def stats_lens(a: AuditInputs) -> tuple[Report, str]:
         rep.add_section(calibration(a.y_test, a.proba_test).report())
     if a.baseline is not None:
         base = a.proba(a.baseline, a.x_test).argmax(1)
-        rep.add_section(compare(a.y_test, base, pred, alpha=a.config.alpha, names=("baseline", "model")).report())
+        rep.add_section(compare(a.y_test, base, pred, alpha=a.config.alpha, names=("baseline", "model"),
+                                random_state=a.config.random_state).report())
     return rep, f"accuracy {k / n:.3f} [{ci.low:.3f}, {ci.high:.3f}]"
 
 
@@ -246,7 +247,7 @@ def detectors_lens(a: AuditInputs) -> tuple[Report, str]:
     rep = detect_report(a.clf, train=(a.x_train, a.y_train), val=val, test=(x_held, a.y_test[held]),
                         detectors=a.config.detectors, ood={"noise 0.5σ": noisy.astype(np.float32)},
                         attacks=attacks, fpr=a.config.fpr, layer=layer, max_attack_points=points,
-                        adaptive_steps=steps)
+                        adaptive_steps=steps, random_state=a.config.random_state)
     best = max(((r["auroc"], d, sc) for sc, by in rep.metrics["results"].items() for d, r in by.items()),
                default=None)
     return rep, ("no scenario" if best is None else f"best AUROC {best[0]:.2f} ({best[1]} on {best[2]})")

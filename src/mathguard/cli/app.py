@@ -62,6 +62,12 @@ def severity_option(default: str = "high") -> Any:
     )
 
 
+def random_state_option(what: str, default: int | None = 0) -> Any:
+    """--random-state, spelled alike everywhere; ``what`` says which draws it seeds."""
+    return click.option("--random-state", type=int, default=default, show_default=default is not None,
+                        help=f"Seed of {what}: the same seed gives the same numbers.")
+
+
 def quiet_option(func: Any) -> Any:
     """--quiet/-q, spelled alike in every command so CI scripts can pass it to any of them."""
     return click.option("--quiet", "-q", is_flag=True,

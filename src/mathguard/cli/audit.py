@@ -10,7 +10,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from mathguard.cli.app import activity, check_outputs, main, model_file, quiet_option
+from mathguard.cli.app import activity, check_outputs, main, model_file, quiet_option, random_state_option
 from mathguard.cli.cluster import cluster, cluster_options
 from mathguard.cli.inputs import load_classifier, load_labeled
 from mathguard.errors import InputError
@@ -64,6 +64,7 @@ def init(out: str) -> None:
 @click.option("--budget", default=None, help="Time budget, e.g. 90s, 10m (default: from the config, 10m).")
 @click.option("--fail-on", type=click.Choice([s.name.lower() for s in Severity] + ["never"], case_sensitive=False),
               default=None, help="Exit 1 when a finding at or above this severity is present (default: config).")
+@random_state_option("every lens (default: the config's, 0)", default=None)
 @click.option("--input-shape", default=None, help="Shape of one input, e.g. 1,28,28 (default: from the data).")
 @click.option("--bounds", default=None, help="Valid input range low,high, e.g. 0,1.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickled model (runs code from the file).")
@@ -71,7 +72,7 @@ def init(out: str) -> None:
 @cluster_options
 def audit(model_spec: str, train: str, test_path: str, target: str | None, baseline: str | None,
           config_path: str | None, out: str | None, junit: str | None, html: str | None, json_path: str | None,
-          budget: str | None, fail_on: str | None,
+          budget: str | None, fail_on: str | None, random_state: int | None,
           input_shape: str | None, bounds: str | None, trust_pickle: bool, quiet: bool, scheduler: str | None,
           workers: int | None) -> None:
     """Audit a model and its data through every lens that applies; one scorecard, one gate."""
@@ -99,6 +100,8 @@ def audit(model_spec: str, train: str, test_path: str, target: str | None, basel
     overrides: dict[str, Any] = {"fail_on": fail_on}
     if budget is not None:
         overrides["budget"] = parse_budget(budget)
+    if random_state is not None:
+        overrides["random_state"] = random_state
     with cluster(scheduler, workers) as client, activity("audit", quiet) as shown:
         report = run_audit(clf, train=(x_train, y_train), test=(x_test, y_test), baseline=base, config=cfg,
                            feature_names=names, progress=lambda lens, done, total: shown.update(f"{lens} lens",

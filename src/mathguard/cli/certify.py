@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from mathguard.cli.app import activity, check_outputs, finish, main, model_file, report_options, severity_option
+from mathguard.cli.app import (activity, check_outputs, finish, main, model_file, random_state_option, report_options,
+                               severity_option)
 from mathguard.cli.budget import budget_option, note_cut, points_within
 from mathguard.cli.cluster import cluster, cluster_options
 from mathguard.cli.inputs import load_model_and_data, model_options
@@ -17,11 +18,13 @@ from mathguard.cli.inputs import load_model_and_data, model_options
 @click.option("--n", "n_draws", type=int, default=100_000, show_default=True, help="Draws to bound its probability.")
 @click.option("--alpha", type=float, default=0.001, show_default=True, help="Failure probability of each certificate.")
 @budget_option("points")
+@random_state_option("the Gaussian noise draws")
 @report_options
 @cluster_options
 @severity_option("high")
 def certify(model_spec: str, data: str, input_shape: str | None, bounds: str | None, max_samples: int | None,
-            trust_pickle: bool, sigma: float, n0: int, n_draws: int, alpha: float, budget: str | None, html: str | None,
+            trust_pickle: bool, sigma: float, n0: int, n_draws: int, alpha: float, budget: str | None, random_state: int,
+            html: str | None,
             json_path: str | None, quiet: bool, scheduler: str | None, workers: int | None, fail_on: str) -> None:
     """Certify L2 robustness by randomized smoothing (Cohen et al.) and report certified accuracy per radius."""
     from mathguard.durations import parse_budget
@@ -33,9 +36,10 @@ def certify(model_spec: str, data: str, input_shape: str | None, bounds: str | N
     with activity("certifying", quiet):
         with cluster(scheduler, workers) as client:
             n_points = len(x) if seconds is None else points_within(seconds, lambda k: smoothing(
-                clf, x[:k], y[:k], sigma=sigma, n0=n0, n=n_draws, alpha=alpha, client=client), len(x))
+                clf, x[:k], y[:k], sigma=sigma, n0=n0, n=n_draws, alpha=alpha, client=client,
+                random_state=random_state), len(x))
             report = smoothing(clf, x[:n_points], y[:n_points], sigma=sigma, n0=n0, n=n_draws, alpha=alpha,
-                               client=client).report()
+                               client=client, random_state=random_state).report()
     note_cut(report, used=n_points, given=len(x), budget=str(budget), seconds=seconds or 0.0, what="points",
              lens="adversarial", fix="Give a larger --budget, fewer --n draws or a faster machine to certify every point.")
     finish(report, html, json_path, fail_on, quiet=quiet)

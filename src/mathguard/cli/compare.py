@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mathguard.cli.app import check_outputs, finish, main, report_options, severity_option
+from mathguard.cli.app import check_outputs, finish, main, random_state_option, report_options, severity_option
 
 
 @main.command("compare")
@@ -23,7 +23,7 @@ from mathguard.cli.app import check_outputs, finish, main, report_options, sever
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
 @click.option("--resamples", type=click.IntRange(min=100), default=10_000, show_default=True,
               help="Paired bootstrap resamples for the CI.")
-@click.option("--random-state", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@random_state_option("the bootstrap")
 @report_options
 @severity_option("high")
 def compare(path: str, target: str, col_a: str, col_b: str, metric: str, test: str, min_effect: float, alpha: float,

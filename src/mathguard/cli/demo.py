@@ -8,14 +8,14 @@ import click
 
 import sys
 
-from mathguard.cli.app import EXIT_OK, check_outputs, main, quiet_option, severity_option
+from mathguard.cli.app import EXIT_OK, check_outputs, main, quiet_option, random_state_option, severity_option
 from mathguard.errors import InputError
 
 
 @main.command()
 @click.option("--out", default="mathguard-report", show_default=True, help="Folder for report.html and report.json.")
 @click.option("--quick", is_flag=True, help="Fewer epochs and samples (for tests).")
-@click.option("--random-state", default=0, show_default=True, help="Seed of every random draw in the demo.")
+@random_state_option("every random draw in the demo")
 @severity_option("never")
 @quiet_option
 def demo(out: str, quick: bool, random_state: int, fail_on: str, quiet: bool) -> None:

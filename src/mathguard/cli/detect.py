@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from mathguard.cli.app import activity, check_outputs, finish, main, model_file, report_options, severity_option
+from mathguard.cli.app import (activity, check_outputs, finish, main, model_file, random_state_option, report_options,
+                               severity_option)
 from mathguard.cli.budget import budget_option, note_cut, points_within
 from mathguard.cli.inputs import classifier_options, load_classifier, load_inputs, load_labeled, parse_floats
 from mathguard.errors import InputError
@@ -40,11 +41,12 @@ def _attacks(text: str | None) -> dict[str, float] | None:
 @click.option("--attacks", default=None, help="Attacks to detect, name:eps, e.g. pgd:0.1,fgsm:0.1.")
 @click.option("--no-adaptive", is_flag=True, help="Skip the adaptive attack on each detector.")
 @budget_option("test points")
+@random_state_option("the detectors that sample and every attack")
 @report_options
 @severity_option("high")
 def detect(model_spec: str, input_shape: str | None, bounds: str | None, trust_pickle: bool, train: str, val: str,
            test_path: str, ood: str | None, detectors: str, layer: str | None, fpr: float,
-           attacks: str | None, no_adaptive: bool, budget: str | None, html: str | None, json_path: str | None, quiet: bool,
+           attacks: str | None, no_adaptive: bool, budget: str | None, random_state: int, html: str | None, json_path: str | None, quiet: bool,
            fail_on: str) -> None:
     """Out-of-distribution and adversarial-input detectors with a guaranteed false-alarm rate."""
     from mathguard.durations import parse_budget
@@ -62,7 +64,7 @@ def detect(model_spec: str, input_shape: str | None, bounds: str | None, trust_p
             return detect_report(clf, train=(x_train, y_train), val=x_val, test=(x_test[:k], y_test[:k]),
                                  detectors=[d.strip() for d in detectors.split(",") if d.strip()],
                                  ood=shifts or None, attacks=_attacks(attacks), fpr=fpr, layer=layer,
-                                 adaptive=not no_adaptive)
+                                 adaptive=not no_adaptive, random_state=random_state)
 
         n_points = len(x_test) if seconds is None else points_within(seconds, run, len(x_test), pilot=8)
         report = run(n_points)

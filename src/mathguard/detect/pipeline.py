@@ -20,22 +20,26 @@ DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (
     FeatureSqueezing, GaussianMixture)}
 
 
-def make_detector(name: str, clf: Classifier, *, layer: str | None = None) -> Detector:
-    """A detector from its name; ``layer`` goes to the detectors that read one."""
+def make_detector(name: str, clf: Classifier, *, layer: str | None = None, random_state: int = 0) -> Detector:
+    """A detector from its name; ``layer`` goes to the detectors that read one, ``random_state`` to the seeded."""
     if name not in DETECTORS:
         raise InputError(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}")
     cls = DETECTORS[name]
-    takes_layer = "layer" in inspect.signature(cls.__init__).parameters
-    return cls(clf, layer=layer) if (layer is not None and takes_layer) else cls(clf)
+    takes = inspect.signature(cls.__init__).parameters
+    options: dict[str, Any] = {"layer": layer} if (layer is not None and "layer" in takes) else {}
+    if "random_state" in takes:
+        options["random_state"] = random_state
+    return cls(clf, **options)
 
 
 def detect_report(clf: Classifier, *, train: tuple[Any, Any], val: Any, test: tuple[Any, Any],
                   detectors: Sequence[str] = ("max-softmax", "energy", "mahalanobis", "knn"),
                   ood: Mapping[str, Any] | None = None, attacks: Mapping[str, float] | None = None,
                   fpr: float = 0.05, layer: str | None = None, adaptive: bool = True,
-                  max_attack_points: int = 500, adaptive_steps: int = 50) -> Report:
-    """Fit on ``train`` (x, y), calibrate on clean ``val`` inputs at ``fpr``, evaluate on ``test`` (x, y)."""
-    built = [make_detector(n, clf, layer=layer) for n in detectors]
+                  max_attack_points: int = 500, adaptive_steps: int = 50, random_state: int = 0) -> Report:
+    """Fit on ``train`` (x, y), calibrate on clean ``val`` inputs at ``fpr``, evaluate on ``test`` (x, y).
+    ``random_state`` seeds the detectors that sample and every attack."""
+    built = [make_detector(n, clf, layer=layer, random_state=random_state) for n in detectors]
     if not built:
         raise InputError("no detectors named")
     x_train, y_train = train
@@ -43,4 +47,4 @@ def detect_report(clf: Classifier, *, train: tuple[Any, Any], val: Any, test: tu
         d.fit(x_train, y_train).calibrate(val, fpr=fpr)
     x_test, y_test = test
     return evaluate(built, x_test, shifts=ood, attacks=attacks, adaptive=adaptive and bool(attacks), y=y_test,
-                    max_attack_points=max_attack_points, adaptive_steps=adaptive_steps)
+                    max_attack_points=max_attack_points, adaptive_steps=adaptive_steps, random_state=random_state)
