@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import Attack, Progress, loss_gradient, per_sample, project
+from mathguard.attacks.base import ROW_CHUNK, Attack, Progress, loss_gradient, per_sample, project
 from mathguard.attacks.constraints import Constrained
 from mathguard.attacks.pgd import random_start
 from mathguard.errors import InputError
@@ -135,23 +135,42 @@ class APGD(Constrained, Attack):
         n = len(x)
         m = n // n_passes
 
-        def proj(z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-            return self._clip(x[rows] + project(z - x[rows], eps[rows], self.norm), x[rows], clf.bounds)
+        def proj(z: torch.Tensor, xr: torch.Tensor, er: torch.Tensor) -> torch.Tensor:
+            """``z`` into the eps-balls and bounds of the rows whose clean inputs are ``xr``, budgets ``er``."""
+            return self._clip(xr + project(z - xr, er, self.norm), xr, clf.bounds)
 
         row_queries = torch.zeros(n, dtype=torch.long)
 
-        def evaluate(z: torch.Tensor, rows: torch.Tensor):
-            z = z[rows].detach().requires_grad_(True)
-            logits = clf.logits(z)
-            loss = self._loss(logits, y[rows], None if target is None else target[rows])
-            g = loss_gradient(loss, logits, y[rows], z)
+        def evaluate(z: torch.Tensor, rows: torch.Tensor, need_grad: bool = True):
+            """Loss, input gradient (None unless ``need_grad``) and fooled mask of the points ``z`` at ``rows``.
+
+            Rows are independent: ROW_CHUNK rows per pass keep the activations in cache (the batched
+            target classes make thousands of rows) and give every row the same numbers.
+            """
+            losses, grads, fooled = [], [], []
+            for zp, part in zip(z.split(ROW_CHUNK), rows.split(ROW_CHUNK)):
+                yp, tp = y[part], None if target is None else target[part]
+                if need_grad:
+                    zp = zp.detach().requires_grad_(True)
+                    logits = clf.logits(zp)
+                    loss = self._loss(logits, yp, tp)
+                    grads.append(loss_gradient(loss, logits, yp, zp))
+                    loss, logits = loss.detach(), logits.detach()
+                else:
+                    with torch.no_grad():
+                        logits = clf.logits(zp)
+                        loss = self._loss(logits, yp, tp)
+                losses.append(loss)
+                fooled.append(logits.argmax(1) != yp)
             row_queries[rows] += 1
-            return loss.detach(), g, logits.detach().argmax(1) != y[rows]
+            if len(losses) == 1:
+                return losses[0], grads[0] if grads else None, fooled[0]
+            return torch.cat(losses), torch.cat(grads) if grads else None, torch.cat(fooled)
 
         all_rows = torch.arange(n)
         start = torch.cat([random_start(x[i * m:(i + 1) * m], eps[i * m:(i + 1) * m], self.norm,
                                         draws.rows(slice(i * m, (i + 1) * m)), (i,)) for i in range(n_passes)])
-        cur = proj(x + self._mask(start), all_rows)
+        cur = proj(x + self._mask(start), x, eps)
         prev = cur.clone()
         eta = 2 * eps.clone()
         loss, grad, fooled = evaluate(cur, all_rows)
@@ -177,23 +196,29 @@ class APGD(Constrained, Attack):
             rows = (~found_or_cut).nonzero().squeeze(1)
             if len(rows) == 0:
                 break
-            step = per_sample(eta[rows], x[rows]) * self._direction(grad[rows])
-            z = proj(cur[rows] + step, rows)
+            xr, er, cr = x[rows], eps[rows], cur[rows]
+            step = per_sample(eta[rows], xr) * self._direction(grad[rows])
+            z = proj(cr + step, xr, er)
             a = MOMENTUM if k > 0 else 1.0
-            nxt = proj(cur[rows] + a * (z - cur[rows]) + (1 - a) * (cur[rows] - prev[rows]), rows)
-            prev[rows] = cur[rows]
+            nxt = proj(cr + a * (z - cr) + (1 - a) * (cr - prev[rows]), xr, er)
+            prev[rows] = cr
             cur[rows] = nxt
-            l_new, g_new, f_new = evaluate(cur, rows)
-            grad[rows] = g_new
-            hit = rows[f_new]
-            adv[hit] = cur[hit]
+            # The last step's gradient would never be read: a forward pass alone.
+            l_new, g_new, f_new = evaluate(nxt, rows, need_grad=k + 1 < self.steps)
+            if g_new is not None:
+                grad[rows] = g_new
+            won = f_new.nonzero().squeeze(1)
+            hit = rows[won]
+            adv[hit] = nxt[won]
             found[hit] = True
             increases[rows] += (l_new > loss_prev[rows]).float()
             loss_prev[rows] = l_new
-            improved = l_new > best_loss[rows]
-            best_loss[rows[improved]] = l_new[improved]
-            best_x[rows[improved]] = cur[rows[improved]]
-            best_grad[rows[improved]] = g_new[improved]
+            improved = (l_new > best_loss[rows]).nonzero().squeeze(1)
+            better = rows[improved]
+            best_loss[better] = l_new[improved]
+            best_x[better] = nxt[improved]
+            if g_new is not None:
+                best_grad[better] = g_new[improved]
             if len(hit):
                 found_or_cut = found | cut()
             if k + 1 in cks:

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int], "bool | None"]
 NORMS = ("linf", "l2")
+#: Rows per forward+backward pass where an attack holds many rows at once (APGD's batched target classes):
+#: on the digits CNN, chunks of 512 ran 9 × 240 rows ~1.8x faster than one batch (cache), with the same bits.
+ROW_CHUNK = 512
 
 
 def lp_norm(delta: torch.Tensor, norm: str) -> torch.Tensor:

@@ -243,8 +243,17 @@ def _params(attack: Attack) -> dict[str, Any]:
 
 def _noise_check(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attacks: Sequence[Attack], eps: float,
                  norm: str) -> Finding | None:
-    robust, _ = _ensemble(clf, x, y, torch.arange(len(x)), torch.ones(len(x), dtype=torch.bool), attacks, eps)
-    return pitfalls.noise_finding(clf, x, y, robust, eps, norm)
+    """Noise first, then the ensemble on the inputs noise fooled only (the finding reads no other).
+
+    Each input is attacked under its position as id, as when the whole subset was attacked:
+    a point's outcome does not depend on the other points in its batch, so the finding is the same.
+    """
+    fooled = pitfalls.noise_fooled(clf, x, y, eps, norm)
+    robust = torch.zeros(len(x), dtype=torch.bool)
+    idx = fooled.nonzero().squeeze(1)
+    if len(idx):
+        robust[idx], _ = _ensemble(clf, x[idx], y[idx], idx, torch.ones(len(idx), dtype=torch.bool), attacks, eps)
+    return pitfalls.noise_finding(robust, fooled, eps)
 
 
 def _convergence_check(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attack: Attack, budgets: list[float],

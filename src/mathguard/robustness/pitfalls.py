@@ -115,9 +115,12 @@ def unbounded_finding(clf: Classifier, x: torch.Tensor, y: torch.Tensor, norm: s
         accuracy=acc, eps=big)
 
 
-def noise_finding(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attacked_robust: torch.Tensor, eps: float,
-                  norm: str, draws: int = 16, seed: int = 0) -> Finding | None:
-    """Random points in the ball fool inputs the white-box attacks could not: gradients mislead."""
+NOISE_DRAWS = 16
+
+
+def noise_fooled(clf: Classifier, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str, draws: int = NOISE_DRAWS,
+                 seed: int = 0) -> torch.Tensor:
+    """Which inputs one of ``draws`` random points of the eps-ball (uniform L∞, clipped Gaussian L2) misclassifies."""
     gen = torch.Generator().manual_seed(seed)
     fooled = torch.zeros(len(x), dtype=torch.bool)
     e = torch.full((len(x),), eps)
@@ -129,6 +132,15 @@ def noise_finding(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attacked_ro
                 delta = project(torch.randn(x.shape, generator=gen) * eps, e, norm)
             xn = clip_bounds(x + delta, clf.bounds)
             fooled |= clf.predict(xn) != y  # labels suffice, so labels-only models are checked too
+    return fooled
+
+
+def noise_finding(attacked_robust: torch.Tensor, fooled: torch.Tensor, eps: float,
+                  draws: int = NOISE_DRAWS) -> Finding | None:
+    """Random points in the ball (``noise_fooled``) fool inputs the white-box attacks could not: gradients mislead.
+
+    ``attacked_robust`` need only be right where ``fooled`` is set: the caller attacks just those inputs.
+    """
     beaten = attacked_robust & fooled
     if not beaten.any():
         return None
