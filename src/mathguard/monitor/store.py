@@ -10,6 +10,7 @@ recognised without a second copy.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -73,10 +74,54 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
             dbapi_conn.execute(f"PRAGMA {pragma}")
 
+    if not immediate:
+        @sa.event.listens_for(engine, "begin")
+        def _begin_read(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+
+    # The writers of this process queue on a lock before BEGIN IMMEDIATE and leave it once their COMMIT or
+    # ROLLBACK is done: SQLite's own busy handler waits by sleeping (1, 2, 5, ... up to 100 ms a try), which
+    # under concurrent ingest made the slowest requests wait for sleeps rather than for the lock; a waiter
+    # on this lock takes it as soon as it is free. Other processes on the file still meet SQLite's lock.
+    lock = threading.RLock()
+    held: set[int] = set()  # DBAPI connections (by id) whose transaction holds the lock
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def _raw(conn: Any) -> int:
+        return id(getattr(conn, "dbapi_connection", conn))
+
+    def _release(dbapi_conn: Any) -> None:
+        key = _raw(dbapi_conn)
+        if key in held:
+            held.discard(key)
+            lock.release()
+
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        lock.acquire()
+        held.add(_raw(conn.connection))
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn.connection)
+            raise
 
+    def _do_commit(dbapi_conn: Any) -> None:
+        try:
+            commit(dbapi_conn)
+        finally:
+            _release(dbapi_conn)
+
+    def _do_rollback(dbapi_conn: Any) -> None:
+        try:
+            rollback(dbapi_conn)
+        finally:
+            _release(dbapi_conn)
+
+    dialect.do_commit, dialect.do_rollback = _do_commit, _do_rollback  # type: ignore[method-assign]
     return engine
 
 
@@ -176,6 +221,10 @@ class Store:
         model = self.model(name)
         assert model is not None
         return model
+
+    def known_model(self, name: str) -> Model | None:
+        """The model from this store's cache, without asking the database (None when not seen yet)."""
+        return self._models.get(name)
 
     def model(self, name: str) -> Model | None:
         if name not in self._models:

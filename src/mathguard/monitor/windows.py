@@ -3,9 +3,13 @@
 The worker reads each committed batch once, profiles its events per window of
 ``resolution`` seconds (by event time) and merges that into the stored window profile in
 the same transaction that marks the batch folded, so every event is counted exactly
-once even across crashes. Queries read only window rows: a wider window is the merge of
-its stored windows (``Profile + Profile``), never a re-read of events. Each stored
-window caches its drift summary against the reference until more events arrive.
+once even across crashes. Each window's drift summary against the reference is computed
+when the window is folded (before the write transaction, from the documents that are then
+stored) and written with it, so a query at the resolution only reads stored summaries; a
+window whose summary could not be computed then (or was folded before summaries were
+stored at fold time) is summarised by the worker's refresh duty or by the first query.
+A wider window is the merge of its stored windows (``Profile + Profile``), never a
+re-read of events.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Iterable
+from typing import Any, Callable, Collection, Iterable, Iterator
 
 import numpy as np
 import orjson
@@ -31,6 +35,7 @@ from mathguard.monitor.store import Model, Store
 
 WINDOW_BUCKETS = 1024  # sketch size of a window profile: 10 quantile bins need far less, and rows stay small
 MAX_WINDOWS = 5000  # per drift query
+FOLD_WINDOWS = 64  # windows one fold transaction may write (each summarised before it begins)
 
 
 @dataclass
@@ -134,13 +139,64 @@ def _check_folded(prof: Profile) -> None:
             raise InputError(f"window moments of feature {name!r} are not finite; nothing was stored")
 
 
-def fold_model(store: Store, model: Model, rows: list[Any], resolution: int, linalg_features: int = 50) -> int:
-    """Fold ``rows`` (unfolded batches of ``model``) into its window profiles in one transaction."""
-    # Profiling happens before the write transaction, so ingest is never blocked by it.
+@dataclass
+class _Prepared:
+    """A window row as it will be written: merged on the row seen before the transaction (``base``, None for a
+    new window) and summarised from the very documents stored."""
+
+    base: tuple[int, int] | None  # (row id, n_events) the merge started from
+    values: dict[str, Any]
+    outcome: Exception | None | bool = False  # False: not summarised; None: summarised; else why it failed
+
+
+def _prepare(model: Model, row: Any, part: Partial, summarise: bool = True) -> _Prepared:
+    """Merge ``part`` into the stored ``row`` (None: a new window) and summarise the result; unsummarised, a
+    stored row keeps its old summary, which ``drift_events`` marks as outdated."""
+    prof, counts, quality, moments = part.profile, part.counts, part.quality, part.moments
+    if row is not None:
+        prof, counts = _load(row.profile) + prof, Counts.of(row) + counts
+        quality = _quality(row) + quality
+        moments = merge_moments(_moments(row), moments)
+        _check_folded(prof)
+    values: dict[str, Any] = dict(zip(("n_events", "n_labeled", "n_correct", "n_alarm_reported", "n_alarms"),
+                                      counts.as_tuple()), profile=orjson.dumps(prof.to_dict()).decode(),
+                                  quality=orjson.dumps(quality.to_dict()).decode(),
+                                  moments=None if moments is None else orjson.dumps(moments_to_dict(moments)).decode())
+    prepared = _Prepared(None if row is None else (row.id, row.n_events), values)
+    if summarise:
+        try:  # from the stored documents, so the numbers are those a later from-scratch compare gives
+            summary = summarize(model.reference, _load(values["profile"]), counts,
+                                Quality.from_dict(orjson.loads(values["quality"])),
+                                moments_from_dict(orjson.loads(values["moments"])) if values["moments"] else None,
+                                model)
+            values.update(drift=orjson.dumps(summary).decode(), drift_events=counts.n_events)
+            prepared.outcome = None
+        except Exception as exc:  # stored without a current summary (the refresh duty or a query retries it)
+            prepared.outcome = exc
+    return prepared
+
+
+def fold_model(store: Store, model: Model, rows: list[Any], resolution: int, linalg_features: int = 50,
+               summarise: Callable[[Model, int], bool] | None = None,
+               on_summary: Callable[[Model, Exception | None], None] | None = None) -> int:
+    """Fold ``rows`` (unfolded batches of ``model``) into its window rows, each with its drift summary, in one
+    transaction. Profiling, merging and summarising happen before the write transaction (ingest is never
+    blocked by them); a window that another process changed meanwhile is merged again inside it.
+    ``summarise(model, start)`` may decline a window's summary (it is then stored without a current one);
+    ``on_summary(model, error)`` hears of each summary once the fold is committed (error None: it succeeded)."""
     partials = partial_windows(model, rows, resolution, linalg_features)
     for part in partials.values():
         _check_folded(part.profile)
     w, b = t.windows.c, t.batches.c
+    where = (w.model_id == model.id, w.resolution == resolution)
+    starts = list(partials)
+    seen: dict[int, Any] = {}
+    with store.reader.connect() as conn:
+        for i in range(0, len(starts), 500):
+            seen.update((r.start, r) for r in conn.execute(sa.select(t.windows).where(
+                *where, w.start.in_(starts[i : i + 500]))))
+    prepared = {start: _prepare(model, seen.get(start), part, summarise is None or summarise(model, start))
+                for start, part in partials.items()}
     ids = [r.id for r in rows]
     with store.engine.begin() as conn:
         marked = conn.execute(t.batches.update().where(b.id.in_(ids), b.folded.is_(False))
@@ -149,23 +205,19 @@ def fold_model(store: Store, model: Model, rows: list[Any], resolution: int, lin
             conn.rollback()
             return 0
         for start, part in partials.items():
-            row = conn.execute(sa.select(t.windows).where(w.model_id == model.id, w.resolution == resolution,
-                                                          w.start == start).with_for_update()).first()
-            prof, counts, quality, moments = part.profile, part.counts, part.quality, part.moments
-            if row is not None:
-                prof, counts = _load(row.profile) + prof, Counts.of(row) + counts
-                quality = _quality(row) + quality
-                moments = merge_moments(_moments(row), moments)
-                _check_folded(prof)
-            values = dict(zip(("n_events", "n_labeled", "n_correct", "n_alarm_reported", "n_alarms"),
-                              counts.as_tuple()), profile=orjson.dumps(prof.to_dict()).decode(),
-                          quality=orjson.dumps(quality.to_dict()).decode(),
-                          moments=None if moments is None else orjson.dumps(moments_to_dict(moments)).decode())
+            row = conn.execute(sa.select(t.windows).where(*where, w.start == start).with_for_update()).first()
+            ready = prepared[start]
+            if ready.base != (None if row is None else (row.id, row.n_events)):  # changed since: merge again here
+                ready = prepared[start] = _prepare(model, row, part, summarise=False)
             if row is None:
                 conn.execute(t.windows.insert().values(model_id=model.id, resolution=resolution, start=start,
-                                                       **values))
+                                                       **ready.values))
             else:
-                conn.execute(t.windows.update().where(w.id == row.id).values(**values))
+                conn.execute(t.windows.update().where(w.id == row.id).values(**ready.values))
+    if on_summary is not None:
+        for ready in prepared.values():
+            if ready.outcome is not False:
+                on_summary(model, ready.outcome)  # type: ignore[arg-type]
     return sum(r.n_events for r in rows)
 
 
@@ -180,10 +232,15 @@ def _moments(row: Any) -> Moments | None:
 
 
 def fold_pending(store: Store, resolution: int, max_events: int = 200_000, *, exclude: Collection[int] = (),
-                 on_error: Callable[[Model, Exception], None] | None = None, linalg_features: int = 50) -> int:
-    """Fold committed, unfolded batches into window profiles, each model in its own transaction; the
-    number of events folded. A model whose folding fails is handed to ``on_error`` (and its batches
-    stay unfolded) while the others carry on; without ``on_error`` the error is raised."""
+                 on_error: Callable[[Model, Exception], None] | None = None, linalg_features: int = 50,
+                 summarise: Callable[[Model, int], bool] | None = None,
+                 on_summary: Callable[[Model, Exception | None], None] | None = None) -> int:
+    """Fold committed, unfolded batches into window profiles and their drift summaries, each model's batches in
+    transactions of at most FOLD_WINDOWS windows (a month of backfill is committed in steps, not after every
+    one of its summaries); the number of events folded. A model whose folding fails is handed to ``on_error``
+    (its batches not yet folded stay so) while the others carry on; without ``on_error`` the error is raised.
+    A window whose summary fails, or that ``summarise(model, start)`` declines, is stored without a current one
+    (the worker's refresh duty computes it); ``on_summary(model, error)`` hears of each summary computed."""
     rows = list(store.pending_batches(max_events, exclude=exclude))
     if not rows:
         return 0
@@ -196,12 +253,28 @@ def fold_pending(store: Store, resolution: int, max_events: int = 200_000, *, ex
         if mid not in models:  # deleted meanwhile: its batches went with it
             continue
         try:
-            folded += fold_model(store, models[mid], group, resolution, linalg_features)
+            for part in _by_windows(group, resolution, FOLD_WINDOWS):
+                folded += fold_model(store, models[mid], part, resolution, linalg_features, summarise, on_summary)
         except Exception as exc:
             if on_error is None:
                 raise
             on_error(models[mid], exc)
     return folded
+
+
+def _by_windows(rows: list[Any], resolution: int, most: int) -> Iterator[list[Any]]:
+    """``rows`` in order, cut into runs whose events fall in at most ``most`` windows (a batch alone may exceed)."""
+    run: list[Any] = []
+    seen: set[int] = set()
+    for row in rows:
+        starts = set(np.unique(from_blob(row.timestamps) // resolution).tolist())
+        if run and len(seen | starts) > most:
+            yield run
+            run, seen = [], set()
+        run.append(row)
+        seen |= starts
+    if run:
+        yield run
 
 
 def summarize(reference: Profile, current: Profile, counts: Counts, quality: Quality | None = None,
@@ -287,6 +360,15 @@ def _stored_summary(store: Store, model: Model, row: Any) -> dict[str, Any]:
 _MERGED: OrderedDict[tuple[int, int, int, int], dict[str, Any]] = OrderedDict()  # bounded LRU of merged summaries
 
 
+def _merged_cached(model: Model, group_start: int, window: int, rows: list[Any]) -> dict[str, Any] | None:
+    """The cached merged summary of ``rows`` (count columns suffice), or None."""
+    key = (model.id, group_start, window, sum(r.n_events for r in rows))
+    if key in _MERGED:
+        _MERGED.move_to_end(key)
+        return _MERGED[key]
+    return None
+
+
 def _merged_summary(model: Model, group_start: int, window: int, rows: list[Any]) -> dict[str, Any]:
     """Summary of several stored windows merged; cached until one of them gains events."""
     total = sum((Counts.of(r) for r in rows), Counts())
@@ -303,9 +385,15 @@ def _merged_summary(model: Model, group_start: int, window: int, rows: list[Any]
     return _MERGED[key]
 
 
+_LIGHT = ("id", "start", "n_events", "n_labeled", "n_correct", "n_alarm_reported", "n_alarms", "drift",
+          "drift_events")  # what a query reads first: everything but the profiles
+
+
 def drift_series(store: Store, model: Model, *, window: int, resolution: int, start: float,
                  end: float) -> list[dict[str, Any]]:
-    """Per-window summaries over [start, end); windows without events are left out."""
+    """Per-window summaries over [start, end); windows without events are left out. At the resolution each
+    window's stored summary is read as it is; profiles are read only for windows without a current summary
+    and for wider windows whose merged summary is not cached."""
     if window % resolution:
         raise InputError(f"window must be a multiple of the server's resolution ({resolution} s)")
     if end <= start:
@@ -314,47 +402,67 @@ def drift_series(store: Store, model: Model, *, window: int, resolution: int, st
     if (end - first) / window > MAX_WINDOWS:
         raise InputError(f"at most {MAX_WINDOWS} windows per query; widen the window or narrow the range")
     w = t.windows.c
+    where = (w.model_id == model.id, w.resolution == resolution, w.start >= first, w.start < end)
     with store.reader.connect() as conn:
-        rows = conn.execute(sa.select(t.windows).where(w.model_id == model.id, w.resolution == resolution,
-                                                       w.start >= first, w.start < end).order_by(w.start)).all()
+        rows = conn.execute(sa.select(*(w[c] for c in _LIGHT)).where(*where).order_by(w.start)).all()
     groups: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
         groups[row.start // window * window].append(row)
-    out = []
+    summaries: dict[int, dict[str, Any]] = {}
+    missing: list[int] = []  # window ids whose profiles must be read
     for group_start, group in groups.items():
-        if len(group) == 1 and window == resolution:
-            summary = _stored_summary(store, model, group[0])
+        if window == resolution and group[0].drift is not None and group[0].drift_events == group[0].n_events:
+            summaries[group_start] = orjson.loads(group[0].drift)
+        elif window != resolution and (cached := _merged_cached(model, group_start, window, group)) is not None:
+            summaries[group_start] = cached
         else:
-            summary = _merged_summary(model, group_start, window, group)
-        out.append({"start": group_start, "end": group_start + window, **summary})
-    return out
+            missing += [r.id for r in group]
+    if missing:
+        full: dict[int, Any] = {}
+        with store.reader.connect() as conn:
+            for i in range(0, len(missing), 500):
+                full.update((r.id, r) for r in conn.execute(sa.select(t.windows).where(w.id.in_(missing[i : i + 500]))))
+        for group_start, group in groups.items():
+            if group_start in summaries:
+                continue
+            complete = [full[r.id] for r in group if r.id in full]  # a window deleted meanwhile is left out
+            if not complete:
+                continue
+            if window == resolution:
+                summaries[group_start] = _stored_summary(store, model, complete[0])
+            else:
+                summaries[group_start] = _merged_summary(model, group_start, window, complete)
+    return [{"start": g, "end": g + window, **summaries[g]} for g in groups if g in summaries]
 
 
 def refresh_stale(store: Store, models: dict[int, Model], resolution: int, *, limit: int,
-                  skip: set[int], on_error: Callable[[Model, Exception], None] | None = None,
-                  on_success: Callable[[Model], None] | None = None) -> list[int]:
-    """Compute the cached summaries of up to ``limit`` windows that gained events (newest first,
-    ``skip`` left out); the ids refreshed (or tried: a window whose summary fails is handed to
-    ``on_error`` with its model and counted as tried). The worker calls this so queries find summaries ready."""
+                  skip: Collection[tuple[int, int]] = (), on_error: Callable[[Model, Exception], None] | None = None,
+                  on_success: Callable[[Model], None] | None = None) -> list[tuple[int, int]]:
+    """Compute the stored summaries of up to ``limit`` windows that have none or an outdated one (newest
+    first, windows ``skip`` — (model id, start) — left out); the (model id, start) of those refreshed (or
+    tried: a window whose summary fails is handed to ``on_error`` with its model and counted as tried). The
+    worker calls this for windows whose summary was not computed when they were folded."""
     w = t.windows.c
     with store.reader.connect() as conn:
-        rows = conn.execute(sa.select(t.windows).where(
+        stale = conn.execute(sa.select(w.id, w.model_id, w.start).where(
             w.resolution == resolution, sa.or_(w.drift_events.is_(None), w.drift_events != w.n_events),
             w.model_id.in_(list(models)) if models else sa.false())
             .order_by(w.start.desc()).limit(limit + len(skip))).all()
+        chosen = [r.id for r in stale if (r.model_id, r.start) not in skip][:limit]
+        rows = conn.execute(sa.select(t.windows).where(w.id.in_(chosen)).order_by(w.start.desc())).all() \
+            if chosen else []
     done = []
     for row in rows:
-        if row.model_id in models and row.id not in skip and len(done) < limit:
-            try:
-                _stored_summary(store, models[row.model_id], row)
-            except Exception as exc:
-                if on_error is None:
-                    raise
-                on_error(models[row.model_id], exc)
-            else:
-                if on_success is not None:
-                    on_success(models[row.model_id])
-            done.append(row.id)
+        try:
+            _stored_summary(store, models[row.model_id], row)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(models[row.model_id], exc)
+        else:
+            if on_success is not None:
+                on_success(models[row.model_id])
+        done.append((row.model_id, row.start))
     return done
 
 

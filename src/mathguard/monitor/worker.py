@@ -66,7 +66,7 @@ class Worker(threading.Thread):
         self._halt = threading.Event()
         self._lock = threading.Lock()
         self._last_alerts = self._last_purge = 0.0
-        self._refreshed: dict[int, float] = {}  # window id → when its summary was last computed
+        self._summarised: dict[tuple[int, int], float] = {}  # (model id, window start) → when last summarised
 
     def run(self) -> None:
         while not self._halt.wait(self.settings.fold_interval_s):
@@ -162,6 +162,28 @@ class Worker(threading.Thread):
         self.last_step_at = time.time()
 
     def _fold(self, now: float) -> None:
+        # Each folded window gets its drift summary, except one summarised less than REFRESH_S ago (a window
+        # that keeps gaining events costs one summary per REFRESH_S, not one per fold: ~75 ms each with 20
+        # features) and those of a model whose summaries fail (until its retry); the refresh duty, or the
+        # first query, computes what is then missing.
+        self._summarised = {k: at for k, at in self._summarised.items() if now - at < REFRESH_S}
+        paused_summary = self.paused("summary", now)
+        summarised_ok: set[int] = set()
+        summary_failed: set[int] = set()
+
+        def due(model: Model, start: int) -> bool:
+            if model.id in paused_summary or model.id in summary_failed or (model.id, start) in self._summarised:
+                return False
+            self._summarised[(model.id, start)] = now
+            return True
+
+        def summarised(model: Model, error: Exception | None) -> None:
+            if error is None:
+                summarised_ok.add(model.id)
+            elif model.id not in summary_failed:
+                summary_failed.add(model.id)
+                self.fail(model, "summary", error, now)
+
         skip = self.paused("fold", now)
         retried = self.failed_ids("fold") - skip
         failed_now: set[int] = set()
@@ -173,25 +195,27 @@ class Worker(threading.Thread):
         while True:
             before = len(failed_now)
             n = fold_pending(self.store, self.settings.resolution_s, exclude=skip | failed_now, on_error=failed,
-                             linalg_features=self.settings.max_linalg_features)
+                             linalg_features=self.settings.max_linalg_features, summarise=due,
+                             on_summary=summarised)
             self.metrics.folded.inc(n)
             if not n and len(failed_now) == before:
                 break
         # A retried model that folded without error (or had nothing left to fold) is healthy again.
         self._recover(retried - failed_now, "fold")
+        self._recover(summarised_ok - summary_failed, "summary")
 
     def _refresh(self, now: float) -> None:
-        # A summary costs ~0.2 s (20 features): a window that keeps gaining events is re-summarised
-        # at most every REFRESH_S, so the worker never starves ingest; queries compute what is missing.
-        recent = {wid for wid, at in self._refreshed.items() if now - at < REFRESH_S}
-        self._refreshed = {wid: self._refreshed[wid] for wid in recent}
+        # Windows left without a current summary at fold (declined as summarised less than REFRESH_S ago, failed,
+        # or folded before summaries were stored at fold), two per step, newest first; a window that keeps
+        # gaining events is re-summarised at most every REFRESH_S, so the worker never starves ingest.
+        recent = {k for k, at in self._summarised.items() if now - at < REFRESH_S}
         skip = self.paused("summary", now)
         models = {m.id: m for m in self.store.models() if m.id not in skip}
         ok: set[int] = set()
-        for wid in refresh_stale(self.store, models, self.settings.resolution_s, limit=2, skip=recent,
+        for key in refresh_stale(self.store, models, self.settings.resolution_s, limit=2, skip=recent,
                                  on_error=lambda m, e: self.fail(m, "summary", e, now),
                                  on_success=lambda m: ok.add(m.id)):
-            self._refreshed[wid] = now
+            self._summarised[key] = now
         self._recover(ok - self.paused("summary", now), "summary")
 
     def _alerts(self, now: float) -> None:
