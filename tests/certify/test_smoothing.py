@@ -79,7 +79,7 @@ def test_predict_abstains_on_the_boundary_and_answers_far_from_it():
     assert out[1] == 1
 
 
-@pytest.mark.parametrize("kwargs, msg", [({"sigma": 0.0}, "sigma"), ({"alpha": 1.5}, "alpha"), ({"n": 0}, "sample")])
+@pytest.mark.parametrize("kwargs, msg", [({"sigma": 0.0}, "sigma"), ({"alpha": 1.5}, "alpha"), ({"n": 0}, "^n must be an integer")])
 def test_bad_parameters_are_named(kwargs, msg):
     clf, _, _ = _linear_binary()
     with pytest.raises(InputError, match=msg):

@@ -109,7 +109,7 @@ def test_bad_input():
         calibration([0, 1, 1], np.array([[0.2, 0.8], [0.4, 0.6]]))
     with pytest.raises(InputError, match="labels in 0..1"):
         calibration([0, 2], np.array([[0.2, 0.8], [0.4, 0.6]]))
-    with pytest.raises(InputError, match="equal-width"):
+    with pytest.raises(InputError, match="^strategy must be one of .uniform., .quantile."):
         reliability(np.array([True]), np.array([0.1]), strategy="kmeans")
     with pytest.raises(InputError, match="logits_val must be"):
         fit_temperature([0, 1, 0], np.zeros(3))

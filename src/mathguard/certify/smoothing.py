@@ -23,6 +23,7 @@ from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import wrap
 from mathguard.sharding import check_client, run_shards
 from mathguard.validate import finite, integer
+from mathguard.params import COUNT, OPEN_UNIT, POSITIVE, SEED, Int, declare
 
 #: Most Gaussian draws per input: counts are streamed, but 10⁹ draws already take hours on any model.
 MAX_DRAWS = 10**9
@@ -174,6 +175,8 @@ class SmoothingCertificate:
                             f"(σ={self.sigma}).")
 
 
+@declare(sigma=POSITIVE, n0=Int(1, MAX_DRAWS), n=Int(1, MAX_DRAWS), alpha=OPEN_UNIT, batch_size=COUNT,
+         random_state=SEED, shard_size=COUNT)
 def smoothing(clf: Any, x: Any, y: Any = None, *, sigma: float = 0.25, n0: int = 100, n: int = 100_000,
               alpha: float = 0.001, batch_size: int = 1000, random_state: int | None = 0, client: Any = None,
               shard_size: int = 16, ids: Any = None) -> SmoothingCertificate:

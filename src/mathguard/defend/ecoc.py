@@ -24,6 +24,7 @@ from torch import nn
 
 from mathguard.errors import InputError, ModelError
 from mathguard.validate import integer
+from mathguard.params import SEED, Choice, Int, declare
 
 #: Random codebooks drawn to pick the one whose closest pair of codewords is farthest apart.
 CANDIDATES = 64
@@ -57,6 +58,7 @@ class ECOC(nn.Module):
     form whose evaluation over-claimed (a gradient attack applies softmax again and stalls).
     """
 
+    @declare(n_classes=Int(2), random_state=SEED, output=Choice(("log_proba", "proba")))
     def __init__(self, backbone: nn.Module, n_classes: int, *, code_length: int | None = None,
                  random_state: int = 0, output: str = "log_proba") -> None:
         super().__init__()

@@ -11,8 +11,10 @@ from torch import nn
 from mathguard.certify.ibp import ibp
 from mathguard.defend.loop import train
 from mathguard.errors import InputError
+from mathguard.params import COUNT, NON_NEGATIVE, NORM, POSITIVE, Choice, Real, declare
 
 
+@declare(sigma=POSITIVE, epochs=COUNT, lr=POSITIVE)
 def gaussian_augmentation(net: nn.Module, loader: Iterable, *, sigma: float, epochs: int = 10,
                           lr: float = 1e-3) -> nn.Module:
     """Train on x + N(0, σ²): the base classifier randomized smoothing needs to certify anything."""
@@ -28,6 +30,7 @@ def ibp_worst_case_logits(net: nn.Module, x: torch.Tensor, y: torch.Tensor, eps:
     return -ibp(net, x, y, eps=eps, bounds=bounds).margin_lower
 
 
+@declare(eps=POSITIVE, epochs=COUNT, lr=POSITIVE, warmup=Real(0, 1), ramp=Real(0, 1), kappa_end=Real(0, 1))
 def ibp_training(net: nn.Module, loader: Iterable, *, eps: float, epochs: int = 20, lr: float = 1e-3,
                  warmup: float = 0.1, ramp: float = 0.5, kappa_end: float = 0.5,
                  bounds: tuple[float, float] | None = (0.0, 1.0)) -> nn.Module:
@@ -50,6 +53,8 @@ def ibp_training(net: nn.Module, loader: Iterable, *, eps: float, epochs: int = 
     return train(net, loader, loss, epochs=epochs, lr=lr)
 
 
+@declare(eps=POSITIVE, method=Choice(("pgd", "trades")), epochs=COUNT, lr=POSITIVE, steps=COUNT, norm=NORM,
+         beta=NON_NEGATIVE)
 def adversarial_training(net: nn.Module, loader: Iterable, *, eps: float, method: str = "pgd", epochs: int = 10,
                          lr: float = 1e-3, steps: int = 7, norm: str = "linf", beta: float = 6.0,
                          input_shape: tuple[int, ...] | None = None,

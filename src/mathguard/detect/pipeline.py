@@ -14,6 +14,7 @@ from mathguard.detect.uncertainty import MCDropout
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.report import Report
+from mathguard.params import COUNT, OPEN_UNIT, SEED, declare
 
 DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (
     MaxSoftmax, Entropy, Energy, ODIN, Mahalanobis, KNN, ActivationEntropy, MCDropout, Reconstruction,
@@ -32,6 +33,7 @@ def make_detector(name: str, clf: Classifier, *, layer: str | None = None, rando
     return cls(clf, **options)
 
 
+@declare(fpr=OPEN_UNIT, max_attack_points=COUNT, adaptive_steps=COUNT, random_state=SEED)
 def detect_report(clf: Classifier, *, train: tuple[Any, Any], val: Any, test: tuple[Any, Any],
                   detectors: Sequence[str] = ("max-softmax", "energy", "mahalanobis", "knn"),
                   ood: Mapping[str, Any] | None = None, attacks: Mapping[str, float] | None = None,

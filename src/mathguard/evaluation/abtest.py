@@ -12,6 +12,7 @@ from scipy.stats import norm
 from mathguard.errors import InputError
 from mathguard.report import Finding, Report, Severity
 from mathguard.validate import finite, integer
+from mathguard.params import COUNT, OPEN_UNIT, declare
 
 
 def _power(p_a: float, p_b: float, n_a: float, n_b: float, alpha: float) -> float:
@@ -26,6 +27,7 @@ def _power(p_a: float, p_b: float, n_a: float, n_b: float, alpha: float) -> floa
     return float(norm.cdf((delta - z * se0) / se1) + norm.cdf((-delta - z * se0) / se1))
 
 
+@declare(alpha=OPEN_UNIT, power=OPEN_UNIT)
 def sample_size(p_a: float, min_effect: float, *, alpha: float = 0.05, power: float = 0.8) -> int:
     """Examples per group so the pooled z-test detects p_b = p_a + min_effect with the given power."""
     p_b = p_a + min_effect
@@ -86,6 +88,7 @@ def _count(value: Any, name: str, low: int, high: int | None = None) -> int:
     return integer(value, name, low=low, high=high)
 
 
+@declare(alpha=OPEN_UNIT, power=OPEN_UNIT, looks=COUNT)
 def ab_test(successes_a: int, n_a: int, successes_b: int, n_b: int, *, alpha: float = 0.05,
             min_effect: float | None = None, power: float = 0.8, planned_n: int | None = None,
             looks: int = 1) -> ABTest:

@@ -14,6 +14,7 @@ from mathguard.errors import InputError
 from mathguard.evaluation.metrics import example_nll
 from mathguard.report import Figure, Finding, Report, Severity
 from mathguard.report.figure import new_figure
+from mathguard.params import COUNT, OPEN_UNIT, Choice, declare
 
 STRATEGIES = ("uniform", "quantile")
 
@@ -40,6 +41,7 @@ class Reliability:
         return float(np.max(np.abs(self.frequency - self.confidence)[seen]))
 
 
+@declare(n_bins=COUNT, strategy=Choice(STRATEGIES))
 def reliability(hit: Any, confidence: Any, *, n_bins: int = 15, strategy: str = "uniform") -> Reliability:
     """Bin forecasts by confidence: equal-width ("uniform") or equal-mass ("quantile") edges.
 
@@ -225,6 +227,7 @@ def _brier_terms(P: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[float, floa
     return brier, rel, res, unc
 
 
+@declare(n_bins=COUNT, threshold=OPEN_UNIT)
 def calibration(y_true: Any, proba: Any, *, n_bins: int = 15, logits: Any = None,
                 threshold: float = 0.05) -> Calibration:
     """Calibration of probabilities ``proba`` (n, K) — or P(class 1) for a binary model — against labels.

@@ -18,6 +18,7 @@ from mathguard.evaluation.bootstrap import BootstrapResult, paired_bootstrap
 from mathguard.evaluation.metrics import get_metric
 from mathguard.report import Finding, Report, Severity
 from mathguard.validate import as_1d, integer, labels
+from mathguard.params import NON_NEGATIVE, OPEN_UNIT, SEED, Choice, Int, declare
 
 MCNEMAR_TESTS = ("exact", "mid-p", "chi2", "auto")
 #: Fewer paired examples than this: a bootstrap CI collapses (1 row: "100 pp, CI 100–100"), so no verdict is given.
@@ -168,6 +169,8 @@ class Comparison:
                       summary=self.verdict)
 
 
+@declare(test=Choice(("exact", "mid-p", "chi2", "auto")), alpha=OPEN_UNIT, min_effect=NON_NEGATIVE,
+         n_resamples=Int(100), ci_method=Choice(("bca", "percentile")), random_state=SEED)
 def compare(y_true: Any, pred_a: Any, pred_b: Any, *, metric: str = "accuracy", test: str = "exact",
             alpha: float = 0.05, min_effect: float = 0.0, n_resamples: int = 10_000,
             ci_method: str = "bca", random_state: int | None = 0, names: tuple[str, str] = ("A", "B")) -> Comparison:

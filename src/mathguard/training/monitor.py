@@ -29,6 +29,7 @@ from mathguard.training import findings
 from mathguard.training.plots import training_figure
 from mathguard.training.stream import RunStream, step_metrics
 from mathguard.training.weights import WEIGHTED, init_scale_finding, scale_stats
+from mathguard.params import COUNT, Int, declare
 
 _SATURATION = {nn.Sigmoid: (0.01, 0.99), nn.Tanh: (-0.99, 0.99)}  # outputs beyond these are on a flat tail
 
@@ -122,6 +123,7 @@ class ActivationProbe:
 class Monitor:
     """Per-layer gradient health of ``model`` during training, turned into findings with fixes."""
 
+    @declare(max_history=Int(10), sample_every=COUNT, flush_every=COUNT)
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *,
                  max_history: int = 1000, sample_every: int = 10, activations: bool = True,
                  client: Any = None, run: str | None = None, flush_every: int = 100) -> None:

@@ -1,0 +1,193 @@
+"""Declared argument rules for the public entry points, in the spirit of scikit-learn's ``validate_params``.
+
+Each entry point states its constraints once, next to its signature::
+
+    @declare(norm=NORM, alpha=OPEN_UNIT, n=COUNT, random_state=SEED)
+    def smoothing(clf, x, y=None, *, norm=..., alpha=..., n=..., random_state=...): ...
+
+Before the body runs, every argument given is checked against its rule and a bad one is an
+``InputError`` that names the argument ("alpha must be in (0, 1), got 1.5"). Defaults are not
+re-checked (they are ours), and values pass through unchanged, so declaring a rule never
+changes a result. ``DECLARED`` lists every declared entry point: the convention test and the
+bad-input property tests are generated from it, one bad value of each rule for each argument.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, TypeVar
+
+from mathguard.errors import InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Rule:
+    """A constraint on one argument: ``check`` raises an InputError naming it; ``bad`` are values it refuses,
+    ``good`` one it accepts (the generated tests fill the other required arguments with it)."""
+
+    bad: tuple[Any, ...] = ()
+    good: Any = None
+
+    def check(self, value: Any, name: str) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Real(Rule):
+    """A finite real number (not a bool) in [low, high]; ``open_low``/``open_high`` exclude the ends."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    open_low: bool = False
+    open_high: bool = False
+
+    def check(self, value: Any, name: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+            raise InputError(f"{name} must be a finite number, got {value!r}")
+        v = float(value)
+        if v < self.low or v > self.high or (self.open_low and v == self.low) or (self.open_high and v == self.high):
+            raise InputError(f"{name} must be in {self.interval}, got {value!r}")
+
+    @property
+    def good(self) -> float:  # type: ignore[override]
+        if math.isfinite(self.low) and math.isfinite(self.high):
+            return (self.low + self.high) / 2
+        return self.low + 1.0 if math.isfinite(self.low) else (self.high - 1.0 if math.isfinite(self.high) else 0.0)
+
+    @property
+    def interval(self) -> str:
+        return f"{'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
+
+    @property
+    def bad(self) -> tuple[Any, ...]:  # type: ignore[override]
+        out: list[Any] = [math.nan, math.inf, True, "0.1"]
+        if math.isfinite(self.low):
+            out.append(self.low - 1.0 if not self.open_low else self.low)
+        if math.isfinite(self.high):
+            out.append(self.high + 1.0 if not self.open_high else self.high)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Int(Rule):
+    """An integer (not 40.5, not True) of at least ``low`` and at most ``high``."""
+
+    low: int = 1
+    high: int | None = None
+
+    def check(self, value: Any, name: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise InputError(f"{name} must be an integer, got {value!r}")
+        if value < self.low or (self.high is not None and value > self.high):
+            bound = f"at least {self.low}" if self.high is None else f"in [{self.low}, {self.high}]"
+            raise InputError(f"{name} must be an integer {bound}, got {value!r}")
+
+    @property
+    def good(self) -> int:  # type: ignore[override]
+        return self.low
+
+    @property
+    def bad(self) -> tuple[Any, ...]:  # type: ignore[override]
+        out: list[Any] = [self.low - 1, self.low + 0.5, True, None]
+        if self.high is not None:
+            out.append(self.high + 1)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Seed(Rule):
+    """A random seed: a non-negative integer, or None where the entry point allows fresh entropy."""
+
+    allow_none: bool = True
+    good = 0
+
+    def check(self, value: Any, name: str) -> None:
+        if value is None and self.allow_none:
+            return
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise InputError(f"{name} must be a non-negative integer seed{' or None' if self.allow_none else ''}, "
+                             f"got {value!r}")
+
+    @property
+    def bad(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return (-1, 1.5, True, "0")
+
+
+@dataclass(frozen=True)
+class Choice(Rule):
+    """One of a fixed set of strings."""
+
+    options: tuple[str, ...]
+
+    @property
+    def good(self) -> str:  # type: ignore[override]
+        return self.options[0]
+
+    def check(self, value: Any, name: str) -> None:
+        if not isinstance(value, str) or value not in self.options:
+            raise InputError(f"{name} must be one of {', '.join(map(repr, self.options))}, got {value!r}")
+
+    @property
+    def bad(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return ("nope", None, 1)
+
+
+@dataclass(frozen=True)
+class Budgets(Rule):
+    """Attack budgets: one positive finite number, or a non-empty sequence of them."""
+
+    good = (0.1,)
+
+    def check(self, value: Any, name: str) -> None:
+        items = value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+        if len(items) == 0:
+            raise InputError(f"{name} needs at least one budget")
+        for item in items:
+            Real(0.0, open_low=True).check(item, name)
+
+    @property
+    def bad(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return ([], 0.0, -0.1, math.nan, [0.1, math.inf], "0.1")
+
+
+NORM = Choice(("linf", "l2"))
+OPEN_UNIT = Real(0.0, 1.0, open_low=True, open_high=True)  # alpha, fpr, a share strictly between 0 and 1
+POSITIVE = Real(0.0, open_low=True)
+NON_NEGATIVE = Real(0.0)
+COUNT = Int(1)
+SEED = Seed()
+
+#: Every declared entry point (the function or the class whose ``__init__`` was declared), for the tests.
+DECLARED: list[Callable[..., Any]] = []
+
+
+def declare(**rules: Rule) -> Callable[[F], F]:
+    """Check the named arguments of the decorated function against their rules before it runs."""
+
+    def decorate(func: F) -> F:
+        signature = inspect.signature(func)
+        unknown = set(rules) - set(signature.parameters)
+        if unknown:
+            raise TypeError(f"{func.__qualname__} has no parameter(s) {sorted(unknown)} to declare")
+
+        @functools.wraps(func)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            try:
+                given = signature.bind_partial(*args, **kwargs).arguments
+            except TypeError:
+                return func(*args, **kwargs)  # Python's own message for a wrong call
+            for name, rule in rules.items():
+                if name in given:
+                    rule.check(given[name], name)
+            return func(*args, **kwargs)
+
+        checked.__rules__ = dict(rules)  # type: ignore[attr-defined]
+        DECLARED.append(checked)
+        return checked  # type: ignore[return-value]
+
+    return decorate
