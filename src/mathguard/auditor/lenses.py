@@ -183,7 +183,7 @@ def adversarial_lens(a: AuditInputs) -> tuple[Report, str]:
 
     def run(n: int, steps: int) -> Report:
         return evaluate_robustness(clf, x[:n], a.y_test[:n], norm=a.config.norm, eps=eps, steps=steps,
-                                   client=a.client)
+                                   client=a.client, random_state=a.config.random_state)
 
     n, steps = a.plan.points_by_pilot("adversarial", min(a.config.points, len(x)), a.config.steps, run)
     rep = run(n, steps)
@@ -204,7 +204,8 @@ def certified_lens(a: AuditInputs) -> tuple[Report, str]:
     clf, x = a.attacked
 
     def run(n: int, _steps: int) -> Report:
-        return robustness_bracket(clf, x[:n], a.y_test[:n], norm=a.config.norm, eps=eps)
+        return robustness_bracket(clf, x[:n], a.y_test[:n], norm=a.config.norm, eps=eps,
+                                  random_state=a.config.random_state)
 
     n, _ = a.plan.points_by_pilot("certified", min(a.config.certified_points, len(x)), 0, run)
     rep = run(n, 0)

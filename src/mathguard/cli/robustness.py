@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from mathguard.cli.app import activity, check_outputs, finish, main, model_file, report_options, severity_option
+from mathguard.cli.app import (activity, check_outputs, finish, main, model_file, random_state_option, report_options,
+                               severity_option)
 from mathguard.cli.budget import budget_option, note_cut, points_within
 from mathguard.cli.cluster import cluster, cluster_options
 from mathguard.cli.inputs import load_model_and_data, model_options, parse_floats
@@ -21,12 +22,13 @@ from mathguard.errors import InputError
 @click.option("--bracket", is_flag=True, help="Add certified accuracy (IBP / Lipschitz) below the attacked accuracy.")
 @click.option("--no-checks", is_flag=True, help="Skip the pitfall checks (faster, less trustworthy).")
 @budget_option("points")
+@random_state_option("the attacks' random starts and searches")
 @report_options
 @cluster_options
 @severity_option("high")
 def robustness(model_spec: str, data: str, input_shape: str | None, bounds: str | None, max_samples: int | None,
                trust_pickle: bool, norm: str, eps_text: str, steps: int, bracket: bool, no_checks: bool,
-               budget: str | None, html: str | None, json_path: str | None, quiet: bool, scheduler: str | None, workers: int | None,
+               budget: str | None, random_state: int, html: str | None, json_path: str | None, quiet: bool, scheduler: str | None, workers: int | None,
                fail_on: str) -> None:
     """Evaluate robust accuracy per eps with an attack ensemble and flag evaluation pitfalls."""
     from mathguard.durations import parse_budget
@@ -41,9 +43,10 @@ def robustness(model_spec: str, data: str, input_shape: str | None, bounds: str 
     with activity("attacking", quiet), cluster(scheduler, workers) as client:
         def run(k: int) -> Any:
             report = evaluate_robustness(clf, x[:k], y[:k], norm=norm, eps=eps, steps=steps, checks=not no_checks,
-                                         client=client)
+                                         client=client, random_state=random_state)
             if bracket:
-                report.add_section(robustness_bracket(clf, x[:k], y[:k], norm=norm, eps=eps))
+                report.add_section(robustness_bracket(clf, x[:k], y[:k], norm=norm, eps=eps,
+                                                      random_state=random_state))
             return report
 
         n_points = len(x) if seconds is None else points_within(seconds, run, len(x), pilot=4)

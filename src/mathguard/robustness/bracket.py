@@ -60,7 +60,7 @@ def _certified_correct(clf: Classifier, x: torch.Tensor, y: torch.Tensor, norm: 
 
 
 def robustness_bracket(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Sequence[float] = (0.01, 0.03, 0.1),
-                       attack: Any = None, **wrap_kwargs: Any) -> Report:
+                       attack: Any = None, random_state: int = 0, **wrap_kwargs: Any) -> Report:
     """Per budget: certified accuracy (lower bound) and attacked accuracy (upper bound), charted together.
 
     ``attack`` defaults to PGD with 50 steps and 2 restarts; pass a stronger one (or use
@@ -76,7 +76,7 @@ def robustness_bracket(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Seq
     budgets = sorted(float(e) for e in eps)
     if not budgets or budgets[0] < 0:
         raise InputError("eps must be a non-empty list of non-negative budgets")
-    attack = attack or PGD(norm=norm, steps=50, restarts=2)
+    attack = attack or PGD(norm=norm, steps=50, restarts=2, random_state=random_state)
     with eval_mode(clf):
         clean = float((clf.predict(xt) == yt).float().mean())
     res = attack(clf, xt, yt, eps=budgets)

@@ -30,8 +30,8 @@ from mathguard.validate import integer
 DEFAULT_SHARD = 64
 
 
-def default_attacks(n_classes: int, *, norm: str, steps: int = 100,
-                    has_gradients: bool = True, labels_only: bool = False) -> tuple[list[Attack], list[Finding]]:
+def default_attacks(n_classes: int, *, norm: str, steps: int = 100, has_gradients: bool = True,
+                    labels_only: bool = False, random_state: int = 0) -> tuple[list[Attack], list[Finding]]:
     """APGD-CE, then targeted APGD-DLR (untargeted DLR for 3 classes, none for 2), then Square (10·steps queries).
 
     A model without gradients (forest, ONNX, callable) gets the black-box attacks only:
@@ -45,9 +45,10 @@ def default_attacks(n_classes: int, *, norm: str, steps: int = 100,
             detail="Only predicted labels were available, so no score- or gradient-based attack applies; a "
                    "decision-based attack needs more queries and gives a looser upper bound.",
             fix="Evaluate a model that exposes scores or gradients when you can."))
-        return [HopSkipJump(norm=norm, queries=max(1000, 50 * steps))], notes
+        return [HopSkipJump(norm=norm, queries=max(1000, 50 * steps), random_state=random_state)], notes
     if not has_gradients:
-        attacks: list[Attack] = [Square(norm=norm, queries=10 * steps), ZeroOrderPGD(norm=norm, steps=max(10, steps // 5))]
+        attacks: list[Attack] = [Square(norm=norm, queries=10 * steps, random_state=random_state),
+                                 ZeroOrderPGD(norm=norm, steps=max(10, steps // 5), random_state=random_state)]
         notes.append(Finding(
             id="adversarial.black-box-evaluation", lens="adversarial", severity=Severity.INFO,
             title="The model has no gradients: only query-based attacks were run",
@@ -55,19 +56,19 @@ def default_attacks(n_classes: int, *, norm: str, steps: int = 100,
                    "is a looser upper bound.",
             fix="Evaluate a differentiable twin of the model (e.g. mg.wrap of the torch or linear sklearn model)."))
         return attacks, notes
-    attacks = [APGD(norm=norm, loss="ce", steps=steps)]
+    attacks = [APGD(norm=norm, loss="ce", steps=steps, random_state=random_state)]
     if n_classes >= 4:
         attacks.append(APGD(norm=norm, loss="dlr", targeted=True, n_target_classes=min(9, n_classes - 1),
-                            steps=steps))
+                            steps=steps, random_state=random_state))
     elif n_classes == 3:
-        attacks.append(APGD(norm=norm, loss="dlr", steps=steps))
+        attacks.append(APGD(norm=norm, loss="dlr", steps=steps, random_state=random_state))
     else:
         notes.append(Finding(
             id="adversarial.too-few-classes-for-dlr", lens="adversarial", severity=Severity.INFO,
             title="Two classes: the DLR attacks are skipped, APGD-CE runs alone",
             detail="The difference-of-logits-ratio loss needs at least three classes.",
             fix="Add a black-box attack to the ensemble to compensate."))
-    attacks.append(Square(norm=norm, queries=10 * steps))
+    attacks.append(Square(norm=norm, queries=10 * steps, random_state=random_state))
     return attacks, notes
 
 
@@ -134,7 +135,7 @@ def _outcomes(clf: Classifier, x: torch.Tensor, y: torch.Tensor, ids: torch.Tens
 def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Sequence[float] = (0.01, 0.03, 0.1),
                         attacks: Sequence[Attack] | None = None, steps: int = 100, checks: bool = True,
                         check_samples: int = 64, client: Any = None, shard_size: int | None = None,
-                        **wrap_kwargs: Any) -> Report:
+                        random_state: int = 0, **wrap_kwargs: Any) -> Report:
     """Clean accuracy, worst-case robust accuracy per eps over an attack ensemble, and pitfall findings.
 
     ``metrics["robust_points"][eps]`` says which points stayed robust (worst case up to eps).
@@ -163,7 +164,7 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
     labels_only = isinstance(clf, LabelsOnlyClassifier)
     if attacks is None:
         attacks, notes = default_attacks(clf.n_classes, norm=norm, steps=steps, has_gradients=clf.has_gradients,
-                                        labels_only=labels_only)
+                                        labels_only=labels_only, random_state=random_state)
     report = Report(title=f"Robustness evaluation ({norm})", findings=list(notes))
     if checks and not labels_only:  # the model-output checks read scores a labels-only model never gives
         # Model-level pitfalls first: they explain attack failures that follow.
@@ -200,16 +201,18 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
             subset = clean.nonzero().squeeze(1)[:check_samples]
             for check in (
                 pitfalls.monotonicity_finding(robust_raw),
-                pitfalls.unbounded_finding(clf, xt[subset], yt[subset], norm) if len(subset) and clf.has_gradients
-                else None,
-                _noise_check(clf, xt[subset], yt[subset], attacks, budgets[-1], norm) if len(subset) else None,
+                pitfalls.unbounded_finding(clf, xt[subset], yt[subset], norm, random_state=random_state)
+                if len(subset) and clf.has_gradients else None,
+                _noise_check(clf, xt[subset], yt[subset], attacks, budgets[-1], norm, random_state)
+                if len(subset) else None,
                 _convergence_check(clf, xt[subset], yt[subset], attacks[0], budgets, norm) if len(subset) else None,
             ):
                 if check is not None:
                     report.add(check)
             random = any(f.id == "model.nondeterministic" for f in report.findings)
             if random and clf.has_gradients and len(subset) and budgets[-1] > 0:
-                report.metrics["eot"], found = pitfalls.eot_check(clf, xt[subset], yt[subset], budgets[-1], norm, steps)
+                report.metrics["eot"], found = pitfalls.eot_check(clf, xt[subset], yt[subset], budgets[-1], norm, steps,
+                                                                  random_state=random_state)
                 if found is not None:
                     report.add(found)
 
@@ -242,13 +245,13 @@ def _params(attack: Attack) -> dict[str, Any]:
 
 
 def _noise_check(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attacks: Sequence[Attack], eps: float,
-                 norm: str) -> Finding | None:
+                 norm: str, random_state: int = 0) -> Finding | None:
     """Noise first, then the ensemble on the inputs noise fooled only (the finding reads no other).
 
     Each input is attacked under its position as id, as when the whole subset was attacked:
     a point's outcome does not depend on the other points in its batch, so the finding is the same.
     """
-    fooled = pitfalls.noise_fooled(clf, x, y, eps, norm)
+    fooled = pitfalls.noise_fooled(clf, x, y, eps, norm, seed=random_state)
     robust = torch.zeros(len(x), dtype=torch.bool)
     idx = fooled.nonzero().squeeze(1)
     if len(idx):

@@ -94,7 +94,8 @@ def monotonicity_finding(robust_accuracy: dict[float, float]) -> Finding | None:
         "budgets as well.", eps_low=a, eps_high=b)
 
 
-def unbounded_finding(clf: Classifier, x: torch.Tensor, y: torch.Tensor, norm: str) -> Finding | None:
+def unbounded_finding(clf: Classifier, x: torch.Tensor, y: torch.Tensor, norm: str, *,
+                      random_state: int = 0) -> Finding | None:
     """With an unlimited budget every input can be pushed to any class; an attack that fails is broken."""
     from mathguard.attacks import PGD
 
@@ -102,7 +103,7 @@ def unbounded_finding(clf: Classifier, x: torch.Tensor, y: torch.Tensor, norm: s
         big = float(clf.bounds[1] - clf.bounds[0]) * (1.0 if norm == "linf" else float(x[0].numel()) ** 0.5)
     else:
         big = 1e3
-    res = PGD(norm=norm, steps=100, restarts=1)(clf, x, y, eps=big)
+    res = PGD(norm=norm, steps=100, restarts=1, random_state=random_state)(clf, x, y, eps=big)
     acc = float(res.robust_accuracy[big])
     if acc <= 0.05:
         return None
@@ -154,7 +155,7 @@ def noise_finding(attacked_robust: torch.Tensor, fooled: torch.Tensor, eps: floa
 
 
 def eot_check(clf: Classifier, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str, steps: int,
-              samples: int = 16) -> tuple[dict[str, float], Finding | None]:
+              samples: int = 16, *, random_state: int = 0) -> tuple[dict[str, float], Finding | None]:
     """Plain PGD and EOT-PGD on a random model, both judged by its expected prediction; a finding when EOT wins.
 
     One random query is a coin toss on such a model, so both attacks are judged by the
@@ -164,10 +165,11 @@ def eot_check(clf: Classifier, x: torch.Tensor, y: torch.Tensor, eps: float, nor
     from mathguard.attacks import EOT, PGD
     from mathguard.attacks.eot import ExpectedClassifier
 
-    judge = ExpectedClassifier(clf, None, samples=4 * samples, seed=1)
-    plain = PGD(norm=norm, steps=steps)(clf, x, y, eps=eps).adversarial[0]
+    judge = ExpectedClassifier(clf, None, samples=4 * samples, seed=random_state + 1)
+    plain = PGD(norm=norm, steps=steps, random_state=random_state)(clf, x, y, eps=eps).adversarial[0]
     # Early stopping is off inside EOT: a stop decided on one noisy estimate is a lucky draw, not a success.
-    eot = EOT(PGD(norm=norm, steps=steps, early_stop=False), samples=samples)(clf, x, y, eps=eps).adversarial[0]
+    eot = EOT(PGD(norm=norm, steps=steps, early_stop=False, random_state=random_state),
+              samples=samples, random_state=random_state)(clf, x, y, eps=eps).adversarial[0]
     with torch.no_grad():
         plain_ok, eot_ok = judge.predict(plain) == y, judge.predict(eot) == y
     figures = {"eps": eps, "n": len(x), "samples": samples, "plain_robust_accuracy": float(plain_ok.float().mean()),
