@@ -13,7 +13,9 @@ projected into the budget and the bounds). A ``KeyboardInterrupt`` is not caught
 from __future__ import annotations
 
 import math
+import threading
 from abc import ABC
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -137,14 +139,44 @@ def point_ids(ids: Any, n: int) -> torch.Tensor:
     return out
 
 
+@dataclass
+class _CallState:
+    ids: torch.Tensor
+    box: "FeatureBox | None"
+
+
+_CALLS = threading.local()  # per thread: id(attack) -> the state of that attack's call in progress
+
+
+def _call_state(attack: object) -> _CallState:
+    state = _CALLS.__dict__.get(id(attack))
+    if state is None:
+        raise RuntimeError("attack state is only available during a call")
+    return state
+
+
 class Attack(ABC):
     """Base of every white-box attack: ``attack(clf, x, y, eps) -> AttackResult``."""
 
     name: str = "attack"
     minimal_norm: bool = False  # True: finds the smallest perturbation, eps optional
     needs_gradients: bool = True  # False for black-box attacks that only query outputs
-    _box: "FeatureBox | None" = None  # per-feature constraints of the current call (see attacks.constraints)
-    _ids: torch.Tensor  # point ids of the batch given to _run/_run_minimal (keys of the per-point draws)
+    # What one call works on lives in that call's state, not on the attack: the same attack object may run
+    # in several threads at once (a dask worker's threads, a server), each call seeing only its own points.
+    @property
+    def _ids(self) -> torch.Tensor:
+        """Point ids of the batch given to _run/_run_minimal (keys of the per-point draws), for this call."""
+        return _call_state(self).ids
+
+    @_ids.setter
+    def _ids(self, ids: torch.Tensor) -> None:
+        _call_state(self).ids = ids
+
+    @property
+    def _box(self) -> "FeatureBox | None":
+        """Per-feature constraints of this call (see attacks.constraints); None outside a call."""
+        state = _CALLS.__dict__.get(id(self))
+        return None if state is None else state.box
 
     def __init__(self, norm: str = "linf", progress: Progress | None = None) -> None:
         if norm not in NORMS:
@@ -205,14 +237,20 @@ class Attack(ABC):
         """
         xt, yt = attack_inputs(clf, x, y, self.name, self.needs_gradients)
         budgets = parse_eps(eps)
-        self._ids = point_ids(ids, len(xt))
-        self._box = self._constraints(clf, xt)
-        with eval_mode(clf):
-            if self.minimal_norm:
-                return self._minimal(clf, xt, yt, budgets)
-            if budgets is None:
-                raise InputError(f"{self.name} is a fixed-budget attack: give eps")
-            return self._fixed(clf, xt, yt, budgets)
+        outer = _CALLS.__dict__.get(id(self))  # a call of this attack inside one of its own (EOT-style nesting)
+        _CALLS.__dict__[id(self)] = _CallState(point_ids(ids, len(xt)), self._constraints(clf, xt))
+        try:
+            with eval_mode(clf):
+                if self.minimal_norm:
+                    return self._minimal(clf, xt, yt, budgets)
+                if budgets is None:
+                    raise InputError(f"{self.name} is a fixed-budget attack: give eps")
+                return self._fixed(clf, xt, yt, budgets)
+        finally:
+            if outer is None:
+                del _CALLS.__dict__[id(self)]
+            else:
+                _CALLS.__dict__[id(self)] = outer
 
     def _fixed(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor,
                budgets: tuple[float, ...]) -> AttackResult:
