@@ -28,7 +28,7 @@ def noisy(digits, noisy_input):
 def test_eot_pgd_defeats_noise_defense_that_plain_pgd_leaves_robust(noisy, digits):
     x, y = digits
     torch.manual_seed(0)
-    judge = ExpectedClassifier(noisy, None, samples=256, seed=1)  # the defense's answer: its expected prediction
+    judge = ExpectedClassifier(noisy, None, samples=256, random_state=1)  # the defense's answer: its expected prediction
     keep = judge.predict(x[:100]) == y[:100]
     xs, ys = x[:100][keep][:40], y[:100][keep][:40]
     plain = PGD(steps=20)(noisy, xs, ys, eps=0.2)

@@ -99,11 +99,11 @@ def as_transform(transforms: Any) -> Transform | None:
 class ExpectedClassifier(Classifier):
     """``log E[softmax(clf(t(x)))]`` over ``samples`` draws of ``transform`` and of the model's own randomness."""
 
-    def __init__(self, clf: Classifier, transform: Transform | None, samples: int, seed: int = 0) -> None:
+    def __init__(self, clf: Classifier, transform: Transform | None, samples: int, random_state: int = 0) -> None:
         self.clf, self.transform, self.samples = clf, transform, samples
         self.n_classes, self.input_shape, self.bounds = clf.n_classes, clf.input_shape, clf.bounds
         self.has_gradients, self.kind = clf.has_gradients, f"eot({clf.kind})"
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = torch.Generator().manual_seed(random_state)
 
     @property
     def parts(self) -> list[Classifier]:

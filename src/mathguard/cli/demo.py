@@ -26,7 +26,7 @@ def demo(out: str, quick: bool, random_state: int, fail_on: str, quiet: bool) ->
     if folder.exists() and not folder.is_dir():
         raise InputError(f"--out {out} is a file; give a folder for report.html and report.json")
     check_outputs({"--out": str(folder / "report.html")} if folder.is_dir() else {"--out": out})
-    report = run_demo(out, quick=quick, seed=random_state)
+    report = run_demo(out, quick=quick, random_state=random_state)
     if not quiet:
         report.show()
         click.echo(f"report written to {out}/report.html and {out}/report.json")

@@ -53,11 +53,11 @@ def _headline(section: Report) -> str:
     return section.summary.split(". ")[0].strip()
 
 
-def run_demo(out_dir: "str | Path | None" = None, quick: bool = False, seed: int = 0,
+def run_demo(out_dir: "str | Path | None" = None, quick: bool = False, random_state: int = 0,
              console: Console | None = None) -> Report:
     """Run every section and write ``report.html`` and ``report.json`` to ``out_dir``."""
     console = console or Console(stderr=True)
-    ctx = DemoContext(seed=seed, quick=quick)
+    ctx = DemoContext(random_state=random_state, quick=quick)
     report = Report(
         title="mathguard demo",
         summary="All lenses on scikit-learn's bundled digits and breast-cancer data, "

@@ -46,7 +46,7 @@ def demo_section(ctx: DemoContext) -> Report:
     for label, transforms in (("eot", "eot"), ("fixed", None)):
         patch = Patch(size=0.25, transforms=transforms, steps=steps, batch_size=64, step_size=0.1)(
             clf, xtr[:256], ytr[:256])
-        rates[label] = patch.evaluate(clf, xte, yte, transforms=fresh, random_state=ctx.seed + 7)
+        rates[label] = patch.evaluate(clf, xte, yte, transforms=fresh, random_state=ctx.random_state + 7)
     report.add(Finding(
         id="adversarial.patch-eot", lens="adversarial", severity=Severity.MEDIUM,
         title=f"A 4×4 patch fools {rates['eot']:.0%} of held-out digits under fresh random placements "
@@ -68,7 +68,7 @@ def demo_section(ctx: DemoContext) -> Report:
                f"label queries per digit on average ({api.queries} in all). Hiding scores does not stop an attacker.",
         evidence={"median_l2": median, "mean_queries": float(hsj.queries.float().mean()), "n": n},
         fix="Rate-limit and monitor queries per client; detect the boundary-walking query pattern."))
-    signal, tabular = signal_finding(ctx.quick, ctx.seed), tabular_finding(ctx.quick, ctx.seed)
+    signal, tabular = signal_finding(ctx.quick, ctx.random_state), tabular_finding(ctx.quick, ctx.random_state)
     report.add(signal)
     report.add(tabular)
     ecoc = ecoc_finding(ctx)
@@ -85,8 +85,8 @@ def ecoc_finding(ctx: DemoContext) -> Finding:
     (PGD on the published probability outputs) and adaptively (the full evaluation), side by side."""
     x_train, x_test = (torch.as_tensor(a, dtype=torch.float32).flatten(1) for a in ctx.digits_images)
     y_train, y_test = torch.as_tensor(ctx.digits.y_train), torch.as_tensor(ctx.digits.y_test)
-    torch.manual_seed(ctx.seed)
-    net = ECOC(nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 16)), 10, random_state=ctx.seed)
+    torch.manual_seed(ctx.random_state)
+    net = ECOC(nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 16)), 10, random_state=ctx.random_state)
     train(net, batches(x_train, y_train), ecoc_loss, epochs=5 if ctx.quick else 15, lr=3e-3)
     n = 40 if ctx.quick else 100
     fig = claimed_and_adaptive(net, x_test[:n], y_test[:n], eps=ECOC_EPS, input_shape=(64,), bounds=(0.0, 1.0))

@@ -69,7 +69,7 @@ def demo_section(ctx: DemoContext) -> Report:
 
 def _linear_check(ctx: DemoContext) -> Report:
     """DeepFool on a linear softmax model equals the closed-form distance to the boundary."""
-    torch.manual_seed(ctx.seed)
+    torch.manual_seed(ctx.random_state)
     dg = ctx.digits
     x, y = torch.as_tensor(dg.X_train), torch.as_tensor(dg.y_train)
     net = nn.Linear(64, 10)

@@ -18,8 +18,8 @@ from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.robustness.bracket import robustness_bracket
 
 
-def _mlp(seed: int) -> nn.Module:
-    torch.manual_seed(seed)
+def _mlp(random_state: int) -> nn.Module:
+    torch.manual_seed(random_state)
     return nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
@@ -37,7 +37,7 @@ def demo_section(ctx: DemoContext) -> Report:
     # The demo CNN was trained plainly: certificates prove almost nothing for it.
     cnn_lip = lipschitz(ctx.classifier)
     cnn_ibp = ibp(ctx.classifier, torch.tensor(ctx.digits_images[1][:n_test]), yte, eps=0.05).verified_accuracy
-    ibp_net = ibp_training(_mlp(ctx.seed), batches(xtr, ytr), eps=0.1, epochs=10 if ctx.quick else 20, lr=3e-3)
+    ibp_net = ibp_training(_mlp(ctx.random_state), batches(xtr, ytr), eps=0.1, epochs=10 if ctx.quick else 20, lr=3e-3)
     robust = wrap(ibp_net, input_shape=(64,), bounds=(0.0, 1.0))
     bracket = robustness_bracket(robust, xte, yte, norm="linf", eps=eps_linf)
     bracket.title = "Bracket of the IBP-trained MLP (L∞)"
@@ -45,7 +45,7 @@ def demo_section(ctx: DemoContext) -> Report:
 
     sigma = 0.25
     n_draws = 2_000 if ctx.quick else 10_000
-    noisy = gaussian_augmentation(_mlp(ctx.seed + 1), batches(xtr, ytr), sigma=sigma, epochs=10 if ctx.quick else 20)
+    noisy = gaussian_augmentation(_mlp(ctx.random_state + 1), batches(xtr, ytr), sigma=sigma, epochs=10 if ctx.quick else 20)
     n_cert = 40 if ctx.quick else 100
     cert = smoothing(wrap(noisy, input_shape=(64,)), xte[:n_cert], yte[:n_cert], sigma=sigma, n0=100, n=n_draws,
                      alpha=0.001, batch_size=n_draws)

@@ -41,10 +41,10 @@ def digits_cnn() -> nn.Module:
 
 
 def train_classifier(
-    net: nn.Module, X: np.ndarray, y: np.ndarray, epochs: int = 30, lr: float = 1e-3, seed: int = 0
+    net: nn.Module, X: np.ndarray, y: np.ndarray, epochs: int = 30, lr: float = 1e-3, random_state: int = 0
 ) -> nn.Module:
-    """Plain full-batch-free Adam training; deterministic for a given seed."""
-    g = torch.Generator().manual_seed(seed)
+    """Plain full-batch-free Adam training; deterministic for a given random_state."""
+    g = torch.Generator().manual_seed(random_state)
     xt, yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     net.train()
@@ -62,13 +62,13 @@ def train_classifier(
 class DemoContext:
     """Lazily built data and models shared by all demo sections."""
 
-    seed: int = 0
+    random_state: int = 0
     quick: bool = False
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        torch.manual_seed(self.seed)
-        np.random.seed(self.seed)
+        torch.manual_seed(self.random_state)
+        np.random.seed(self.random_state)
 
     @cached_property
     def digits(self) -> Split:
@@ -78,7 +78,7 @@ class DemoContext:
 
         d = load_digits()
         X = (d.data / 16.0).astype(np.float32)
-        Xtr, Xte, ytr, yte = train_test_split(X, d.target, test_size=0.3, random_state=self.seed, stratify=d.target)
+        Xtr, Xte, ytr, yte = train_test_split(X, d.target, test_size=0.3, random_state=self.random_state, stratify=d.target)
         return Split(Xtr, Xte, ytr, yte, tuple(d.feature_names))
 
     @cached_property
@@ -88,7 +88,7 @@ class DemoContext:
 
         d = load_breast_cancer()
         Xtr, Xte, ytr, yte = train_test_split(
-            d.data, d.target, test_size=0.3, random_state=self.seed, stratify=d.target
+            d.data, d.target, test_size=0.3, random_state=self.random_state, stratify=d.target
         )
         return Split(Xtr, Xte, ytr, yte, tuple(d.feature_names))
 
@@ -100,9 +100,9 @@ class DemoContext:
     @cached_property
     def cnn(self) -> nn.Module:
         """The demo network, trained once on digits."""
-        torch.manual_seed(self.seed)
+        torch.manual_seed(self.random_state)
         return train_classifier(digits_cnn(), self.digits_images[0], self.digits.y_train,
-                                epochs=10 if self.quick else 30, seed=self.seed)
+                                epochs=10 if self.quick else 30, random_state=self.random_state)
 
     @cached_property
     def classifier(self):  # -> mathguard.models.Classifier

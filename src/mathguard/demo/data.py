@@ -16,7 +16,7 @@ def planted_defects(ctx: DemoContext) -> pd.DataFrame:
     one-hot encoding, and a column in the wrong unit (×1e6)."""
     split = ctx.breast_cancer
     df = pd.DataFrame(split.X_train[:, :10], columns=list(split.feature_names[:10]))
-    rng = np.random.default_rng(ctx.seed)
+    rng = np.random.default_rng(ctx.random_state)
     df["radius + texture"] = df["mean radius"] + df["mean texture"]
     df["smoothness copy"] = df["mean smoothness"]
     site = rng.choice(["north", "south", "west"], len(df))

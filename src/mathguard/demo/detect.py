@@ -9,9 +9,9 @@ from mathguard.detect import KNN, ODIN, Energy, FeatureSqueezing, Mahalanobis, M
 from mathguard.report import Report
 
 
-def shifted_digits(x: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+def shifted_digits(x: np.ndarray, random_state: int) -> dict[str, np.ndarray]:
     """Three distribution shifts of (N, 1, 8, 8) digits in [0, 1]: noise, a quarter turn, inverted ink."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     return {
         "noise σ=0.3": np.clip(x + rng.normal(0, 0.3, x.shape), 0, 1).astype(np.float32),
         "rotated 90°": np.rot90(x, 1, axes=(2, 3)).copy(),
@@ -29,9 +29,9 @@ def demo_section(ctx: DemoContext) -> Report:
                  Reconstruction(clf, epochs=15 if ctx.quick else 30), FeatureSqueezing(clf)]
     for d in detectors:
         d.fit(x_train, ctx.digits.y_train).calibrate(x_val, fpr=fpr)
-    report = evaluate(detectors, x_test, y=y_test, shifts=shifted_digits(x_test, ctx.seed),
+    report = evaluate(detectors, x_test, y=y_test, shifts=shifted_digits(x_test, ctx.random_state),
                       attacks={"fgsm": 0.1, "pgd": 0.1, "square": 0.1}, max_attack_points=60 if ctx.quick else 150,
-                      adaptive_steps=20 if ctx.quick else 40, random_state=ctx.seed)
+                      adaptive_steps=20 if ctx.quick else 40, random_state=ctx.random_state)
     report.title = "Detectors: when not to trust a prediction"
     report.summary = (
         f"Seven detectors watch the digits CNN. Each is fitted on the training digits and calibrated on "

@@ -31,16 +31,16 @@ def demo_section(ctx: DemoContext) -> Report:
     def guarded() -> Guard:
         return Guard(clf, profile=ref, detectors=detectors)
 
-    scenarios = {"clean": x_test, **shifted_digits(x_test, ctx.seed)}
+    scenarios = {"clean": x_test, **shifted_digits(x_test, ctx.random_state)}
     n_attack = 80 if ctx.quick else 200
     xa, ya = torch.tensor(x_test[:n_attack]), torch.tensor(y_test[:n_attack])
-    scenarios[f"PGD eps={EPS:g}"] = PGD(steps=40, random_state=ctx.seed)(clf, xa, ya, eps=EPS).adversarial[0].numpy()
+    scenarios[f"PGD eps={EPS:g}"] = PGD(steps=40, random_state=ctx.random_state)(clf, xa, ya, eps=EPS).adversarial[0].numpy()
     # The adaptive attacker knows all of it: the range check (kept inside the profile's box) and both detectors.
     box = (guarded().validator.lo, guarded().validator.hi)
     ok = guarded().validator(x_test[:n_attack]).valid
     scenarios[f"adaptive eps={EPS:g}"] = adaptive_attack(
         detectors, x_test[:n_attack][ok], y_test[:n_attack][ok], eps=EPS, steps=20 if ctx.quick else 50, box=box,
-        random_state=ctx.seed).adversarial
+        random_state=ctx.random_state).adversarial
     labels = {"clean": y_test, f"PGD eps={EPS:g}": y_test[:n_attack], f"adaptive eps={EPS:g}": y_test[:n_attack][ok]}
     table: dict[str, dict[str, float]] = {}
     for name, x in scenarios.items():

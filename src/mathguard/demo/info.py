@@ -18,10 +18,10 @@ def demo_section(ctx: DemoContext) -> Report:
 
     bc = ctx.breast_cancer
     names = list(bc.feature_names)
-    rng = np.random.default_rng(ctx.seed)
+    rng = np.random.default_rng(ctx.random_state)
     # Two planted columns of pure noise: the relevance check must call them uninformative.
     X = np.column_stack([bc.X_train, rng.normal(size=(len(bc.X_train), 2))])
-    rel = feature_relevance(X, bc.y_train, feature_names=names + ["noise A", "noise B"], random_state=ctx.seed)
+    rel = feature_relevance(X, bc.y_train, feature_names=names + ["noise A", "noise B"], random_state=ctx.random_state)
     red = redundancy(bc.X_train, feature_names=names)
     best = rel.scores.index[0]
     split = information_gain(X[:, (names + ["noise A", "noise B"]).index(best)], bc.y_train)
@@ -35,7 +35,7 @@ def demo_section(ctx: DemoContext) -> Report:
         warnings.simplefilter("ignore")  # lbfgs convergence chatter on tiny labelled sets
         curve = active_learning_curve(LogisticRegression(max_iter=300), d.X_train, d.y_train, d.X_test, d.y_test,
                                       rounds=8 if ctx.quick else 15, repeats=2 if ctx.quick else 3,
-                                      random_state=ctx.seed)
+                                      random_state=ctx.random_state)
     report = Report(title="Information: relevance, redundancy and uncertainty",
                     summary="Mutual information ranks the breast-cancer features (two planted noise columns "
                             "included), normalised MI groups the ones that repeat each other, and margin-based "

@@ -28,9 +28,9 @@ LOW = (-3.0, -3.0, -3.0, -1.0, 0.0, 0.0, 0.0)
 HIGH = (3.0, 3.0, 3.0, 1.0, 1.0, 1.0, 1.0)
 
 
-def tones(n: int, *, seed: int = 0, noise: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
+def tones(n: int, *, random_state: int = 0, noise: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
     """(n, 1, LENGTH) noisy sums of two sinusoids (a class's tone and its octave), random phases and gains."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(random_state)
     y = torch.randint(len(FREQS), (n,), generator=gen)
     t = torch.arange(LENGTH) / LENGTH
     f = torch.tensor(FREQS)[y, None]
@@ -48,9 +48,9 @@ def tone_net() -> nn.Module:
                          nn.Linear(16, len(FREQS)))
 
 
-def loans(n: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def loans(n: int, *, random_state: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """(n, 7) standardised amounts, age, one-hot housing; approved when a score (housing weighs most) is positive."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(random_state)
     amounts = torch.randn(n, 3, generator=gen).clamp(-3, 3)
     age = torch.rand(n, 1, generator=gen) * 2 - 1
     housing = torch.randint(3, (n,), generator=gen)
@@ -64,9 +64,9 @@ def loan_net() -> nn.Module:
     return nn.Sequential(nn.Linear(len(LOAN_COLUMNS), 32), nn.ReLU(), nn.Linear(32, 2))
 
 
-def fit(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int = 200, seed: int = 0) -> nn.Module:
+def fit(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int = 200, random_state: int = 0) -> nn.Module:
     """Full-batch Adam on cross-entropy; returns the net in eval mode."""
-    torch.manual_seed(seed)
+    torch.manual_seed(random_state)
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     for _ in range(steps):
         opt.zero_grad()
@@ -75,11 +75,11 @@ def fit(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int = 200, s
     return net.eval()
 
 
-def signal_finding(quick: bool, seed: int = 0) -> Finding:
+def signal_finding(quick: bool, random_state: int = 0) -> Finding:
     """The tone CNN under minimal-norm PGD (L2): the smallest perturbations that fool it, as SNR in dB."""
-    x, y = tones(256, seed=seed)
-    clf = wrap(fit(tone_net(), x, y, steps=60 if quick else 120, seed=seed), input_shape=(1, LENGTH))
-    xt, yt = tones(32 if quick else 100, seed=seed + 1)
+    x, y = tones(256, random_state=random_state)
+    clf = wrap(fit(tone_net(), x, y, steps=60 if quick else 120, random_state=random_state), input_shape=(1, LENGTH))
+    xt, yt = tones(32 if quick else 100, random_state=random_state + 1)
     search = PGD(norm="l2", mode="minimal", steps=10 if quick else 20)  # largest budget: the loudest signal's norm
     res = search(clf, xt, yt, eps=float(xt.flatten(1).norm(dim=1).max()))
     moved = res.success[0] & (res.norms[0] > 0)
@@ -97,11 +97,11 @@ def signal_finding(quick: bool, seed: int = 0) -> Finding:
         fix="Train with L2 adversarial examples (or noise) at the SNR the deployment must withstand.")
 
 
-def tabular_finding(quick: bool, seed: int = 0) -> Finding:
+def tabular_finding(quick: bool, random_state: int = 0) -> Finding:
     """APGD-L2 on the loan model with age immutable, per-feature bounds and housing kept one-hot."""
-    x, y = loans(1000, seed=seed)
-    clf = wrap(fit(loan_net(), x, y, steps=150, seed=seed), input_shape=(len(LOAN_COLUMNS),))
-    xt, yt = loans(200 if quick else 500, seed=seed + 1)
+    x, y = loans(1000, random_state=random_state)
+    clf = wrap(fit(loan_net(), x, y, steps=150, random_state=random_state), input_shape=(len(LOAN_COLUMNS),))
+    xt, yt = loans(200 if quick else 500, random_state=random_state + 1)
     mutable = [i not in IMMUTABLE for i in range(len(LOAN_COLUMNS))]
     eps, steps, cols = 1.5, 20 if quick else 50, list(HOUSING)
     free = APGD(norm="l2", steps=steps)(clf, xt, yt, eps=eps)

@@ -34,8 +34,8 @@ def _twins(ctx: DemoContext) -> Report:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         mlp = MLPClassifier(hidden_layer_sizes=(32,), max_iter=60 if ctx.quick else 200,
-                            random_state=ctx.seed).fit(X_train, dg.y_train)
-    forest = RandomForestClassifier(n_estimators=20 if ctx.quick else 100, random_state=ctx.seed).fit(
+                            random_state=ctx.random_state).fit(X_train, dg.y_train)
+    forest = RandomForestClassifier(n_estimators=20 if ctx.quick else 100, random_state=ctx.random_state).fit(
         dg.X_train, dg.y_train)
 
     lr_clf = wrap(logreg)  # the scaler folds into the twin's first layer: raw-space inputs

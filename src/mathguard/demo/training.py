@@ -30,7 +30,7 @@ def _mlp() -> nn.Module:
 def demo_section(ctx: DemoContext) -> Report:
     x, y = torch.tensor(ctx.digits.X_train), torch.tensor(ctx.digits.y_train)
     steps = 60 if ctx.quick else 200
-    torch.manual_seed(ctx.seed)
+    torch.manual_seed(ctx.random_state)
     healthy = _mlp()
     good = _run(healthy, x, y, torch.optim.Adam(healthy.parameters(), lr=1e-3), steps).report()
     good.title = "MLP on digits, Adam 1e-3"
@@ -42,7 +42,7 @@ def demo_section(ctx: DemoContext) -> Report:
     deep = nn.Sequential(*layers, nn.Linear(32, 10))
     vanishing = _run(deep, x, y, torch.optim.SGD(deep.parameters(), lr=0.01), steps // 2).report()
     vanishing.title = "Planted example: 20-layer sigmoid MLP"
-    torch.manual_seed(ctx.seed)
+    torch.manual_seed(ctx.random_state)
     hot = _mlp()
     dead = _run(hot, x, y, torch.optim.SGD(hot.parameters(), lr=2.0), 200).report()
     dead.title = "Planted example: the same MLP with SGD at learning rate 2"

@@ -287,7 +287,7 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
     domain = None
     if multivariate and shared and len(ref.sample.rows) and len(cur.sample.rows):
         kinds = {c: ref.features[c].kind for c in shared}
-        domain = domain_auc(ref.sample.rows[shared], cur.sample.rows[shared], kinds, seed=random_state)
+        domain = domain_auc(ref.sample.rows[shared], cur.sample.rows[shared], kinds, random_state=random_state)
         if domain is not None and (f := _domain_finding(domain, t)) is not None:
             report.add(f)
     verdict = VERDICTS[report.worst]

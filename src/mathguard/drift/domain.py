@@ -49,7 +49,7 @@ def _encode(ref: pd.DataFrame, cur: pd.DataFrame, kinds: dict[str, str]) -> tupl
 SMALL = 20_000  # rows in both samples below which the classifier runs single-threaded
 
 
-def domain_auc(ref: pd.DataFrame, cur: pd.DataFrame, kinds: dict[str, str], seed: int = 0,
+def domain_auc(ref: pd.DataFrame, cur: pd.DataFrame, kinds: dict[str, str], random_state: int = 0,
                folds: int = 5) -> DomainAUC | None:
     """Out-of-fold AUC of a reference-vs-current classifier; None when either sample is too small."""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -64,8 +64,8 @@ def domain_auc(ref: pd.DataFrame, cur: pd.DataFrame, kinds: dict[str, str], seed
     y = np.r_[np.zeros(n0), np.ones(n1)]
     clf = HistGradientBoostingClassifier(max_iter=60, learning_rate=0.1, max_leaf_nodes=15,
                                          categorical_features=is_cat if any(is_cat) else None,
-                                         early_stopping=False, random_state=seed)
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+                                         early_stopping=False, random_state=random_state)
+    cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
     # On a few thousand rows OpenMP's thread start-up costs more than the trees (3x slower on 2 busy cores).
     with threadpool_limits(1 if n0 + n1 < SMALL else None):
         score = cross_val_predict(clf, X, y, cv=cv, method="predict_proba")[:, 1]

@@ -251,7 +251,7 @@ def _noise_check(clf: Classifier, x: torch.Tensor, y: torch.Tensor, attacks: Seq
     Each input is attacked under its position as id, as when the whole subset was attacked:
     a point's outcome does not depend on the other points in its batch, so the finding is the same.
     """
-    fooled = pitfalls.noise_fooled(clf, x, y, eps, norm, seed=random_state)
+    fooled = pitfalls.noise_fooled(clf, x, y, eps, norm, random_state=random_state)
     robust = torch.zeros(len(x), dtype=torch.bool)
     idx = fooled.nonzero().squeeze(1)
     if len(idx):

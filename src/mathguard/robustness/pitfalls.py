@@ -120,9 +120,9 @@ NOISE_DRAWS = 16
 
 
 def noise_fooled(clf: Classifier, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str, draws: int = NOISE_DRAWS,
-                 seed: int = 0) -> torch.Tensor:
+                 random_state: int = 0) -> torch.Tensor:
     """Which inputs one of ``draws`` random points of the eps-ball (uniform L∞, clipped Gaussian L2) misclassifies."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(random_state)
     fooled = torch.zeros(len(x), dtype=torch.bool)
     e = torch.full((len(x),), eps)
     with torch.no_grad():
@@ -165,7 +165,7 @@ def eot_check(clf: Classifier, x: torch.Tensor, y: torch.Tensor, eps: float, nor
     from mathguard.attacks import EOT, PGD
     from mathguard.attacks.eot import ExpectedClassifier
 
-    judge = ExpectedClassifier(clf, None, samples=4 * samples, seed=random_state + 1)
+    judge = ExpectedClassifier(clf, None, samples=4 * samples, random_state=random_state + 1)
     plain = PGD(norm=norm, steps=steps, random_state=random_state)(clf, x, y, eps=eps).adversarial[0]
     # Early stopping is off inside EOT: a stop decided on one noisy estimate is a lucky draw, not a success.
     eot = EOT(PGD(norm=norm, steps=steps, early_stop=False, random_state=random_state),
