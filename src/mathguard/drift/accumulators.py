@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -160,10 +160,16 @@ class RowSample:
     def update(self, frame: pd.DataFrame) -> None:
         if self.size == 0 or frame.empty:
             return
-        h = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        self.update_hashed(pd.util.hash_pandas_object(frame, index=False).to_numpy(), frame.iloc.__getitem__)
+
+    def update_hashed(self, h: np.ndarray, rows: Callable[[np.ndarray], pd.DataFrame]) -> None:
+        """``update`` from the chunk's row hashes ``h``: ``rows(take)`` gives only the rows kept, as stored."""
+        if self.size == 0 or len(h) == 0:
+            return
         take = np.argpartition(h, self.size)[: self.size] if len(h) > self.size else np.arange(len(h))
-        self._keep(pd.concat([self.rows, frame.iloc[take]], ignore_index=True) if len(self.rows) else
-                   frame.iloc[take].reset_index(drop=True), np.concatenate([self.hashes, h[take]]))
+        picked = rows(take)
+        self._keep(pd.concat([self.rows, picked], ignore_index=True) if len(self.rows) else
+                   picked.reset_index(drop=True), np.concatenate([self.hashes, h[take]]))
 
     def _keep(self, rows: pd.DataFrame, hashes: np.ndarray) -> None:
         _, first = np.unique(hashes, return_index=True)  # sorted by hash, duplicates (equal rows) once
@@ -190,6 +196,21 @@ class RowSample:
             if kinds.get(c) == "numeric":
                 rows[c] = pd.to_numeric(rows[c], errors="coerce").astype(np.float64)
         return cls(int(doc["size"]), rows, np.array([int(h) for h in doc["hashes"]], dtype=np.uint64))
+
+
+def combine_row_hashes(columns: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+    """Row hashes from per-column hashes (``pd.util.hash_array``), as ``pd.util.hash_pandas_object(frame,
+    index=False)`` combines them (CPython's tuple hash); written into ``out`` when given."""
+    mult = np.uint64(1000003)
+    if out is None:
+        out = np.empty(len(columns[0]), dtype=np.uint64)
+    out[...] = 0x345678
+    for i, a in enumerate(columns):
+        out ^= a
+        out *= mult
+        mult += np.uint64(82520 + 2 * (len(columns) - i))
+    out += np.uint64(97531)
+    return out
 
 
 def _label(value: Any) -> str | None:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mathguard.drift.accumulators import (CategoricalFeature, Feature, NumericFeature, RowSample, category_labels,
-                                          is_numeric)
+                                          combine_row_hashes, is_numeric)
 from mathguard.drift.frames import iter_frames
 from mathguard.drift.sketch import LogSketch
 from mathguard.drift.storage import (SCHEMA, check_schema, feature_from_dict, read_document, same_document,
@@ -59,7 +59,13 @@ class Profile:
         if list(frame.columns) != list(self.features):
             raise InputError(f"chunk columns {list(frame.columns)[:8]} differ from the profile's "
                              f"{list(self.features)[:8]}")
-        def fold(item: tuple[str, Feature]) -> None:
+        sampled = self.sample.size > 0 and len(frame) > 0
+        # Categorical columns as the sample stores them (labels), in one frame as _sample_view builds them.
+        cats = pd.DataFrame({name: category_labels(frame[name]) for name, feat in self.features.items()
+                             if not isinstance(feat, NumericFeature)}, index=frame.index) if sampled else None
+
+        def fold(item: tuple[str, Feature]) -> np.ndarray | None:
+            """Fold one column in; return its values' hashes for the row sample (while they are in cache)."""
             name, feat = item
             if isinstance(feat, NumericFeature):
                 values = _numeric_column(frame[name], name, self.n_rows)
@@ -67,12 +73,14 @@ class Profile:
                     feat.update(values)
                 except InputError as exc:
                     raise InputError(f"column {name!r}: {exc}") from None
-            else:
-                feat.update(frame[name])
+                return pd.util.hash_array(values) if sampled else None
+            feat.update(frame[name])
+            return pd.util.hash_array(cats[name]._values) if sampled else None  # type: ignore[index]
 
         # Columns are independent and numpy releases the GIL in the heavy loops: one thread per core.
-        list(_pool().map(fold, self.features.items()))
-        self.sample.update(_sample_view(frame, self.features))
+        hashes = list(_pool().map(fold, self.features.items()))
+        if sampled:
+            self.sample.update_hashed(_row_hashes(hashes), lambda take: _sample_rows(frame, cats, self.features, take))
         if (proba is None) != (self.n_classes is None):
             raise InputError("give proba for every chunk or for none")
         if proba is not None:
@@ -150,6 +158,24 @@ def _numeric_column(col: pd.Series, name: str, offset: int) -> np.ndarray:
     except (TypeError, ValueError):
         raise InputError(f"column {name!r} holds non-numeric values after row {offset}; "
                          "declare it categorical or clean it") from None
+
+
+def _row_hashes(columns: list[np.ndarray], block: int = 65536) -> np.ndarray:
+    """``pd.util.hash_pandas_object`` of the sample view, from its columns' hashes, in row blocks on the pool."""
+    n = len(columns[0])
+    out = np.empty(n, dtype=np.uint64)
+    starts = range(0, n, block)
+    list(_pool().map(lambda a: combine_row_hashes([c[a:a + block] for c in columns], out[a:a + block]), starts))
+    return out
+
+
+def _sample_rows(frame: pd.DataFrame, cats: pd.DataFrame, features: dict[str, Feature],
+                 take: np.ndarray) -> pd.DataFrame:
+    """``_sample_view(frame).iloc[take]``, converting only those rows."""
+    picked = cats.iloc[take]
+    out = {name: frame[name].iloc[take].to_numpy(dtype=np.float64, na_value=np.nan)
+           if isinstance(feat, NumericFeature) else picked[name] for name, feat in features.items()}
+    return pd.DataFrame(out, index=frame.index[take])
 
 
 def _sample_view(frame: pd.DataFrame, features: dict[str, Feature]) -> pd.DataFrame:

@@ -15,6 +15,7 @@ the data fill, not by a fixed fraction of the magnitude.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
@@ -64,6 +65,60 @@ def _distinct(sorted_keys: np.ndarray, bits: int) -> int:
     return 1 + int(np.count_nonzero(c[1:] != c[:-1])) if len(c) else 0
 
 
+def _histogram(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct keys (sorted) and how often each occurs: a bincount when they span a short range, else a sort."""
+    lo, hi = int(keys.min()), int(keys.max())
+    if hi - lo < 2 * len(keys) + 4096:
+        counts = np.bincount(keys - lo)
+        present = np.flatnonzero(counts)
+        return present + lo, counts[present].astype(np.int64)
+    keys = np.sort(keys)
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return keys[starts], np.diff(np.append(starts, len(keys))).astype(np.int64)
+
+
+_FINE = 20  # above this level a first guess comes from the exponents alone
+_STRIDE = 6  # levels tried at once: the distinct keys at most double per level
+
+
+def _fit(values: np.ndarray, cap: int, max_buckets: int) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """The finest level <= ``cap`` at which ``values`` alone fill at most ``max_buckets`` buckets, with their
+    histogram there; None when no level fits.
+
+    The number of distinct keys only grows with the level (a bucket splits in at most two), so
+    one histogram at a level ``hi`` answers every coarser level by coarsening its few keys,
+    never the values. A fresh sketch (level 52, one bucket per float) starts from the
+    exponents: with d0 of them, every level up to log2(max_buckets / d0) fits.
+    """
+    lo = 0
+    if cap > _FINE:
+        d0 = len(_histogram(bucket_keys(values, 0))[0])
+        if d0 > max_buckets:
+            return None
+        lo = min(cap, int(math.floor(math.log2(max_buckets / d0))))
+        hi = min(cap, lo + _STRIDE)
+    else:
+        hi = cap
+    while True:
+        keys, counts = _histogram(bucket_keys(values, hi))
+        if len(keys) <= max_buckets:
+            if hi == cap:
+                return hi, keys, counts
+            lo, hi = hi, min(cap, hi + _STRIDE)
+            continue
+        # Fits at lo (or maybe nowhere when lo is 0 unchecked), not at hi: fewest bits to drop, by bisection.
+        a, b = 1, hi - lo
+        if _distinct(keys, b) > max_buckets:
+            return None
+        while a < b:
+            mid = (a + b) // 2
+            if _distinct(keys, mid) <= max_buckets:
+                b = mid
+            else:
+                a = mid + 1
+        return (hi - a, *_runs(_coarsen(keys, a), counts))
+
+
 @dataclass
 class LogSketch:
     """Bucket keys (sorted) and their counts at a mantissa resolution ``level``."""
@@ -82,11 +137,25 @@ class LogSketch:
         return int(self.counts.sum())
 
     def update(self, values: np.ndarray) -> None:
-        """Add finite values (the caller filters NaN/Inf)."""
+        """Add finite values (the caller filters NaN/Inf).
+
+        The result is what absorbing the values at this sketch's level would give: the level
+        reached is the finest at which old and new buckets together fit, and that is never
+        finer than where the new values alone fit (``_fit``), so they are histogrammed there
+        directly instead of one bucket per distinct float.
+        """
         if values.size == 0:
             return
-        keys = np.sort(bucket_keys(values, self.level))
-        self._absorb(*_runs(keys, np.ones(len(keys), dtype=np.int64)))
+        fit = _fit(values, self.level, self.max_buckets) if self.level > 0 else None
+        if fit is None:  # the new values fit no level on their own (or level 0 is reached): absorb them as they are
+            keys = np.sort(bucket_keys(values, self.level))
+            self._absorb(*_runs(keys, np.ones(len(keys), dtype=np.int64)))
+            return
+        level, keys, counts = fit
+        if level < self.level:
+            coarse = self.at_level(level)
+            self.level, self.keys, self.counts = level, coarse.keys, coarse.counts
+        self._absorb(keys, counts)
 
     def merge(self, other: "LogSketch") -> "LogSketch":
         """A new sketch of both inputs' data; equal to sketching the concatenated data."""
