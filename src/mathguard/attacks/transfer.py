@@ -11,7 +11,7 @@ from mathguard.attacks.base import Attack
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
-from mathguard.models.wrap import wrap
+from mathguard.models.wrap import as_classifier
 
 
 @dataclass
@@ -31,10 +31,10 @@ class TransferResult:
 
 
 def transfer(surrogate: Any, target: Any, x: Any, y: Any, *, attack: Attack, eps: Any,
-             **wrap_kwargs: Any) -> TransferResult:
+             **model_options: Any) -> TransferResult:
     """Run ``attack`` on ``surrogate`` and evaluate its adversarial inputs on ``target`` (one query each)."""
-    s: Classifier = wrap(surrogate, **wrap_kwargs)
-    t: Classifier = wrap(target, **wrap_kwargs)
+    s: Classifier = as_classifier(surrogate, "surrogate", **model_options)
+    t: Classifier = as_classifier(target, "target", **model_options)
     if s.input_shape != t.input_shape or s.n_classes != t.n_classes:
         raise InputError("surrogate and target must share the input shape and the number of classes")
     xt = t.as_input(x)

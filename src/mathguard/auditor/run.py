@@ -12,7 +12,7 @@ from mathguard.auditor.config import AuditConfig, load_config, with_overrides
 from mathguard.auditor.lenses import LENS_FUNCS, AuditInputs, NotApplicable
 from mathguard.errors import InputError, MathguardError
 from mathguard.models.base import Classifier
-from mathguard.models.wrap import wrap
+from mathguard.models.wrap import as_classifier
 from mathguard.report import Finding, Report, Severity
 from mathguard.report.lenses import TITLES
 from mathguard.report.scorecard import scorecard_table, section_row
@@ -50,10 +50,10 @@ def audit(clf: Any, *, train: tuple[Any, Any], test: tuple[Any, Any], baseline: 
     """
     check_client(client)
     cfg = with_overrides(load_config(config), **overrides)
-    model = clf if isinstance(clf, Classifier) else wrap(clf)
+    model = as_classifier(clf)
     x_train, y_train = _split(model, train, "train")
     x_test, y_test = _split(model, test, "test")
-    base = None if baseline is None else (baseline if isinstance(baseline, Classifier) else wrap(baseline))
+    base = None if baseline is None else as_classifier(baseline, "baseline")
     plan = make_plan(model, model.as_input(x_test), cfg.budget)
     inputs = AuditInputs(model, x_train, y_train, x_test, y_test, cfg, plan, feature_names, base, client=client)
     root = Report(title="mathguard audit",

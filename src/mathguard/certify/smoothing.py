@@ -20,7 +20,7 @@ from mathguard.attacks.base import point_ids
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.models.base import ABSTAIN, Classifier
 from mathguard.models.torch_model import eval_mode
-from mathguard.models.wrap import wrap
+from mathguard.models.wrap import as_classifier
 from mathguard.sharding import check_client, run_shards
 from mathguard.validate import finite, integer
 from mathguard.params import COUNT, OPEN_UNIT, POSITIVE, SEED, Int, declare
@@ -191,7 +191,7 @@ def smoothing(clf: Any, x: Any, y: Any = None, *, sigma: float = 0.25, n0: int =
     """
     check_client(client)
     integer(shard_size, "shard_size")
-    clf = wrap(clf)
+    clf = as_classifier(clf)
     _check(sigma, n, alpha, n0, batch_size, math.prod(clf.input_shape))
     xt = clf.as_input(x)
     labels = None if y is None else clf.as_labels(y, len(xt)).numpy()
@@ -231,7 +231,7 @@ def _certify_points(clf: Classifier, x: torch.Tensor, index: torch.Tensor, sigma
 def smoothed_predict(clf: Any, x: Any, *, sigma: float = 0.25, n: int = 1000, alpha: float = 0.001,
                      batch_size: int = 1000, random_state: int | None = 0) -> np.ndarray:
     """PREDICT: the top class if a two-sided binomial test separates it from the runner-up at level α, else -1."""
-    clf = wrap(clf)
+    clf = as_classifier(clf)
     _check(sigma, n, alpha, 1, batch_size, math.prod(clf.input_shape))
     xt = clf.as_input(x)
     gen = torch.Generator().manual_seed(random_state) if random_state is not None else None

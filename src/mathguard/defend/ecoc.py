@@ -97,7 +97,7 @@ def ecoc_loss(net: nn.Module, x: torch.Tensor, y: torch.Tensor, progress: float 
 
 
 def claimed_and_adaptive(model: ECOC, x: Any, y: Any, *, eps: float, norm: str = "linf", steps: int = 20,
-                         **wrap_kwargs: Any) -> dict[str, Any]:
+                         **model_options: Any) -> dict[str, Any]:
     """The ECOC model as the defense published it (probabilities out) evaluated twice, side by side.
 
     ``claimed``: PGD on the cross-entropy from the clean point, ``steps`` iterations, as the original
@@ -106,14 +106,14 @@ def claimed_and_adaptive(model: ECOC, x: Any, y: Any, *, eps: float, norm: str =
     the ids of the pitfall findings the evaluation raised.
     """
     from mathguard.attacks import PGD
-    from mathguard.models.wrap import wrap
+    from mathguard.models.wrap import as_classifier
     from mathguard.robustness.evaluate import evaluate_robustness
 
     if not isinstance(model, ECOC):
         raise InputError(f"model must be an mg.defend.ECOC, got {type(model).__name__}")
     published = ECOC(model.backbone, model.n_classes, code_length=model.code_length, output="proba")
     published.codes.copy_(model.codes)
-    clf = wrap(published.eval(), **wrap_kwargs)
+    clf = as_classifier(published.eval(), **model_options)
     claimed = PGD(norm=norm, steps=steps, random_start=False)(clf, x, y, eps=eps)
     adaptive = evaluate_robustness(clf, x, y, norm=norm, eps=[eps])
     return {"claimed": float(claimed.robust_accuracy[eps]),

@@ -21,7 +21,7 @@ from mathguard.detect.forward import Forward, check_layer, forward
 from mathguard.errors import InputError, ModelError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
-from mathguard.models.wrap import wrap
+from mathguard.models.wrap import as_classifier
 
 BATCH = 512
 
@@ -40,7 +40,7 @@ class Detector(ABC):
     differentiable: bool = True
 
     def __init__(self, clf: Any) -> None:
-        self.clf: Classifier = wrap(clf) if not isinstance(clf, Classifier) else clf
+        self.clf: Classifier = as_classifier(clf)
         self.layers: frozenset[str] = frozenset()
         self._fitted = not self.needs_fit
         self._calibration: np.ndarray | None = None

@@ -97,13 +97,13 @@ class DeepEnsemble(Detector):
     name = "deep-ensemble"
 
     def __init__(self, ensemble: "Any | Sequence[Any]", *, measure: str = "mutual_information",
-                 **wrap_kwargs: Any) -> None:
+                 **model_options: Any) -> None:
         from mathguard.models.ensemble import Ensemble
 
         if not isinstance(ensemble, Ensemble):
             if not isinstance(ensemble, (list, tuple)):
                 raise InputError("DeepEnsemble needs an mg.defend.Ensemble or a list of at least two models")
-            ensemble = Ensemble(list(ensemble), **wrap_kwargs)
+            ensemble = Ensemble(list(ensemble), **model_options)
         super().__init__(ensemble)
         self.members = ensemble.members
         self.measure = _measure(measure)

@@ -37,7 +37,7 @@ from mathguard.guard.logqueue import LogCounts, LogQueue
 from mathguard.guard.rows import RowValidator, batch_error, holds_rows
 from mathguard.models.base import ABSTAIN, Classifier
 from mathguard.models.torch_model import device_and_dtype, eval_mode
-from mathguard.models.wrap import wrap
+from mathguard.models.wrap import as_classifier
 from mathguard.report import Finding, Report, Severity
 from mathguard.validate import finite, labels
 
@@ -106,7 +106,7 @@ class Guard:
                  tolerance: float = 0.1, max_disagreement: float = 0.5, max_queued_rows: int = 100_000,
                  flush_interval: float = 5.0) -> None:
         self.model: Classifier = ensemble if ensemble is not None else (
-            clf if isinstance(clf, Classifier) else wrap(clf))
+            as_classifier(clf))
         self.detectors = list(detectors)
         for d in self.detectors:
             if not isinstance(d, Detector):

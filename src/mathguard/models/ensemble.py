@@ -11,7 +11,7 @@ import torch
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
-from mathguard.models.wrap import wrap
+from mathguard.models.wrap import as_classifier
 
 
 class Ensemble(Classifier):
@@ -23,12 +23,12 @@ class Ensemble(Classifier):
 
     kind = "ensemble"
 
-    def __init__(self, members: Sequence[Any], vote: str = "soft", **wrap_kwargs: Any) -> None:
+    def __init__(self, members: Sequence[Any], vote: str = "soft", **model_options: Any) -> None:
         if len(members) < 2:
             raise InputError("an ensemble needs at least two members")
         if vote not in ("soft", "hard"):
             raise InputError(f"vote must be 'soft' or 'hard', got {vote!r}")
-        self.members = [wrap(m, **wrap_kwargs) for m in members]
+        self.members = [as_classifier(m, f"member {i}", **model_options) for i, m in enumerate(members)]
         first = self.members[0]
         for m in self.members[1:]:
             if m.n_classes != first.n_classes or m.input_shape != first.input_shape:

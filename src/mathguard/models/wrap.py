@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from mathguard.errors import ModelError
+from mathguard.errors import InputError, ModelError
 from mathguard.models.base import Classifier, check_input_shape
 from mathguard.models.torch_model import TorchClassifier, device_and_dtype, eval_mode, forward
 
@@ -101,3 +101,24 @@ def _is_onnx(obj: Any) -> bool:
     if isinstance(obj, (str, os.PathLike)):
         return str(obj).lower().endswith(".onnx")
     return type(obj).__name__ == "ModelProto"
+
+
+#: The options ``wrap`` takes, which an entry point given a raw model passes on.
+MODEL_OPTIONS = ("bounds", "input_shape", "n_classes", "mean", "std", "labels_only")
+
+
+def as_classifier(model: Any, what: str = "model", **options: Any) -> Classifier:
+    """The one way an entry point takes a model: a Classifier as it is, or anything ``wrap`` takes with
+    ``wrap``'s options. An unknown option, or options next to a model already wrapped (they would be silently
+    ignored), is an InputError naming it."""
+    unknown = sorted(set(options) - set(MODEL_OPTIONS))
+    if unknown:
+        raise InputError(f"unknown model option(s) {', '.join(unknown)} for {what}; the options are "
+                         f"{', '.join(MODEL_OPTIONS)} (as for mg.wrap)")
+    if isinstance(model, Classifier):
+        given = sorted(k for k, v in options.items() if v is not None and v is not False)
+        if given:
+            raise InputError(f"{what} is already a Classifier: {', '.join(given)} would be ignored; give them to "
+                             "mg.wrap once, or pass the raw model here")
+        return model
+    return wrap(model, **options)

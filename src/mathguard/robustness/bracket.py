@@ -15,7 +15,7 @@ from mathguard.certify.lipschitz import lipschitz
 from mathguard.errors import InputError, MathguardError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
-from mathguard.models.wrap import wrap
+from mathguard.models.wrap import as_classifier
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
 
 GAP_WARNING = 0.10  # a bracket wider than this many accuracy points leaves robustness unknown
@@ -60,7 +60,7 @@ def _certified_correct(clf: Classifier, x: torch.Tensor, y: torch.Tensor, norm: 
 
 
 def robustness_bracket(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Sequence[float] = (0.01, 0.03, 0.1),
-                       attack: Any = None, random_state: int = 0, **wrap_kwargs: Any) -> Report:
+                       attack: Any = None, random_state: int = 0, **model_options: Any) -> Report:
     """Per budget: certified accuracy (lower bound) and attacked accuracy (upper bound), charted together.
 
     ``attack`` defaults to PGD with 50 steps and 2 restarts; pass a stronger one (or use
@@ -70,7 +70,7 @@ def robustness_bracket(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Seq
 
     if norm not in ("linf", "l2"):
         raise InputError(f"norm must be 'linf' or 'l2', got {norm!r}")
-    clf = wrap(clf, **wrap_kwargs)
+    clf = as_classifier(clf, **model_options)
     xt = clf.as_input(x)
     yt = clf.as_labels(y, len(xt))
     budgets = sorted(float(e) for e in eps)

@@ -20,7 +20,7 @@ from mathguard.models.base import Classifier
 from mathguard.models.diagnose import evaluation_findings
 from mathguard.models.labels_only import LabelsOnlyClassifier
 from mathguard.models.torch_model import eval_mode
-from mathguard.models.wrap import wrap
+from mathguard.models.wrap import as_classifier
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.robustness import pitfalls
 from mathguard.sharding import check_client, run_shards
@@ -135,7 +135,7 @@ def _outcomes(clf: Classifier, x: torch.Tensor, y: torch.Tensor, ids: torch.Tens
 def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Sequence[float] = (0.01, 0.03, 0.1),
                         attacks: Sequence[Attack] | None = None, steps: int = 100, checks: bool = True,
                         check_samples: int = 64, client: Any = None, shard_size: int | None = None,
-                        random_state: int = 0, **wrap_kwargs: Any) -> Report:
+                        random_state: int = 0, **model_options: Any) -> Report:
     """Clean accuracy, worst-case robust accuracy per eps over an attack ensemble, and pitfall findings.
 
     ``metrics["robust_points"][eps]`` says which points stayed robust (worst case up to eps).
@@ -155,7 +155,7 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
     check_client(client)
     if shard_size is not None:
         integer(shard_size, "shard_size")
-    clf = wrap(clf, **wrap_kwargs)
+    clf = as_classifier(clf, **model_options)
     xt = clf.as_input(x)
     yt = clf.as_labels(y, len(xt))
     if len(xt) == 0:
