@@ -139,7 +139,7 @@ class Choice(Rule):
 
 @dataclass(frozen=True)
 class Budgets(Rule):
-    """Attack budgets: one positive finite number, or a non-empty sequence of them."""
+    """Attack budgets: one finite non-negative number, or a non-empty sequence of them (0 is the clean point)."""
 
     good = (0.1,)
 
@@ -148,11 +148,30 @@ class Budgets(Rule):
         if len(items) == 0:
             raise InputError(f"{name} needs at least one budget")
         for item in items:
-            Real(0.0, open_low=True).check(item, name)
+            Real(0.0).check(item, name)
 
     @property
     def bad(self) -> tuple[Any, ...]:  # type: ignore[override]
-        return ([], 0.0, -0.1, math.nan, [0.1, math.inf], "0.1")
+        return ([], -0.1, math.nan, [0.1, math.inf], "0.1")
+
+
+@dataclass(frozen=True)
+class Optional(Rule):
+    """None (the entry point's own choice), or a value ``rule`` accepts."""
+
+    rule: Rule
+
+    @property
+    def good(self) -> Any:  # type: ignore[override]
+        return self.rule.good
+
+    @property
+    def bad(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return tuple(b for b in self.rule.bad if b is not None)
+
+    def check(self, value: Any, name: str) -> None:
+        if value is not None:
+            self.rule.check(value, name)
 
 
 NORM = Choice(("linf", "l2"))
@@ -161,6 +180,7 @@ POSITIVE = Real(0.0, open_low=True)
 NON_NEGATIVE = Real(0.0)
 COUNT = Int(1)
 SEED = Seed()
+INT_SEED = Seed(allow_none=False)  # where every draw is keyed by the seed (the attacks' per-point draws)
 
 #: Every declared entry point (the function or the class whose ``__init__`` was declared), for the tests.
 DECLARED: list[Callable[..., Any]] = []

@@ -19,7 +19,7 @@ GROUPS = [list(m.HOUSING)]
 def loans():
     x, y = m.loans(1000)
     clf = mg.wrap(m.fit(m.loan_net(), x, y, steps=150), input_shape=(len(m.LOAN_COLUMNS),))
-    xt, yt = m.loans(300, seed=1)
+    xt, yt = m.loans(300, random_state=1)
     return clf, xt, yt
 
 

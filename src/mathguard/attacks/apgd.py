@@ -20,6 +20,7 @@ from mathguard.attacks.base import ROW_CHUNK, Attack, Progress, loss_gradient, p
 from mathguard.attacks.constraints import Constrained
 from mathguard.attacks.pgd import random_start
 from mathguard.errors import InputError
+from mathguard.params import COUNT, INT_SEED, NORM, Choice, declare
 
 RHO, MOMENTUM = 0.75, 0.75
 
@@ -63,6 +64,8 @@ class APGD(Constrained, Attack):
 
     name = "APGD"
 
+    @declare(norm=NORM, loss=Choice(("ce", "dlr")), n_target_classes=COUNT, steps=COUNT, restarts=COUNT,
+             random_state=INT_SEED)
     def __init__(self, norm: str = "linf", loss: str = "ce", targeted: bool = False, n_target_classes: int = 9,
                  steps: int = 100, restarts: int = 1, random_state: int = 0, low: Any = None, high: Any = None,
                  mutable: Any = None, onehot: Any = None, progress: Progress | None = None) -> None:

@@ -15,6 +15,7 @@ from mathguard.attacks.base import Attack, Progress, clip_bounds, normalized_ste
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
+from mathguard.params import COUNT, INT_SEED, NORM, POSITIVE, declare
 
 ESTIMATORS = ("nes", "spsa")
 
@@ -51,6 +52,7 @@ class ZeroOrderPGD(Attack):
     name = "ZO-PGD"
     needs_gradients = False
 
+    @declare(norm=NORM, steps=COUNT, samples=COUNT, sigma=POSITIVE, random_state=INT_SEED)
     def __init__(self, norm: str = "linf", steps: int = 50, estimator: str = "nes", samples: int = 20,
                  sigma: float = 1e-3, step_size: float | None = None, random_state: int = 0,
                  progress: Progress | None = None) -> None:

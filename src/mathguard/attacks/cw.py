@@ -12,12 +12,14 @@ import torch
 
 from mathguard.attacks.base import Attack, Progress, lp_norm, margin
 from mathguard.errors import InputError
+from mathguard.params import COUNT, NON_NEGATIVE, POSITIVE, declare
 
 
 class CW(Attack):
     name = "CW"
     minimal_norm = True
 
+    @declare(steps=COUNT, binary_search_steps=COUNT, confidence=NON_NEGATIVE, lr=POSITIVE, initial_const=POSITIVE)
     def __init__(self, steps: int = 100, binary_search_steps: int = 9, confidence: float = 0.0,
                  lr: float = 0.01, initial_const: float = 0.01, progress: Progress | None = None) -> None:
         super().__init__("l2", progress)

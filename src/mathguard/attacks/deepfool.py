@@ -13,6 +13,7 @@ import torch
 
 from mathguard.attacks.base import Attack, Progress, clip_bounds, per_sample
 from mathguard.errors import InputError
+from mathguard.params import COUNT, NON_NEGATIVE, NORM, Int, declare
 
 
 def class_gradients(clf, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,6 +31,7 @@ class DeepFool(Attack):
     name = "DeepFool"
     minimal_norm = True
 
+    @declare(norm=NORM, steps=COUNT, overshoot=NON_NEGATIVE, refine_steps=Int(0))
     def __init__(self, norm: str = "l2", steps: int = 50, overshoot: float = 0.02, refine_steps: int = 8,
                  progress: Progress | None = None) -> None:
         super().__init__(norm, progress)

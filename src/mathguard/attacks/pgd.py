@@ -13,6 +13,7 @@ from mathguard.attacks.constraints import Constrained
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
+from mathguard.params import COUNT, INT_SEED, NORM, Choice, Optional, Real, declare
 
 
 def loss_and_grad(clf: Classifier, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -68,6 +69,8 @@ class PGD(Constrained, Attack):
 
     name = "PGD"
 
+    @declare(norm=NORM, steps=COUNT, restarts=COUNT, step_size=Optional(Real(0.0, open_low=True)),
+             mode=Choice(("fixed", "minimal")), search_steps=COUNT, random_state=INT_SEED)
     def __init__(self, norm: str = "linf", steps: int = 40, restarts: int = 1,
                  step_size: float | None = None, random_start: bool = True, mode: str = "fixed",
                  early_stop: bool = True, search_steps: int = 10, random_state: int = 0, low: Any = None,

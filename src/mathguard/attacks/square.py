@@ -18,6 +18,7 @@ import torch
 from mathguard.attacks.base import Attack, Progress, clip_bounds, margin
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
+from mathguard.params import COUNT, INT_SEED, NORM, Real, declare
 
 
 def _as_images(x: torch.Tensor) -> torch.Tensor:
@@ -42,6 +43,7 @@ class Square(Attack):
     name = "Square"
     needs_gradients = False
 
+    @declare(norm=NORM, queries=COUNT, p_init=Real(0.0, 1.0, open_low=True), random_state=INT_SEED)
     def __init__(self, norm: str = "linf", queries: int = 1000, p_init: float = 0.05, random_state: int = 0,
                  progress: Progress | None = None) -> None:
         super().__init__(norm, progress)

@@ -17,6 +17,7 @@ from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import as_classifier
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
+from mathguard.params import INT_SEED, NORM, Budgets, declare
 
 GAP_WARNING = 0.10  # a bracket wider than this many accuracy points leaves robustness unknown
 
@@ -59,6 +60,7 @@ def _certified_correct(clf: Classifier, x: torch.Tensor, y: torch.Tensor, norm: 
     return proved, used
 
 
+@declare(norm=NORM, eps=Budgets(), random_state=INT_SEED)
 def robustness_bracket(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Sequence[float] = (0.01, 0.03, 0.1),
                        attack: Any = None, random_state: int = 0, **model_options: Any) -> Report:
     """Per budget: certified accuracy (lower bound) and attacked accuracy (upper bound), charted together.

@@ -25,6 +25,7 @@ from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.robustness import pitfalls
 from mathguard.sharding import check_client, run_shards
 from mathguard.validate import integer
+from mathguard.params import COUNT, INT_SEED, NORM, Budgets, declare
 
 #: Points per Dask task when a client is given and shard_size is not.
 DEFAULT_SHARD = 64
@@ -132,6 +133,7 @@ def _outcomes(clf: Classifier, x: torch.Tensor, y: torch.Tensor, ids: torch.Tens
     return out
 
 
+@declare(norm=NORM, eps=Budgets(), steps=COUNT, check_samples=COUNT, random_state=INT_SEED)
 def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Sequence[float] = (0.01, 0.03, 0.1),
                         attacks: Sequence[Attack] | None = None, steps: int = 100, checks: bool = True,
                         check_samples: int = 64, client: Any = None, shard_size: int | None = None,
