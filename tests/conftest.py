@@ -4,7 +4,10 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see src/mathguard/cli/__init__.py
+# Before torch loads. The suite runs two xdist workers on two cores, where OpenMP threads spinning while
+# they wait steal each other's core (PASSIVE ran the attacks 1.2-9x faster on busy cores, #28); the CLI
+# leaves OpenMP as the user set it (see src/mathguard/cli/__init__.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import pytest

@@ -1,10 +1,9 @@
 """Command-line interface: a thin layer over the Python API (one module per command)."""
 
-import os
-
-# Before torch loads: OpenMP threads that spin while they wait make the small batches of
-# attacks and detectors up to 10x slower when other processes share the cores.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP is left as the user set it. On an otherwise idle 2-core machine torch's spinning threads
+# ran evaluate_robustness's attacks 1.2-2.6x faster than OMP_WAIT_POLICY=PASSIVE; on cores shared
+# with other busy processes PASSIVE was 1.2-9x faster (#28). On a shared machine, export
+# OMP_WAIT_POLICY=PASSIVE before running mathguard; the test suite (2 workers on 2 cores) does.
 
 from mathguard.cli import audit as _audit  # noqa: F401  (registers the commands)
 from mathguard.cli import audit_data as _audit_data  # noqa: F401  (registers the command)
