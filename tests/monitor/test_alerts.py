@@ -31,7 +31,7 @@ def _labelled(kit, batch_id: str, right: bool, n: int = 300) -> dict:  # noqa: A
             "labels": labels.tolist()}
 
 
-def _wait(condition, timeout: float = 30.0) -> None:  # noqa: ANN001
+def _wait(condition, timeout: float = 60.0) -> None:  # noqa: ANN001  (liveness, not speed: a loaded host folds slowly)
     deadline = time.time() + timeout
     while not condition():
         assert time.time() < deadline, "timed out"
