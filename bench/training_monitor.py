@@ -22,7 +22,7 @@ import os
 import subprocess
 import tempfile
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -45,8 +45,9 @@ def bare_loop(net: nn.Module, opt: torch.optim.Optimizer) -> Step:
     return step
 
 
-def monitored_loop(net: nn.Module, opt: torch.optim.Optimizer) -> Step:
-    mon = mg.training.Monitor(net, opt)
+def monitored_loop(net: nn.Module, opt: torch.optim.Optimizer, **monitor: Any) -> Step:
+    """The bare loop with ``Monitor(net, opt, **monitor).step`` between backward and the optimizer step."""
+    mon = mg.training.Monitor(net, opt, **monitor)
 
     def step(xb: torch.Tensor, yb: torch.Tensor) -> None:
         loss = nn.functional.cross_entropy(net(xb), yb)
@@ -54,22 +55,12 @@ def monitored_loop(net: nn.Module, opt: torch.optim.Optimizer) -> Step:
         loss.backward()
         mon.step(loss)
         opt.step()
+    step.monitor = mon  # type: ignore[attr-defined]
     return step
 
 
 def streaming_loop(client: mg.monitor.Client) -> Callable[[nn.Module, torch.optim.Optimizer], Step]:
-    def make(net: nn.Module, opt: torch.optim.Optimizer) -> Step:
-        mon = mg.training.Monitor(net, opt, client=client, run="bench")
-
-        def step(xb: torch.Tensor, yb: torch.Tensor) -> None:
-            loss = nn.functional.cross_entropy(net(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            mon.step(loss)
-            opt.step()
-        step.monitor = mon  # type: ignore[attr-defined]
-        return step
-    return make
+    return lambda net, opt: monitored_loop(net, opt, client=client, run="bench")
 
 
 def service(folder: str) -> tuple[subprocess.Popen[bytes], mg.monitor.Client]:

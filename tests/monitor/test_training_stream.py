@@ -20,7 +20,11 @@ def _exploding_run(x, y, steps=100, **monitor):  # noqa: ANN001, ANN202
     """SGD at lr 5 on a small ReLU net: the gradient norm peaks > 100x its start (calculus.exploding-gradients)."""
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
-    opt = torch.optim.SGD(net.parameters(), lr=5.0)
+    return _train(net, torch.optim.SGD(net.parameters(), lr=5.0), x, y, steps, **monitor)
+
+
+def _train(net, opt, x, y, steps, **monitor):  # noqa: ANN001, ANN202
+    """``steps`` batches of 64 in order, each step recorded by a Monitor built with ``monitor``; the Monitor."""
     with mg.training.Monitor(net, opt, **monitor) as mon:
         for step in range(steps):
             idx = torch.arange(step * 64, step * 64 + 64) % len(x)
@@ -73,16 +77,8 @@ def test_a_healthy_run_streams_without_training_findings_or_alert(served, model,
         admin.add_alert("calm", metric="run.grad_norm_max", op=">", threshold=50.0, window="1h", for_="0s")
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    with Client(server.url, keys["ingest"], model, spool_dir=tmp_path) as ingest, \
-            mg.training.Monitor(net, opt, client=ingest, run="calm") as mon:
-        for step in range(60):
-            idx = torch.arange(step * 64, step * 64 + 64) % len(x)
-            loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            mon.step(loss)
-            opt.step()
+    with Client(server.url, keys["ingest"], model, spool_dir=tmp_path) as ingest:
+        _train(net, torch.optim.Adam(net.parameters(), lr=1e-3), x, y, 60, client=ingest, run="calm")
     with Client(server.url, keys["read"], model, spool_dir=tmp_path) as reader:
         run = reader.run("calm")
         assert len(run["steps"]) == 60 and not [f for f in run["findings"] if f["severity"] != "info"]

@@ -108,7 +108,7 @@ def _series(rows: list[Any]) -> dict[str, Any]:
     return {"steps": [r.step for r in rows], "at": [r.at for r in rows], "metrics": metrics}
 
 
-def _summary(run: str, rows: list[Any]) -> dict[str, Any]:
+def _summary(run: str, rows: list[Any], series: dict[str, Any]) -> dict[str, Any]:
     last: dict[str, float | None] = {}
     non_finite: dict[str, list[int]] = {}
     for row in rows:
@@ -121,7 +121,7 @@ def _summary(run: str, rows: list[Any]) -> dict[str, Any]:
     findings = [{"id": "monitor.training.non-finite", "severity": "high",
                  "title": f"{name} was not finite at {len(steps)} step(s), first at step {steps[0]}"}
                 for name, steps in non_finite.items()]
-    findings += [f.to_dict() for f in _training_findings(_series(rows))]
+    findings += [f.to_dict() for f in _training_findings(series)]
     return {"run": run, "n_steps": len(rows), "first_step": rows[0].step, "last_step": rows[-1].step,
             "last_at": rows[-1].at, "last": last, "findings": findings}
 
@@ -154,7 +154,7 @@ def runs(store: Store, model: Model) -> list[dict[str, Any]]:
     by_run: dict[str, list[Any]] = {}
     for row in rows:
         by_run.setdefault(row.run, []).append(row)
-    return [_summary(run, group) for run, group in by_run.items()]
+    return [_summary(run, group, _series(group)) for run, group in by_run.items()]
 
 
 def run_detail(store: Store, model: Model, run: str) -> dict[str, Any] | None:
@@ -165,7 +165,8 @@ def run_detail(store: Store, model: Model, run: str) -> dict[str, Any] | None:
                             .order_by(s.step)).all()
     if not rows:
         return None
-    return {**_summary(run, rows), **_series(rows)}
+    series = _series(rows)
+    return {**_summary(run, rows, series), **series}
 
 
 
