@@ -66,7 +66,7 @@ def existing(path: PathLike, kinds: Sequence[str] = TABLES) -> tuple[Path, str]:
 
 
 @contextmanager
-def _reading(path: Path) -> Iterator[None]:
+def reading(path: Path) -> Iterator[None]:
     """Turn what pandas and pyarrow raise on a bad file into one InputError line naming it."""
     import pandas as pd
 
@@ -103,7 +103,7 @@ def read_table(path: PathLike) -> Any:
     files, k = table_files(path)
     frames = []
     for p in files:
-        with _reading(p):
+        with reading(p):
             frames.append(_not_empty(pd.read_csv(p) if k == "csv" else pd.read_parquet(p), p))
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
@@ -113,7 +113,7 @@ def parquet_file(path: PathLike, **options: Any) -> Any:
     import pyarrow.parquet as pq
 
     p, _ = existing(path, ("parquet",))
-    with _reading(p):
+    with reading(p):
         pfile = pq.ParquetFile(p, **options)
     if pfile.metadata.num_rows == 0 or pfile.metadata.num_columns == 0:
         raise InputError(f"{p.name} is empty")
@@ -128,9 +128,9 @@ def table_head(path: PathLike, rows: int = 1000) -> Any:
     p = files[0]
     if k == "parquet":
         pfile = parquet_file(p)
-        with _reading(p):
+        with reading(p):
             return next(pfile.iter_batches(batch_size=rows)).to_pandas()
-    with _reading(p):
+    with reading(p):
         return _not_empty(pd.read_csv(p, nrows=rows), p)
 
 
@@ -147,29 +147,13 @@ def iter_table(path: PathLike, chunk_size: int) -> Iterator[Any]:
     for p in files:  # a folder or glob: its files one after another
         if k == "parquet":
             pfile = parquet_file(p)
-            with _reading(p):
+            with reading(p):
                 for batch in pfile.iter_batches(batch_size=chunk_size):
                     yield batch.to_pandas()
             continue
         table_head(p, rows=1)  # an empty or header-only file fails here, as it does when read whole
-        with _reading(p):
+        with reading(p):
             yield from pd.read_csv(p, chunksize=chunk_size)
-
-
-def is_dask(obj: Any) -> bool:
-    """Whether ``obj`` is a Dask collection, told by its type's module so that asking never imports Dask."""
-    return type(obj).__module__.split(".")[0] in ("dask", "dask_expr")
-
-
-def dask_table(path: PathLike) -> Any:
-    """A CSV or Parquet table (a file, a folder or a glob) as a Dask DataFrame: each worker reads its own files."""
-    import dask.dataframe as dd
-
-    files, k = table_files(path)
-    table_head(files[0], rows=1)  # Dask reads lazily: refuse an empty or corrupt file before any worker does
-    names = [str(f) for f in files]
-    with _reading(files[0]):
-        return dd.read_csv(names) if k == "csv" else dd.read_parquet(names)
 
 
 def read_npz(path: PathLike, arrays: Sequence[str]) -> dict[str, np.ndarray]:

@@ -9,7 +9,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import mathguard as mg
-from mathguard.attacks.base import loss_gradient
+from mathguard.attacks.geometry import loss_gradient
 
 
 def test_loss_gradient_falls_back_to_the_margin_only_where_it_vanished():

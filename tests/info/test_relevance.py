@@ -10,7 +10,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 import mathguard as mg
 from mathguard.errors import InputError
-from mathguard.info.relevance import codes, g_test
+from mathguard.info.binning import codes
+from mathguard.info.relevance import g_test
 
 
 @pytest.fixture(scope="module")

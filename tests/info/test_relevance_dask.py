@@ -9,7 +9,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 import mathguard as mg
 from mathguard.errors import InputError
 from mathguard.info import partitions
-from mathguard.info.relevance import codes, edge_ranks
+from mathguard.info.binning import codes, edge_ranks
 
 distributed = pytest.importorskip("distributed")
 

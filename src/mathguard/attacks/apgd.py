@@ -16,7 +16,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import ROW_CHUNK, Attack, Progress, loss_gradient, per_sample, project
+from mathguard.attacks.base import ROW_CHUNK, Attack, Progress
+from mathguard.attacks.geometry import loss_gradient, per_sample, project
 from mathguard.attacks.constraints import Constrained
 from mathguard.attacks.pgd import random_start
 from mathguard.errors import InputError

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import Attack, Progress, clip_bounds, normalized_step, per_sample, project
+from mathguard.attacks.base import Attack, Progress
+from mathguard.attacks.geometry import clip_bounds, normalized_step, per_sample, project
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier

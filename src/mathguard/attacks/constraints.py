@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from mathguard.attacks.base import lp_norm, margin, project
+from mathguard.attacks.geometry import lp_norm, margin, project
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
 

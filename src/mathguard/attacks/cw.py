@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from mathguard.attacks.base import Attack, Progress, lp_norm, margin
+from mathguard.attacks.base import Attack, Progress
+from mathguard.attacks.geometry import lp_norm, margin
 from mathguard.errors import InputError
 from mathguard.params import COUNT, NON_NEGATIVE, POSITIVE, declare
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from mathguard.attacks.base import Attack, Progress, clip_bounds, per_sample
+from mathguard.attacks.base import Attack, Progress
+from mathguard.attacks.geometry import clip_bounds, per_sample
 from mathguard.errors import InputError
 from mathguard.params import COUNT, NON_NEGATIVE, NORM, Int, declare
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from mathguard.attacks.base import Attack, Progress, lp_norm, per_sample
+from mathguard.attacks.base import Attack, Progress
+from mathguard.attacks.geometry import lp_norm, per_sample
 from mathguard.attacks.constraints import FeatureBox, feature_box
 from mathguard.models.base import Classifier
 from mathguard.validate import integer

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import attack_inputs, margin
+from mathguard.attacks.base import attack_inputs
+from mathguard.attacks.geometry import margin
 from mathguard.attacks.eot import RandomTransform, affine, as_transform, warp
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier

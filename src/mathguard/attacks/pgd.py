@@ -8,7 +8,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import Attack, Progress, loss_gradient, lp_norm, per_sample, project
+from mathguard.attacks.base import Attack, Progress
+from mathguard.attacks.geometry import loss_gradient, lp_norm, per_sample, project
 from mathguard.attacks.constraints import Constrained
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError

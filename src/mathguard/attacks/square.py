@@ -15,7 +15,8 @@ import math
 
 import torch
 
-from mathguard.attacks.base import Attack, Progress, clip_bounds, margin
+from mathguard.attacks.base import Attack, Progress
+from mathguard.attacks.geometry import clip_bounds, margin
 from mathguard.attacks.draws import PointDraws
 from mathguard.errors import InputError
 from mathguard.params import COUNT, INT_SEED, NORM, Real, declare

@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from mathguard.attacks.base import NORMS, attack_inputs, margin, normalized_step, parse_eps, project
+from mathguard.attacks.base import NORMS, attack_inputs, parse_eps
+from mathguard.attacks.geometry import margin, normalized_step, project
 from mathguard.attacks.constraints import FeatureBox, feature_box
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier

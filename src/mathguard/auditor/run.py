@@ -16,7 +16,7 @@ from mathguard.models.wrap import as_classifier
 from mathguard.report import Finding, Report, Severity
 from mathguard.report.lenses import TITLES
 from mathguard.report.scorecard import scorecard_table, section_row
-from mathguard.sharding import check_client
+from mathguard.partitioned import check_client
 
 RESERVE = 0.05  # share of the budget kept back: a lens does not start with less than this left
 

@@ -21,7 +21,7 @@ from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.models.base import ABSTAIN, Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import as_classifier
-from mathguard.sharding import check_client, run_shards
+from mathguard.partitioned import check_client, run_shards
 from mathguard.validate import finite, integer
 from mathguard.params import COUNT, OPEN_UNIT, POSITIVE, SEED, Int, declare
 

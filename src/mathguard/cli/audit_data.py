@@ -24,7 +24,7 @@ def audit_data(path: str, target: str | None, html: str | None, json_path: str |
     Exit 0: nothing at or above --fail-on; 1: such findings; 2: unusable input.
     """
     from mathguard.data import audit_data as run
-    from mathguard.io import dask_table
+    from mathguard.partitioned import dask_table
 
     check_outputs({"--json": json_path, "--html": html}, [path])
     with cluster(scheduler, workers) as client:

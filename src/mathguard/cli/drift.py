@@ -9,7 +9,8 @@ import click
 from mathguard.cli.app import activity, check_outputs, finish, main, report_options, severity_option
 from mathguard.cli.cluster import cluster, cluster_options
 from mathguard.errors import InputError
-from mathguard.io import dask_table, kind, read_npz, table_head
+from mathguard.io import kind, read_npz, table_head
+from mathguard.partitioned import dask_table
 
 
 def _names(text: str | None) -> list[str]:

@@ -23,6 +23,7 @@ from mathguard.data.moments import Moments
 from mathguard.data.source import Source
 from mathguard.data.tsqr import block_r, stack_r, streaming_r
 from mathguard.errors import InputError
+from mathguard.partitioned import map_partitions
 
 #: Gram-route condition numbers at or above this are re-derived from a streamed QR factor:
 #: the Gram matrix's smallest singular values then carry a relative error ≳ eps·κ² ≈ 1e-6.
@@ -77,11 +78,8 @@ def _block_moments(block: np.ndarray) -> Moments:
 
 
 def _dask_moments(src: Source) -> Moments:
-    """Moments of each partition where it lives (Dask's scheduler, or a distributed Client if one is active),
-    merged on the driver with Chan's update."""
-    import dask
-
-    parts = dask.compute(*[dask.delayed(_block_moments)(dask.delayed(src.block)(p)) for p in src.partitions])
+    """Moments of each partition where it lives, merged on the driver with Chan's update."""
+    parts = map_partitions(lambda part: _block_moments(src.block(part)), src.partitions)
     mom = parts[0]
     for other in parts[1:]:
         mom.combine(other)
@@ -92,12 +90,7 @@ def _dask_moments(src: Source) -> Moments:
 
 def _dask_r(src: Source, mean: np.ndarray, p: int) -> np.ndarray:
     """The tall-skinny QR over partitions: each partition's R, then the R of the stacked Rs."""
-    import dask
-
-    def part_r(part: Any) -> np.ndarray:
-        return block_r(src.block(part)[:, :p], mean)
-
-    return stack_r(list(dask.compute(*[dask.delayed(part_r)(q) for q in src.partitions])))
+    return stack_r(map_partitions(lambda part: block_r(src.block(part)[:, :p], mean), src.partitions))
 
 
 def _stream_moments(src: Source) -> Moments:

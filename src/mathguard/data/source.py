@@ -16,7 +16,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from mathguard.errors import InputError
-from mathguard.io import is_dask, iter_table, parquet_file, table_files, table_head
+from mathguard.io import iter_table, parquet_file, table_files, table_head
+from mathguard.partitioned import is_dask
 
 @dataclass
 class Source:

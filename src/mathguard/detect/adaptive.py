@@ -18,7 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import NORMS, clip_bounds, normalized_step, parse_eps, per_sample, project
+from mathguard.attacks.base import NORMS, parse_eps
+from mathguard.attacks.geometry import clip_bounds, normalized_step, per_sample, project
 from mathguard.attacks.draws import PointDraws
 from mathguard.attacks.pgd import random_start
 from mathguard.detect.base import Detector, score_many

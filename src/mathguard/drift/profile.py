@@ -4,7 +4,7 @@ A ``Profile`` holds one mergeable accumulator per column (``accumulators``: a sk
 exact moments per numeric feature, exact counts per categorical one), the predicted-class
 counts and the prediction entropy (bits) when probabilities are given, and a row sample
 for the multivariate test. ``profile()`` builds one chunk by chunk (a Dask DataFrame
-partition by partition, ``partitions``); ``storage`` writes and reads it.
+partition by partition, through ``mathguard.partitioned``); ``storage`` writes and reads it.
 
 Every part merges: ``profile(a) + profile(b)`` equals ``profile(concat(a, b))``. The one
 exception is a categorical feature with more than ``max_categories`` values, whose
@@ -30,6 +30,7 @@ from mathguard.drift.storage import (SCHEMA, check_schema, feature_from_dict, re
                                      write_document)
 from mathguard.errors import InputError
 from mathguard.info.divergence import entropy
+from mathguard.partitioned import is_dask, merge_partitions
 from mathguard.validate import integer, probabilities
 
 
@@ -224,13 +225,11 @@ def profile(X: Any, proba: Any = None, *, categorical: Sequence[str] = (), colum
     if chunk_size is not None:
         integer(chunk_size, "chunk_size")
     proba_cols = list(proba) if isinstance(proba, (list, tuple)) and proba and isinstance(proba[0], str) else None
-    if type(X).__module__.startswith("dask."):
+    if is_dask(X):
         if proba is not None and proba_cols is None:
             raise InputError("with a Dask DataFrame, give proba as the names of its probability columns")
-        from mathguard.drift.partitions import profile_partitions  # it calls profile() back, hence here
-
-        return profile_partitions(X, proba_cols, categorical=categorical, columns=columns, max_buckets=max_buckets,
-                                  max_categories=max_categories, sample_size=sample_size)
+        return _profile_partitions(X, proba_cols, categorical=categorical, columns=columns, max_buckets=max_buckets,
+                                   max_categories=max_categories, sample_size=sample_size)
     proba_arr = None if proba is None or proba_cols else probabilities(proba, "proba")
     prof: Profile | None = None
     for frame in iter_frames(X, chunk_size, feature_names):
@@ -262,3 +261,20 @@ def profile(X: Any, proba: Any = None, *, categorical: Sequence[str] = (), colum
     if proba_arr is not None and len(proba_arr) != prof.n_rows:
         raise InputError(f"proba has {len(proba_arr)} rows but the data has {prof.n_rows}")
     return prof
+
+
+def _profile_partitions(ddf: Any, proba_cols: list[str] | None, **options: Any) -> Profile:
+    """One profile per Dask partition on the worker that holds it, merged pairwise: exact, because merging is."""
+    text = [str(c) for c, t in ddf.dtypes.items() if not is_numeric(t) and str(c) not in (proba_cols or [])]
+    options["categorical"] = sorted(set(options["categorical"]) | set(text))  # one schema for every partition
+
+    def part(frame: pd.DataFrame) -> Profile | None:
+        return profile(frame, proba_cols, **options) if len(frame) else None
+
+    def merge(a: Profile | None, b: Profile | None) -> Profile | None:
+        return b if a is None else a if b is None else a.merge(b)
+
+    result = merge_partitions(part, ddf.to_delayed(), merge)
+    if result is None:
+        raise InputError("the data is empty: no rows to profile")
+    return result

@@ -25,19 +25,13 @@ import numpy as np
 import pandas as pd
 
 from mathguard.errors import InputError
-from mathguard.info.relevance import (_MAX_DISCRETE, binned, check_target_varies, counts, edge_ranks,
-                                      infer_task, integer_valued, is_nominal, numeric)
+from mathguard.info.binning import (MAX_DISCRETE, binned, check_target_varies, counts, edge_ranks, infer_task,
+                                   integer_valued, is_nominal, numeric)
+from mathguard.partitioned import map_partitions
 
 _SPLIT = 128  # a narrowing pass splits each search interval at this many points by key and as many by value
 _GATHER = 2048  # an interval holding at most this many values is fetched whole and the rank picked from it
 _SIGN = 1 << 63
-
-
-def _compute(fn: Any, parts: list[Any], *args: Any) -> list[Any]:
-    """``fn(partition, *args)`` for every partition, run where the partitions live, results in partition order."""
-    import dask
-
-    return list(dask.compute(*[dask.delayed(fn)(p, *args) for p in parts]))
 
 
 # --- pass 1: what each column is --------------------------------------------------------------------------
@@ -49,7 +43,7 @@ class _Numbers:
 
     finite: bool
     integer: bool
-    distinct: np.ndarray | None  # sorted distinct values; None once there are more than _MAX_DISCRETE
+    distinct: np.ndarray | None  # sorted distinct values; None once there are more than MAX_DISCRETE
     low: float
     high: float
 
@@ -57,18 +51,18 @@ class _Numbers:
     def of(cls, v: np.ndarray) -> _Numbers:
         distinct = np.unique(v)
         return cls(bool(np.isfinite(v).all()), integer_valued(v),
-                   distinct if distinct.size <= _MAX_DISCRETE else None,
+                   distinct if distinct.size <= MAX_DISCRETE else None,
                    float(v.min()) if v.size else np.inf, float(v.max()) if v.size else -np.inf)
 
     def merge(self, other: _Numbers) -> _Numbers:
         both = None if self.distinct is None or other.distinct is None else np.union1d(self.distinct, other.distinct)
         return _Numbers(self.finite and other.finite, self.integer and other.integer,
-                        both if both is not None and both.size <= _MAX_DISCRETE else None,
+                        both if both is not None and both.size <= MAX_DISCRETE else None,
                         min(self.low, other.low), max(self.high, other.high))
 
     @property
     def discrete(self) -> bool:
-        """The in-memory ``_is_discrete``: integer-valued with at most _MAX_DISCRETE levels."""
+        """The in-memory ``is_discrete``: integer-valued with at most MAX_DISCRETE levels."""
         return self.integer and self.distinct is not None
 
 
@@ -84,7 +78,7 @@ class _Target:
     def of(cls, raw: np.ndarray, capped: bool) -> _Target:
         numbers = _Numbers.of(raw.astype(np.float64)) if raw.dtype.kind in "biuf" else None
         classes = np.unique(raw)  # capped for a numeric target that may yet turn out continuous
-        capped = capped and numbers is not None and classes.size > _MAX_DISCRETE
+        capped = capped and numbers is not None and classes.size > MAX_DISCRETE
         return cls(raw.dtype.kind, numbers, None if capped else classes)
 
     def merge(self, other: _Target) -> _Target:
@@ -186,7 +180,7 @@ def order_statistics(parts: list[Any], columns: Sequence[Any], ranks: np.ndarray
             groups.setdefault((at[0], h.low, h.high), []).append(at)
         requests = [(columns[j], a, b, None if hunts[ats[0]].count <= _GATHER else _splits(a, b))
                     for (j, a, b), ats in groups.items()]
-        answers = _compute(_narrow, parts, requests) if requests else []
+        answers = map_partitions(_narrow, parts, requests) if requests else []
         for i, ((_, _, _, splits), ats) in enumerate(zip(requests, groups.values())):
             pooled = [ans[i] for ans in answers]
             if splits is None:
@@ -300,7 +294,7 @@ def dask_tables(ddf: Any, y: Any, *, discrete_features: str | Sequence[int], tas
     nominal = [is_nominal(t) for t in ddf.dtypes[features]]
     parts = list(ddf.to_delayed())
     target_label = next(c for c in ddf.columns if str(c) == y)
-    profiles = _compute(_profile, parts, features, nominal, target_label, task != "classification")
+    profiles = map_partitions(_profile, parts, features, nominal, target_label, task != "classification")
     rows, cols, target = _merge_profiles(profiles)
     if task == "auto":
         task = infer_task(target.kind, lambda: target.numbers is not None and target.numbers.discrete)
@@ -317,7 +311,7 @@ def dask_tables(ddf: Any, y: Any, *, discrete_features: str | Sequence[int], tas
     coders: list[_Coder | str] = [_Coder(edges[j], edges=True) if j in edges else "nominal" if nom else "discrete"
                                   for j, nom in enumerate(nominal)]
     y_coder = _target_coder(target, task, np.unique(values[-1]) if y_binned else None)
-    pieces = _compute(_tables, parts, features, coders, target_label, y_coder, task == "regression")
+    pieces = map_partitions(_tables, parts, features, coders, target_label, y_coder, task == "regression")
     tables = [np.sum([p[j] for p in pieces], axis=0) if isinstance(coder, _Coder) else
               _line_up([p[j] for p in pieces], coder == "nominal") for j, coder in enumerate(coders)]
     check_target_varies(tables[0].sum(axis=0))

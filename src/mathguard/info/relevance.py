@@ -21,30 +21,19 @@ least that tight.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mathguard.errors import InputError
+from mathguard.info.binning import check_target_varies, codes, counts, infer_task, is_discrete, is_nominal, numeric
 from mathguard.info.divergence import entropy, mutual_information
-from mathguard.io import is_dask
+from mathguard.info.partitions import dask_tables
+from mathguard.partitioned import is_dask
 from mathguard.report import Figure, Finding, Report, Severity, new_figure
 from mathguard.validate import finite
-
-_MAX_DISCRETE = 32  # a numeric column with at most this many distinct integer values is treated as discrete
-
-
-def is_nominal(dtype: Any) -> bool:
-    """Text, categorical and boolean columns are nominal: their codes have no order to bin."""
-    return not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
-
-
-def numeric(col: pd.Series) -> np.ndarray:
-    """A numeric column as float64, missing values as NaN (refused later with the non-finite ones)."""
-    return col.to_numpy(dtype=np.float64, na_value=np.nan)
-
 
 def _matrix(X: Any, feature_names: Sequence[str] | None) -> tuple[np.ndarray, list[str], np.ndarray]:
     """X as float64, the column names, and which columns are nominal (text/boolean, now integer codes)."""
@@ -77,41 +66,6 @@ def _matrix(X: Any, feature_names: Sequence[str] | None) -> tuple[np.ndarray, li
     if not np.isfinite(arr).all():
         raise InputError("X contains NaN or infinite values; impute or drop them first")
     return arr, names, nominal
-
-
-def integer_valued(col: np.ndarray) -> bool:
-    return bool(np.all(col == np.round(col)))
-
-
-def _is_discrete(col: np.ndarray) -> bool:
-    return integer_valued(col) and np.unique(col).size <= _MAX_DISCRETE
-
-
-def edge_ranks(n: int, bins: int) -> np.ndarray:
-    """Ranks (in the sorted column) of the inner quantile edges, as numpy's ``method="lower"`` picks them.
-
-    Edges that are data values chosen by rank, not interpolations, can be found exactly on
-    partitioned data (``mathguard.info.partitions``), so both paths bin alike.
-    """
-    return np.unique(np.floor((n - 1) * np.linspace(0, 1, bins + 1)[1:-1]).astype(np.intp))
-
-
-def binned(col: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin codes against sorted inner edges; a value equal to an edge goes up, so ties share one bin."""
-    return np.searchsorted(edges, col, side="right")
-
-
-def codes(col: np.ndarray, bins: int, nominal: bool = False) -> np.ndarray:
-    """Integer codes of one column: its values if discrete (or nominal), else its quantile bin (ties share one)."""
-    if nominal or _is_discrete(col):
-        return np.unique(col, return_inverse=True)[1]
-    ranks = edge_ranks(col.size, bins)
-    return binned(col, np.unique(np.partition(col, ranks)[ranks]))
-
-
-def counts(a: np.ndarray, b: np.ndarray, ka: int, kb: int) -> np.ndarray:
-    """The ka × kb contingency table of two code arrays."""
-    return np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb)
 
 
 def _table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -199,8 +153,6 @@ def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]
         raise InputError(f"task must be 'auto', 'classification' or 'regression', got {task!r}")
     finite(base, "base", low=1.0, open_low=True)
     if is_dask(X):
-        from mathguard.info.partitions import dask_tables
-
         if method == "knn":
             raise InputError("method='knn' needs all rows in one process; use method='binned' with a Dask DataFrame")
         tables, names, task = dask_tables(X, y, discrete_features=discrete_features, task=task,
@@ -212,7 +164,7 @@ def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]
     if target.ndim != 1 or len(target) != len(arr):
         raise InputError(f"y must be 1-D with one value per row of X ({len(arr)}), got shape {target.shape}")
     if task == "auto":
-        task = infer_task(target.dtype.kind, lambda: _is_discrete(target.astype(float)))
+        task = infer_task(target.dtype.kind, lambda: is_discrete(target.astype(float)))
     if task == "classification":
         y_codes = np.unique(target, return_inverse=True)[1]
     else:
@@ -221,7 +173,7 @@ def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]
             raise InputError("y contains NaN or infinite values")
         y_codes = codes(y_num, bins)
     check_target_varies(np.bincount(y_codes))
-    discrete = nominal | (np.array([_is_discrete(c) for c in arr.T]) if isinstance(discrete_features, str)
+    discrete = nominal | (np.array([is_discrete(c) for c in arr.T]) if isinstance(discrete_features, str)
                           else np.isin(np.arange(arr.shape[1]), list(discrete_features)))
     x_codes = [codes(c, bins, bool(d)) for c, d in zip(arr.T, discrete)]
     tables = [_table(c, y_codes) for c in x_codes]
@@ -235,16 +187,6 @@ def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]
         mi = binned_mi(tables)
         used = f"binned ({bins} quantile bins; above {knn_max_rows} rows the kNN estimator is too slow)"
     return _relevance(mi, tables, names, used, task, alpha, base)
-
-
-def infer_task(kind: str, discrete: Callable[[], bool]) -> str:
-    """``task="auto"``: labels (text, boolean) and integer targets with few levels are classes."""
-    return "classification" if kind in "OUSb" or discrete() else "regression"
-
-
-def check_target_varies(marginal: np.ndarray) -> None:
-    if np.count_nonzero(marginal) < 2:
-        raise InputError("y is constant: there is no information to measure")
 
 
 def binned_mi(tables: Sequence[np.ndarray]) -> np.ndarray:

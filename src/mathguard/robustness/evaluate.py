@@ -23,7 +23,7 @@ from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import as_classifier
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.robustness import pitfalls
-from mathguard.sharding import check_client, run_shards
+from mathguard.partitioned import check_client, run_shards
 from mathguard.validate import integer
 from mathguard.params import COUNT, INT_SEED, NORM, Budgets, declare
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from mathguard.attacks.base import clip_bounds, lp_norm, project
+from mathguard.attacks.geometry import clip_bounds, lp_norm, project
 from mathguard.attacks.pgd import loss_and_grad
 from mathguard.models.base import Classifier
 from mathguard.report import Finding, Severity
