@@ -336,6 +336,6 @@ def test_healthz_is_503_when_the_worker_is_gone(tmp_path) -> None:  # noqa: ANN0
     with TestClient(app) as client:
         ok = client.get("/healthz")
         assert ok.status_code == 200 and ok.json()["worker"]["alive"] is True
-        app.state.worker.stop()  # the folding thread ends (as if it had died)
+        app.state.service.worker.stop()  # the folding thread ends (as if it had died)
         down = client.get("/healthz")
         assert down.status_code == 503 and down.json()["status"] == "down" and down.json()["ok"] is False

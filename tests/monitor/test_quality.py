@@ -191,7 +191,7 @@ def test_windows_over_the_linalg_limit_say_so(kit, tmp_path) -> None:  # noqa: A
         assert http.post("/v1/models", json={"name": "wide", "profile": prof.to_dict()}, headers=head).status_code == 201
         body = {"batch_id": "b1", "features": x[:200].tolist(), "proba": p[:200].tolist()}
         assert http.post("/v1/models/wide/events", json=body, headers=head).status_code == 201
-        app.state.worker.step()
+        app.state.service.worker.step()
         lin = http.get("/v1/models/wide/drift", headers=head).json()["windows"][-1]["linalg"]
     assert lin["features"] == 4 and lin["of"] == kit.N_FEATURES and "first 4 of 6" in lin["note"]
 

@@ -65,6 +65,7 @@ class Worker(threading.Thread):
         self.running = False  # True once started as a thread (an app may step it by hand instead)
         self._halt = threading.Event()
         self._lock = threading.Lock()
+        self._backlog_lock = threading.Lock()
         self._last_alerts = self._last_purge = 0.0
         self._summarised: dict[tuple[int, int], float] = {}  # (model id, window start) → when last summarised
 
@@ -145,11 +146,21 @@ class Worker(threading.Thread):
         self.duty_errors.pop(name, None)
         return result
 
+    def add_backlog(self, n: int) -> None:
+        """Count ``n`` events just committed by ingest (the event loop's thread) until the next recount."""
+        with self._backlog_lock:
+            self.backlog += n
+
+    def _recount_backlog(self) -> None:
+        pending = self.store.pending_events(self.failed_ids("fold"))
+        with self._backlog_lock:  # an increment from ingest never interleaves with this write
+            self.backlog = pending
+
     def step(self, now: float | None = None) -> None:
         """Fold everything pending, then the periodic duties that are due; each duty and model apart."""
         now = time.time() if now is None else now
         self._duty("fold", lambda: self._fold(now))
-        self._duty("backlog", lambda: setattr(self, "backlog", self.store.pending_events(self.failed_ids("fold"))))
+        self._duty("backlog", self._recount_backlog)
         self._duty("refresh", lambda: self._refresh(now))
         if now - self._last_alerts >= self.settings.alert_interval_s:
             self._last_alerts = now
