@@ -14,6 +14,7 @@ from mathguard.cli.audit import load_split
 from mathguard.data.source import open_source
 from mathguard.drift.frames import iter_frames
 from mathguard.errors import InputError
+from mathguard.partitioned import dask_table
 
 SUFFIXES = [".csv", ".txt", ".parquet", ".pq"]
 
@@ -43,7 +44,7 @@ def test_each_kind_reads_the_same_whole_in_chunks_and_on_dask(frame, tmp_path, s
     whole = io.read_table(path)
     pd.testing.assert_frame_equal(whole, frame, check_dtype=False)
     pd.testing.assert_frame_equal(_chunks(path), whole)
-    dask = io.dask_table(path).compute().reset_index(drop=True)
+    dask = dask_table(path).compute().reset_index(drop=True)
     pd.testing.assert_frame_equal(dask, whole, check_dtype=False)  # Dask picks its own string NA flavour
 
 
@@ -71,7 +72,7 @@ def test_parquet_chunks_over_several_row_groups_are_exactly_the_whole_file(frame
 READERS = {
     "whole": io.read_table,
     "chunks": lambda p: list(io.iter_table(p, 5)),
-    "dask": io.dask_table,
+    "dask": dask_table,
     "data audit": lambda p: open_source(p),
     "drift": lambda p: list(iter_frames(p)),
     "audit split": lambda p: load_split(str(p), "label"),
@@ -134,7 +135,7 @@ def test_a_folder_or_glob_of_files_reads_as_one_table(tmp_path):
     """The layout Dask and Spark write (part files, a _SUCCESS marker, sub-folders) is one table (#24)."""
     import pandas as pd
 
-    from mathguard.io import dask_table, iter_table, read_table, table_files
+    from mathguard.io import iter_table, read_table, table_files
 
     whole = pd.DataFrame({"a": np.arange(30.0), "label": np.arange(30) % 2})
     root = tmp_path / "dataset.parquet"

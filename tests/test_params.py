@@ -29,10 +29,10 @@ def _call(entry, name, value):  # noqa: ANN001, ANN202
         if p.name == name or p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         filler = entry.__rules__[p.name].good if p.name in entry.__rules__ else object()
-        if p.kind == p.KEYWORD_ONLY:
-            kwargs[p.name] = filler
-        else:
+        if p.kind == p.POSITIONAL_ONLY:
             args.append(filler)
+        else:
+            kwargs[p.name] = filler
     kwargs[name] = value
     return entry(None, *args, **kwargs) if method else entry(*args, **kwargs)
 
@@ -76,3 +76,55 @@ def test_a_declared_rule_never_changes_a_valid_result() -> None:
     got = compare(y, a, b, random_state=3, n_resamples=200)
     raw = inspect.unwrap(compare)(y, a, b, random_state=3, n_resamples=200)
     assert (got.ci, got.p_value, got.effect) == (raw.ci, raw.p_value, raw.effect)
+
+
+# --- every public entry point declares its scalar arguments ---------------------------------------------------
+
+#: Values handed back to the user (results, records, figures): built by mathguard, so their fields are not input.
+RESULTS = {
+    "Finding", "Report", "AttackResult", "TransferResult", "UniversalResult", "SmoothingCertificate",
+    "IntervalBounds", "Relevance", "ABTest", "CVComparison", "Comparison", "LogCounts", "Profile", "History",
+    "Figure", "Table",
+}
+#: Arguments that are free text or a name the caller chooses (no rule can refuse a value of theirs).
+FREE = {"title", "summary", "caption", "detail", "fix", "name", "baseline_name", "param_name", "unit", "layer", "db", "kind",
+        "input_type",
+        "last_error"}
+
+
+def _public_entry_points():  # noqa: ANN202
+    import mathguard as mg
+
+    seen = set()
+    for package in [mg, *(importlib.import_module(f"mathguard.{n}") for n in sorted(mg._SUBPACKAGES))]:
+        for attr in getattr(package, "__all__", []):
+            obj = getattr(package, attr)
+            if not callable(obj) or id(obj) in seen or attr in RESULTS or isinstance(obj, type) and issubclass(
+                    obj, BaseException):
+                continue
+            seen.add(id(obj))
+            yield f"{package.__name__}.{attr}", obj
+
+
+def _scalar_arguments(fn) -> list[str]:  # noqa: ANN001
+    """Arguments that take a number or a keyword string: a numeric or string default, or a seed, norm or budget."""
+    out = []
+    for p in inspect.signature(fn).parameters.values():
+        default = p.default
+        scalar = isinstance(default, (int, float, str)) and not isinstance(default, bool)
+        if p.name != "self" and p.name not in FREE and (scalar or p.name in ("random_state", "norm", "eps", "alpha")):
+            out.append(p.name)
+    return out
+
+
+def test_every_public_entry_point_declares_its_scalar_arguments() -> None:
+    """What the generated bad-input test covers is every public function and constructor's numbers, seeds and
+    keyword strings: one left undeclared fails here, by name."""
+    missing = []
+    for qualname, obj in _public_entry_points():
+        fn = obj.__init__ if isinstance(obj, type) else obj
+        rules = getattr(fn, "__rules__", {})
+        left = [a for a in _scalar_arguments(fn) if a not in rules]
+        if left:
+            missing.append(f"{qualname}: {', '.join(left)}")
+    assert not missing, "undeclared arguments:\n" + "\n".join(missing)

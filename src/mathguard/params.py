@@ -120,17 +120,21 @@ class Seed(Rule):
 
 @dataclass(frozen=True)
 class Choice(Rule):
-    """One of a fixed set of strings."""
+    """One of a fixed set of strings (or, with ``callable_ok``, a function of the caller's own)."""
 
     options: tuple[str, ...]
+    callable_ok: bool = False
 
     @property
     def good(self) -> str:  # type: ignore[override]
         return self.options[0]
 
     def check(self, value: Any, name: str) -> None:
+        if self.callable_ok and callable(value):
+            return
         if not isinstance(value, str) or value not in self.options:
-            raise InputError(f"{name} must be one of {', '.join(map(repr, self.options))}, got {value!r}")
+            also = " or a callable" if self.callable_ok else ""
+            raise InputError(f"{name} must be one of {', '.join(map(repr, self.options))}{also}, got {value!r}")
 
     @property
     def bad(self) -> tuple[Any, ...]:  # type: ignore[override]
@@ -139,8 +143,10 @@ class Choice(Rule):
 
 @dataclass(frozen=True)
 class Budgets(Rule):
-    """Attack budgets: one finite non-negative number, or a non-empty sequence of them (0 is the clean point)."""
+    """Attack budgets: one finite non-negative number, or a non-empty sequence of them (0 is the clean point);
+    ``positive``: every budget above 0."""
 
+    positive: bool = False
     good = (0.1,)
 
     def check(self, value: Any, name: str) -> None:
@@ -148,11 +154,11 @@ class Budgets(Rule):
         if len(items) == 0:
             raise InputError(f"{name} needs at least one budget")
         for item in items:
-            Real(0.0).check(item, name)
+            Real(0.0, open_low=self.positive).check(item, name)
 
     @property
     def bad(self) -> tuple[Any, ...]:  # type: ignore[override]
-        return ([], -0.1, math.nan, [0.1, math.inf], "0.1")
+        return ([], -0.1, math.nan, [0.1, math.inf], "0.1", *([[0.0]] if self.positive else []))
 
 
 @dataclass(frozen=True)
@@ -174,11 +180,25 @@ class Optional(Rule):
             self.rule.check(value, name)
 
 
+@dataclass(frozen=True)
+class Check(Rule):
+    """A rule no other says (a number or a keyword, say), written as ``fn(value, name)`` that raises InputError."""
+
+    fn: Callable[[Any, str], None]
+    good: Any
+    bad: tuple[Any, ...]
+
+    def check(self, value: Any, name: str) -> None:
+        self.fn(value, name)
+
+
 NORM = Choice(("linf", "l2"))
 OPEN_UNIT = Real(0.0, 1.0, open_low=True, open_high=True)  # alpha, fpr, a share strictly between 0 and 1
+UNIT = Real(0.0, 1.0)  # a share or probability, ends included
 POSITIVE = Real(0.0, open_low=True)
 NON_NEGATIVE = Real(0.0)
 COUNT = Int(1)
+BASE = Real(1.0, open_low=True)  # a logarithm's base: 2 (bits), e (nats), 10, ...
 SEED = Seed()
 INT_SEED = Seed(allow_none=False)  # where every draw is keyed by the seed (the attacks' per-point draws)
 
@@ -195,19 +215,40 @@ def declare(**rules: Rule) -> Callable[[F], F]:
         if unknown:
             raise TypeError(f"{func.__qualname__} has no parameter(s) {sorted(unknown)} to declare")
 
+        # Where each declared argument sits when given by position (none after a *args).
+        positions: dict[str, int] = {}
+        for i, p in enumerate(signature.parameters.values()):
+            if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                break
+            positions[p.name] = i
+
         @functools.wraps(func)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            try:
-                given = signature.bind_partial(*args, **kwargs).arguments
-            except TypeError:
-                return func(*args, **kwargs)  # Python's own message for a wrong call
             for name, rule in rules.items():
-                if name in given:
-                    rule.check(given[name], name)
+                at = positions.get(name, len(args))
+                if name in kwargs:
+                    if at < len(args):
+                        return func(*args, **kwargs)  # given twice: Python's own message for a wrong call
+                    rule.check(kwargs[name], name)
+                elif at < len(args):
+                    rule.check(args[at], name)
             return func(*args, **kwargs)
 
         checked.__rules__ = dict(rules)  # type: ignore[attr-defined]
         DECLARED.append(checked)
         return checked  # type: ignore[return-value]
+
+    return decorate
+
+
+C = TypeVar("C", bound=type)
+
+
+def declare_fields(**rules: Rule) -> Callable[[C], C]:
+    """``declare`` for a dataclass: its generated ``__init__`` checks the named fields before ``__post_init__``."""
+
+    def decorate(cls: C) -> C:
+        cls.__init__ = declare(**rules)(cls.__init__)  # type: ignore[misc]
+        return cls
 
     return decorate

@@ -1,4 +1,4 @@
-"""evaluate() and the adaptive attack: metrics equal scikit-learn's, claims are re-checked, findings fire."""
+"""evaluate_detectors() and the adaptive attack: metrics equal scikit-learn's, claims are re-checked, findings fire."""
 
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ def test_evaluate_reports_every_scenario_with_reference_metrics(digits_setup, ca
     s = digits_setup
     x, y = s.x_pool[300:], s.y_pool[300:]
     noise = np.clip(x + np.random.default_rng(0).normal(0, 0.4, x.shape), 0, 1).astype(np.float32)
-    rep = D.evaluate(calibrated, x, shifts={"noise": noise}, attacks={"pgd": 0.1}, y=y, max_attack_points=120,
+    rep = D.evaluate_detectors(calibrated, x, shifts={"noise": noise}, attacks={"pgd": 0.1}, y=y, max_attack_points=120,
                      adaptive_steps=30)
     m = rep.metrics
     assert m["detectors"] == ["max-softmax", "energy", "mahalanobis"]
@@ -59,7 +59,7 @@ def test_adaptive_attack_claims_are_real_and_within_budget(digits_setup, calibra
 
 def test_the_adaptive_attack_breaks_max_softmax(digits_setup, calibrated):
     s = digits_setup
-    rep = D.evaluate(calibrated[:1], s.x_pool[300:], attacks={"pgd": 0.1}, y=s.y_pool[300:],
+    rep = D.evaluate_detectors(calibrated[:1], s.x_pool[300:], attacks={"pgd": 0.1}, y=s.y_pool[300:],
                      max_attack_points=120, adaptive_steps=40)
     info = rep.metrics["adaptive"]["max-softmax eps=0.1"]
     assert info["static_tpr"] > 0.8  # early-stopped PGD lands just over the boundary: low confidence, caught
@@ -71,22 +71,22 @@ def test_the_adaptive_attack_breaks_max_softmax(digits_setup, calibrated):
 def test_a_false_alarm_rate_above_the_promise_is_a_finding(digits_setup, calibrated):
     s = digits_setup
     shifted = np.clip(s.x_pool[300:] * 0.6 + 0.2, 0, 1).astype(np.float32)  # not what was calibrated on
-    rep = D.evaluate(calibrated, shifted, adaptive=False)
+    rep = D.evaluate_detectors(calibrated, shifted, adaptive=False)
     ids = [f.id for f in rep.findings]
     assert "detectors.fpr-not-met" in ids
-    clean = D.evaluate(calibrated, s.x_pool[300:], adaptive=False)
+    clean = D.evaluate_detectors(calibrated, s.x_pool[300:], adaptive=False)
     assert "detectors.fpr-not-met" not in [f.id for f in clean.findings]
 
 
 def test_evaluate_refuses_what_it_cannot_judge(digits_setup, calibrated):
     s = digits_setup
     with pytest.raises(mg.InputError, match="not calibrated"):
-        D.evaluate([D.Energy(s.clf)], s.x_pool)
+        D.evaluate_detectors([D.Energy(s.clf)], s.x_pool)
     with pytest.raises(mg.InputError, match="labels"):
-        D.evaluate(calibrated, s.x_pool, attacks={"pgd": 0.1})
+        D.evaluate_detectors(calibrated, s.x_pool, attacks={"pgd": 0.1})
     with pytest.raises(mg.InputError, match="unknown attack"):
-        D.evaluate(calibrated, s.x_pool, attacks={"zoo": 0.1}, y=s.y_pool)
+        D.evaluate_detectors(calibrated, s.x_pool, attacks={"zoo": 0.1}, y=s.y_pool)
     with pytest.raises(mg.InputError, match="eps"):
         D.adaptive_attack(calibrated[0], s.x_pool[:5], s.y_pool[:5], eps=[0.1, 0.2])
     with pytest.raises(mg.InputError, match="no detectors"):
-        D.evaluate([], s.x_pool)
+        D.evaluate_detectors([], s.x_pool)

@@ -27,12 +27,12 @@ from mathguard.attacks.result import AttackResult
 from mathguard.errors import InputError, MathguardError, UnsupportedError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
+from mathguard.params import NORM, declare
 
 if TYPE_CHECKING:
     from mathguard.attacks.constraints import FeatureBox
 
 Progress = Callable[[int, int], "bool | None"]
-NORMS = ("linf", "l2")
 #: Rows per forward+backward pass where an attack holds many rows at once (APGD's batched target classes):
 #: on the digits CNN, chunks of 512 ran 9 × 240 rows ~1.8x faster than one batch (cache), with the same bits.
 ROW_CHUNK = 512
@@ -125,9 +125,8 @@ class Attack(ABC):
         state = _CALLS.__dict__.get(id(self))
         return None if state is None else state.box
 
+    @declare(norm=NORM)
     def __init__(self, norm: str = "linf", progress: Progress | None = None) -> None:
-        if norm not in NORMS:
-            raise InputError(f"norm must be one of {NORMS}, got {norm!r}")
         self.norm = norm
         self.progress = progress
 

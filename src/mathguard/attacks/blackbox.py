@@ -14,14 +14,14 @@ import torch.nn.functional as F
 from mathguard.attacks.base import Attack, Progress
 from mathguard.attacks.geometry import clip_bounds, normalized_step, per_sample, project
 from mathguard.attacks.draws import PointDraws
-from mathguard.errors import InputError
 from mathguard.models.base import Classifier
-from mathguard.params import COUNT, INT_SEED, NORM, POSITIVE, declare
+from mathguard.params import COUNT, Choice, INT_SEED, NORM, POSITIVE, declare
 
 ESTIMATORS = ("nes", "spsa")
 
 
 @torch.no_grad()
+@declare(method=Choice(ESTIMATORS), samples=COUNT, sigma=POSITIVE)
 def estimate_gradient(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, method: str = "nes",
                       samples: int = 50, sigma: float = 1e-3, draws: PointDraws | None = None,
                       key: tuple[int, ...] = ()) -> torch.Tensor:
@@ -30,10 +30,6 @@ def estimate_gradient(clf: Classifier, x: torch.Tensor, y: torch.Tensor, *, meth
     The probe directions come from ``draws`` under ``key`` (default: point ids 0..n-1, random_state 0),
     so a point's estimate does not depend on the batch around it.
     """
-    if method not in ESTIMATORS:
-        raise InputError(f"estimator must be one of {ESTIMATORS}, got {method!r}")
-    if samples < 1 or not sigma > 0:
-        raise InputError("samples must be >= 1 and sigma > 0")
     n = len(x)
     grad = torch.zeros_like(x)
     draws = PointDraws(0, torch.arange(n)) if draws is None else draws
@@ -53,15 +49,11 @@ class ZeroOrderPGD(Attack):
     name = "ZO-PGD"
     needs_gradients = False
 
-    @declare(norm=NORM, steps=COUNT, samples=COUNT, sigma=POSITIVE, random_state=INT_SEED)
+    @declare(norm=NORM, steps=COUNT, estimator=Choice(ESTIMATORS), samples=COUNT, sigma=POSITIVE, random_state=INT_SEED)
     def __init__(self, norm: str = "linf", steps: int = 50, estimator: str = "nes", samples: int = 20,
                  sigma: float = 1e-3, step_size: float | None = None, random_state: int = 0,
                  progress: Progress | None = None) -> None:
         super().__init__(norm, progress)
-        if estimator not in ESTIMATORS:
-            raise InputError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-        if steps < 1 or samples < 1 or not sigma > 0:
-            raise InputError("steps and samples must be >= 1 and sigma > 0")
         self.steps, self.estimator, self.samples, self.sigma = steps, estimator, samples, sigma
         self.step_size, self.random_state = step_size, random_state
         self.name = f"ZO-PGD ({estimator.upper()})"

@@ -21,6 +21,7 @@ from mathguard.attacks.result import AttackResult
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
 from mathguard.validate import finite, integer
+from mathguard.params import COUNT, INT_SEED, Real, declare
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -31,6 +32,7 @@ class RandomTransform:
     Differentiable in the image (bilinear resampling), one independent draw per image.
     """
 
+    @declare(rotation=Real(0, 180), translate=Real(0, 1))
     def __init__(self, rotation: float = 20.0, scale: tuple[float, float] = (0.8, 1.2), translate: float = 0.15,
                  brightness: tuple[float, float] = (0.8, 1.2)) -> None:
         self.rotation = finite(rotation, "rotation", low=0, high=180)
@@ -120,6 +122,7 @@ class ExpectedClassifier(Classifier):
 class EOT(Attack):
     """Run ``attack`` against the expected prediction; queries count every draw (``samples`` per forward)."""
 
+    @declare(samples=COUNT, random_state=INT_SEED)
     def __init__(self, attack: Attack, transforms: Any = None, samples: int = 16, random_state: int = 0) -> None:
         if not isinstance(attack, Attack):
             raise InputError(f"EOT wraps a mathguard Attack, got {type(attack).__name__}")

@@ -23,6 +23,7 @@ from mathguard.attacks.geometry import lp_norm, per_sample
 from mathguard.attacks.constraints import FeatureBox, feature_box
 from mathguard.models.base import Classifier
 from mathguard.validate import integer
+from mathguard.params import COUNT, INT_SEED, Int, NORM, declare
 
 #: Predictions held back from each gradient estimate for the step search and bisection after it.
 RESERVE = 40
@@ -39,6 +40,8 @@ class HopSkipJump(Attack):
     minimal_norm = True
     needs_gradients = False
 
+    @declare(norm=NORM, queries=Int(RESERVE + MIN_EVALS + 1), init_evals=COUNT, max_evals=COUNT, init_tries=COUNT,
+             random_state=INT_SEED)
     def __init__(self, norm: str = "l2", queries: int = 10_000, init_evals: int = 100, max_evals: int = 10_000,
                  init_tries: int = 100, random_state: int = 0, low: Any = None, high: Any = None, mutable: Any = None,
                  progress: Progress | None = None) -> None:

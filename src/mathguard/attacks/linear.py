@@ -15,8 +15,10 @@ import torch
 
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
+from mathguard.params import NORM, declare
 
 
+@declare(norm=NORM)
 def minimal_perturbation(W: Any, b: Any, x: Any, y: Any, *, norm: str = "l2") -> torch.Tensor:
     """(N,) exact minimal ``norm`` distance of each x to a decision boundary of W x + b.
 
@@ -24,8 +26,6 @@ def minimal_perturbation(W: Any, b: Any, x: Any, y: Any, *, norm: str = "l2") ->
     gets 0. Binary models with a single row (sign(w·x + b)) are treated as C = 2 with rows
     (0, w). Computed in float64.
     """
-    if norm not in ("l2", "linf"):
-        raise InputError(f"norm must be 'l2' or 'linf', got {norm!r}")
     W = torch.as_tensor(np.asarray(W), dtype=torch.float64)
     b = torch.as_tensor(np.asarray(b), dtype=torch.float64).reshape(-1)
     x = torch.as_tensor(np.asarray(x), dtype=torch.float64)
@@ -61,6 +61,7 @@ def linear_weights(clf: Classifier) -> tuple[torch.Tensor, torch.Tensor]:
     raise UnsupportedError("this model is not linear (no linear_weights and not a single nn.Linear)")
 
 
+@declare(norm=NORM)
 def classifier_minimal_perturbation(clf: Classifier, x: Any, y: Any, *, norm: str = "l2") -> torch.Tensor:
     """:func:`minimal_perturbation` for a wrapped linear classifier."""
     xt = clf.as_input(x)

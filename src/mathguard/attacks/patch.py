@@ -24,6 +24,7 @@ from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.validate import finite, integer
+from mathguard.params import COUNT, Choice, INT_SEED, Optional, POSITIVE, Real, declare
 
 #: Logit margin beyond which a fooled image no longer contributes to the untargeted loss.
 MARGIN_CAP = 2.0
@@ -117,6 +118,8 @@ class Patch:
 
     name = "Patch"
 
+    @declare(size=Real(0, 1, open_low=True), transforms=Optional(Choice(("eot",), callable_ok=True)), steps=COUNT,
+             step_size=POSITIVE, batch_size=COUNT, random_state=INT_SEED)
     def __init__(self, size: float = 0.2, transforms: Any = "eot", steps: int = 500, step_size: float = 0.05,
                  batch_size: int = 128, region: Any = None, random_state: int = 0) -> None:
         self.size = finite(size, "size", low=0, high=1, open_low=True)

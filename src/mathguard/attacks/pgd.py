@@ -46,9 +46,6 @@ class FGSM(Attack):
 
     name = "FGSM"
 
-    def __init__(self, norm: str = "linf", progress: Progress | None = None) -> None:
-        super().__init__(norm, progress)
-
     def _run(self, clf, x, y, eps):
         _, grad, _ = loss_and_grad(clf, x, y)
         adv = self._clip(x + per_sample(eps, x) * self._direction(grad), x, clf.bounds)

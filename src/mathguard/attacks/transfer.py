@@ -12,6 +12,7 @@ from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import as_classifier
+from mathguard.params import Budgets, declare
 
 
 @dataclass
@@ -30,6 +31,7 @@ class TransferResult:
     target_queries: int
 
 
+@declare(eps=Budgets())
 def transfer(surrogate: Any, target: Any, x: Any, y: Any, *, attack: Attack, eps: Any,
              **model_options: Any) -> TransferResult:
     """Run ``attack`` on ``surrogate`` and evaluate its adversarial inputs on ``target`` (one query each)."""

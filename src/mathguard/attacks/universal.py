@@ -13,13 +13,14 @@ from typing import Any
 
 import torch
 
-from mathguard.attacks.base import NORMS, attack_inputs, parse_eps
+from mathguard.attacks.base import attack_inputs, parse_eps
 from mathguard.attacks.geometry import margin, normalized_step, project
 from mathguard.attacks.constraints import FeatureBox, feature_box
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.validate import finite, integer
+from mathguard.params import COUNT, INT_SEED, NORM, Budgets, declare
 
 #: Logit margin beyond which a fooled input no longer contributes to the loss.
 MARGIN_CAP = 2.0
@@ -50,6 +51,7 @@ class UniversalResult:
                 "clean_error_rate": float((clean != yt).float().mean())}
 
 
+@declare(norm=NORM, eps=Budgets(), steps=COUNT, batch_size=COUNT, random_state=INT_SEED)
 def universal_perturbation(clf: Classifier, x: Any, y: Any, *, norm: str = "linf", eps: float = 0.1,
                            steps: int = 200, batch_size: int = 128, step_size: float | None = None, random_state: int = 0,
                            low: Any = None, high: Any = None, mutable: Any = None) -> UniversalResult:
@@ -58,8 +60,6 @@ def universal_perturbation(clf: Classifier, x: Any, y: Any, *, norm: str = "linf
     One untargeted candidate and one per target class run in one batch; the one that changes the
     most predictions on ``x`` is returned (``params["target"]`` says which).
     """
-    if norm not in NORMS:
-        raise InputError(f"norm must be one of {NORMS}, got {norm!r}")
     budgets = parse_eps(eps)
     if budgets is None or len(budgets) != 1 or budgets[0] <= 0:
         raise InputError(f"eps must be one budget > 0, got {eps!r}")

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mathguard.durations import parse_budget
-from mathguard.errors import InputError
+from mathguard.errors import InputError, MathguardError
+from mathguard.params import (COUNT, INT_SEED, NORM, OPEN_UNIT, POSITIVE, UNIT, Budgets, Check, Choice, Optional,
+                              declare_fields)
 from mathguard.report import Severity
 from mathguard.report.lenses import AUDITED
 
@@ -53,6 +55,20 @@ fpr = 0.05              # promised false-alarm rate of each detector
 """
 
 
+def _check_fail_on(value: Any, name: str) -> None:
+    if value == "never":
+        return
+    try:
+        Severity.parse(value)
+    except MathguardError:
+        raise InputError(f"{name} must be 'never' or a severity ({', '.join(s.name.lower() for s in Severity)}), "
+                         f"got {value!r}") from None
+
+
+@declare_fields(fail_on=Check(_check_fail_on, good="high", bad=("severe", None)), budget=Optional(POSITIVE),
+                random_state=INT_SEED, alpha=OPEN_UNIT, norm=NORM, eps=Budgets(positive=True),
+                eps_unit=Choice(EPS_UNITS), min_robust_fraction=UNIT, points=COUNT, steps=COUNT,
+                certified_points=COUNT, fpr=OPEN_UNIT)
 @dataclass(frozen=True)
 class AuditConfig:
     """Every option of the audit, with the defaults of :data:`TEMPLATE`."""
@@ -76,26 +92,6 @@ class AuditConfig:
         unknown = [lens for lens in self.lenses if lens not in LENSES]
         if unknown:
             raise InputError(f"unknown lens(es) {unknown}; choose from {', '.join(LENSES)}")
-        if self.fail_on != "never":
-            Severity.parse(self.fail_on)
-        if self.norm not in ("linf", "l2"):
-            raise InputError(f"adversarial.norm must be 'linf' or 'l2', got {self.norm!r}")
-        if not self.eps or any(not (isinstance(e, (int, float)) and 0 < e < float("inf")) for e in self.eps):
-            raise InputError(f"adversarial.eps must be a list of positive finite numbers, got {list(self.eps)}")
-        if self.eps_unit not in EPS_UNITS:
-            raise InputError(f"adversarial.eps_unit must be one of {', '.join(EPS_UNITS)}, got {self.eps_unit!r}")
-        if isinstance(self.min_robust_fraction, bool) or not isinstance(self.min_robust_fraction, (int, float)) \
-                or not 0 <= self.min_robust_fraction <= 1:
-            raise InputError(f"adversarial.min_robust_fraction must be a number in [0, 1], "
-                             f"got {self.min_robust_fraction!r}")
-        for name in ("points", "steps", "certified_points"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InputError(f"{name.replace('_', '.')} must be an integer >= 1, got {v!r}")
-        if not 0 < self.alpha < 1 or not 0 < self.fpr < 1:
-            raise InputError("stats.alpha and detectors.fpr must lie in (0, 1)")
-        if self.budget is not None and not self.budget > 0:
-            raise InputError(f"budget must be positive, got {self.budget}")
 
 
 _KEYS = {  # (toml table, key) → config field
@@ -105,6 +101,9 @@ _KEYS = {  # (toml table, key) → config field
     ("adversarial", "min_robust_fraction"): "min_robust_fraction", ("adversarial", "points"): "points", ("adversarial", "steps"): "steps",
     ("certified", "points"): "certified_points", ("detectors", "names"): "detectors", ("detectors", "fpr"): "fpr",
 }
+
+
+_TOML_NAMES = {name: f"{table}.{key}" for (table, key), name in _KEYS.items()}
 
 
 def from_mapping(doc: Mapping[str, Any]) -> AuditConfig:
@@ -125,7 +124,11 @@ def from_mapping(doc: Mapping[str, Any]) -> AuditConfig:
             if not isinstance(values[name], (list, tuple)):
                 raise InputError(f"mathguard.toml: {name} must be a list")
             values[name] = tuple(values[name])
-    return AuditConfig(**values)
+    try:
+        return AuditConfig(**values)
+    except InputError as exc:  # the option as the file spells it: "adversarial.eps must ...", not "eps must ..."
+        field, _, rest = str(exc).partition(" ")
+        raise InputError(f"mathguard.toml: {_TOML_NAMES.get(field, field)} {rest}") from None
 
 
 def load_config(config: "str | os.PathLike[str] | Mapping[str, Any] | AuditConfig | None") -> AuditConfig:

@@ -20,6 +20,7 @@ from mathguard.models.base import Classifier, as_tensor, check_bounds
 from mathguard.models.torch_model import Normalize, check_module, device_and_dtype, eval_mode, library_layer
 from mathguard.report import Report
 from mathguard.validate import finite
+from mathguard.params import NON_NEGATIVE, declare
 
 Box = tuple[torch.Tensor, torch.Tensor]
 
@@ -174,6 +175,7 @@ def input_box(x: torch.Tensor, eps: float, bounds: tuple[float, float] | None) -
 
 
 
+@declare(eps=NON_NEGATIVE)
 def ibp(model: Any, x: Any, y: Any = None, *, eps: float, bounds: tuple[float, float] | None = None
         ) -> IntervalBounds:
     """Propagate the L∞ ball of radius ``eps`` around each input (intersected with the input bounds).

@@ -23,7 +23,7 @@ from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import as_classifier
 from mathguard.partitioned import check_client, run_shards
 from mathguard.validate import finite, integer
-from mathguard.params import COUNT, OPEN_UNIT, POSITIVE, SEED, Int, declare
+from mathguard.params import COUNT, Int, OPEN_UNIT, POSITIVE, SEED, declare
 
 #: Most Gaussian draws per input: counts are streamed, but 10⁹ draws already take hours on any model.
 MAX_DRAWS = 10**9
@@ -44,6 +44,7 @@ def _check(sigma: float, n: int, alpha: float, n0: int = 1, batch_size: int = 1,
                          f"{batch_size * input_size * 4 / 1024**3:.1f} GiB of noise; lower batch_size")
 
 
+@declare(alpha=OPEN_UNIT)
 def lower_confidence_bound(k: "np.ndarray | int", n: int, *, alpha: float) -> np.ndarray:
     """One-sided (1 - alpha) Clopper–Pearson lower bound on a binomial proportion k/n."""
     k = np.asarray(k, dtype=float)
@@ -52,6 +53,7 @@ def lower_confidence_bound(k: "np.ndarray | int", n: int, *, alpha: float) -> np
     return np.where(k > 0, lb, 0.0)
 
 
+@declare(sigma=POSITIVE, n=Int(1, MAX_DRAWS), alpha=OPEN_UNIT)
 def max_certifiable_radius(sigma: float, n: int, *, alpha: float) -> float:
     """Largest radius any point can get with n draws: all n agree, p̲ = α^(1/n)."""
     _check(sigma, n, alpha)
@@ -228,6 +230,7 @@ def _certify_points(clf: Classifier, x: torch.Tensor, index: torch.Tensor, sigma
     return preds, radius, p_low
 
 
+@declare(sigma=POSITIVE, n=Int(1, MAX_DRAWS), alpha=OPEN_UNIT, batch_size=COUNT, random_state=SEED)
 def smoothed_predict(clf: Any, x: Any, *, sigma: float = 0.25, n: int = 1000, alpha: float = 0.001,
                      batch_size: int = 1000, random_state: int | None = 0) -> np.ndarray:
     """PREDICT: the top class if a two-sided binomial test separates it from the runner-up at level α, else -1."""

@@ -19,6 +19,7 @@ from scipy import stats
 
 from mathguard.errors import InputError
 from mathguard.report import Finding, Report, Severity
+from mathguard.params import OPEN_UNIT, declare
 
 #: Rows named in a finding's evidence (the rest are counted).
 NAMED = 5
@@ -201,11 +202,10 @@ def _outliers(frame: pd.DataFrame, num: list[str]) -> Finding | None:
         fix="Look at the named rows first: fix entry errors, keep genuine extremes.")
 
 
+@declare(alpha=OPEN_UNIT)
 def integrity(X_train: Any, y_train: Any = None, X_test: Any = None, y_test: Any = None, *,
               feature_names: Sequence[str] | None = None, alpha: float = 0.05) -> Report:
     """Integrity checks of a training table (and its test split when given) → Report of ``data.*`` findings."""
-    if not 0 < alpha < 1:
-        raise InputError(f"alpha must lie in (0, 1), got {alpha}")
     train = _frame(X_train, feature_names, "X_train")
     if len(train) == 0:
         raise InputError("X_train holds no rows")

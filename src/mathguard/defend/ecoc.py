@@ -24,7 +24,7 @@ from torch import nn
 
 from mathguard.errors import InputError, ModelError
 from mathguard.validate import integer
-from mathguard.params import SEED, Choice, Int, declare
+from mathguard.params import Choice, Int, Real, SEED, declare
 
 #: Random codebooks drawn to pick the one whose closest pair of codewords is farthest apart.
 CANDIDATES = 64
@@ -91,6 +91,7 @@ class ECOC(nn.Module):
         return torch.softmax(scores, dim=1) if self.output == "proba" else torch.log_softmax(scores, dim=1)
 
 
+@declare(progress=Real(0, 1))
 def ecoc_loss(net: nn.Module, x: torch.Tensor, y: torch.Tensor, progress: float = 0.0) -> torch.Tensor:
     """The NLL of the decoded log-probabilities: the loss for ``mg.defend.train(ECOC(...), loader, ecoc_loss)``."""
     return nn.functional.nll_loss(net(x), y)

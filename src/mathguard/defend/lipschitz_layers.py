@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from mathguard.errors import InputError
+from mathguard.params import POSITIVE, declare
 
 
 class _ConvOperatorNorm(nn.Module):
@@ -52,14 +52,13 @@ class _ConvOperatorNorm(nn.Module):
         return w / torch.clamp(sigma / self.bound, min=1.0)
 
 
+@declare(bound=POSITIVE)
 def lipschitz_layers(net: nn.Module, *, input_shape: tuple[int, ...], bound: float = 1.0) -> nn.Module:
     """A copy of ``net`` whose Linear and Conv2d layers each have operator norm ≤ ``bound`` (estimated).
 
     Combined with 1-Lipschitz activations (ReLU) the whole net is ≤ bound^depth-Lipschitz,
     which :func:`mathguard.certify.lipschitz` then turns into certified radii.
     """
-    if bound <= 0:
-        raise InputError(f"bound must be positive, got {bound}")
     net = copy.deepcopy(net)
     shapes: dict[nn.Module, tuple[int, ...]] = {}
     hooks = [m.register_forward_pre_hook(lambda mod, inp: shapes.__setitem__(mod, tuple(inp[0].shape[1:])))

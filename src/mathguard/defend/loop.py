@@ -8,16 +8,16 @@ import torch
 from torch import nn
 
 from mathguard.errors import InputError
+from mathguard.params import COUNT, INT_SEED, POSITIVE, declare
 
 # loss(net, x, y, progress) where progress runs from 0 to 1 over training (for eps/κ ramps).
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 
+@declare(epochs=COUNT, lr=POSITIVE)
 def train(net: nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], loss_fn: LossFn, *,
           epochs: int = 10, lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None) -> nn.Module:
     """Adam (unless an optimizer is given) over ``epochs`` passes; returns the net in eval mode."""
-    if epochs < 1:
-        raise InputError(f"epochs must be at least 1, got {epochs}")
     batches = list(loader) if not hasattr(loader, "__len__") else loader
     n_batches = len(batches)  # type: ignore[arg-type]
     if n_batches == 0:
@@ -38,6 +38,7 @@ def train(net: nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], l
     return net.eval()
 
 
+@declare(batch_size=COUNT, random_state=INT_SEED)
 def batches(x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 64,
             random_state: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """A shuffled in-memory loader for tensors (any iterable of (x, y) batches works too)."""

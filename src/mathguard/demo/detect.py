@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mathguard.demo.context import DemoContext
-from mathguard.detect import KNN, ODIN, Energy, FeatureSqueezing, Mahalanobis, MaxSoftmax, Reconstruction, evaluate
+from mathguard.detect import KNN, ODIN, Energy, FeatureSqueezing, Mahalanobis, MaxSoftmax, Reconstruction, evaluate_detectors
 from mathguard.report import Report
 
 
@@ -29,7 +29,7 @@ def demo_section(ctx: DemoContext) -> Report:
                  Reconstruction(clf, epochs=15 if ctx.quick else 30), FeatureSqueezing(clf)]
     for d in detectors:
         d.fit(x_train, ctx.digits.y_train).calibrate(x_val, fpr=fpr)
-    report = evaluate(detectors, x_test, y=y_test, shifts=shifted_digits(x_test, ctx.random_state),
+    report = evaluate_detectors(detectors, x_test, y=y_test, shifts=shifted_digits(x_test, ctx.random_state),
                       attacks={"fgsm": 0.1, "pgd": 0.1, "square": 0.1}, max_attack_points=60 if ctx.quick else 150,
                       adaptive_steps=20 if ctx.quick else 40, random_state=ctx.random_state)
     report.title = "Detectors: when not to trust a prediction"

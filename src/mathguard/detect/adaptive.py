@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mathguard.attacks.base import NORMS, parse_eps
+from mathguard.attacks.base import parse_eps
 from mathguard.attacks.geometry import clip_bounds, normalized_step, per_sample, project
 from mathguard.attacks.draws import PointDraws
 from mathguard.attacks.pgd import random_start
@@ -28,6 +28,7 @@ from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.torch_model import eval_mode
 from mathguard.report import Report
 from mathguard.validate import integer
+from mathguard.params import COUNT, INT_SEED, NON_NEGATIVE, NORM, declare
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class AdaptiveResult:
         return float(self.flagged[self.misclassified].mean()) if self.misclassified.any() else float("nan")
 
     def report(self) -> Report:
-        """The attack's outcome as a Report (numbers only; evaluate() judges them against the static attacks)."""
+        """The attack's outcome as a Report (numbers only; evaluate_detectors() judges them against the static attacks)."""
         return Report(title=f"Adaptive attack on {self.detector} ({self.norm}, eps={self.eps:g})",
                       summary=f"{self.evasion_rate:.0%} of {len(self.evaded)} inputs fool the model undetected.",
                       metrics={"evasion_rate": self.evasion_rate, "tpr": self.tpr,
@@ -88,6 +89,7 @@ def joint_surrogate(detectors: Sequence[Detector], out: Any) -> torch.Tensor:
     return torch.logsumexp(torch.stack([d.surrogate(out) for d in detectors]), dim=0)
 
 
+@declare(eps=NON_NEGATIVE, norm=NORM, steps=COUNT, random_state=INT_SEED)
 def adaptive_attack(detector: "Detector | Sequence[Detector]", x: Any, y: Any, *, eps: float, norm: str = "linf",
                     steps: int = 50, step_size: float | None = None, box: "tuple[Any, Any] | None" = None,
                     random_state: int = 0) -> AdaptiveResult:
@@ -106,8 +108,6 @@ def adaptive_attack(detector: "Detector | Sequence[Detector]", x: Any, y: Any, *
         raise InputError("detectors attacked together must watch the same classifier")
     if not clf.has_gradients:
         raise UnsupportedError(f"the adaptive attack needs gradients; this {clf.kind} model has none")
-    if norm not in NORMS:
-        raise InputError(f"norm must be one of {NORMS}, got {norm!r}")
     if isinstance(eps, bool) or not isinstance(eps, (int, float)):
         raise InputError(f"eps must be one number, got {eps!r}")
     (budget,) = parse_eps(eps)

@@ -16,6 +16,7 @@ from mathguard.detect.adaptive import joint_surrogate
 from mathguard.detect.base import Detector
 from mathguard.detect.forward import Forward
 from mathguard.errors import InputError
+from mathguard.params import Choice, declare
 
 METHODS = ("fisher", "bonferroni")
 
@@ -25,11 +26,10 @@ class Combined(Detector):
 
     name = "combined"
 
+    @declare(method=Choice(METHODS))
     def __init__(self, detectors: Sequence[Detector], method: str = "fisher") -> None:
         if len(detectors) < 2:
             raise InputError("Combined needs at least two detectors")
-        if method not in METHODS:
-            raise InputError(f"method must be one of {METHODS}, got {method!r}")
         clf = detectors[0].clf
         if any(d.clf is not clf for d in detectors):
             raise InputError("combined detectors must watch the same classifier object")

@@ -24,6 +24,7 @@ from mathguard.detect.metrics import detection_scores, roc_points
 from mathguard.errors import InputError
 from mathguard.models.torch_model import eval_mode
 from mathguard.report import Figure, Finding, Report, Severity, new_axes, new_figure
+from mathguard.params import COUNT, INT_SEED, NORM, OPEN_UNIT, declare
 
 COLLAPSE = 0.5  # adaptive TPR at or below this share of the static TPR: broken
 
@@ -65,7 +66,8 @@ def _false_alarm_finding(label: str, det: Detector, flagged: np.ndarray, alpha: 
         fix="Calibrate on clean data drawn like production data, never on the training set.")
 
 
-def evaluate(detectors: Sequence[Detector], x_clean: Any, *, shifts: Mapping[str, Any] | None = None,
+@declare(norm=NORM, adaptive_steps=COUNT, max_attack_points=COUNT, alpha=OPEN_UNIT, random_state=INT_SEED)
+def evaluate_detectors(detectors: Sequence[Detector], x_clean: Any, *, shifts: Mapping[str, Any] | None = None,
              attacks: Mapping[str, float] | None = None, adaptive: bool = True, y: Any = None,
              norm: str = "linf", adaptive_steps: int = 50, max_attack_points: int = 500, alpha: float = 0.01,
              random_state: int = 0) -> Report:
@@ -83,8 +85,6 @@ def evaluate(detectors: Sequence[Detector], x_clean: Any, *, shifts: Mapping[str
         if not isinstance(d, Detector):
             raise InputError(f"expected mg.detect detectors, got {type(d).__name__}")
         d._check_calibrated()
-    if not 0 < alpha < 1:
-        raise InputError(f"alpha must lie in (0, 1), got {alpha}")
     labels = unique_names(detectors)
     clean = _score_all(detectors, x_clean)
     report = Report(title="Detectors", summary=f"{len(detectors)} calibrated detectors on {len(clean[0])} held-out "
@@ -115,7 +115,7 @@ def evaluate(detectors: Sequence[Detector], x_clean: Any, *, shifts: Mapping[str
         if any(d.clf is not clf for d in detectors):
             raise InputError("attacks need every detector to watch the same classifier")
         if y is None:
-            raise InputError("attacks need the clean labels: evaluate(..., y=y_clean)")
+            raise InputError("attacks need the clean labels: evaluate_detectors(..., y=y_clean)")
         xt = clf.as_input(x_clean)
         yt = clf.as_labels(y, len(xt))
         with eval_mode(clf):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from mathguard.detect.base import Detector
 from mathguard.detect.forward import PENULTIMATE, Forward, forward_batches
 from mathguard.errors import InputError
 from mathguard.validate import integer
+from mathguard.params import COUNT, Check, INT_SEED, Optional, declare
 
 
 class ClassMoments:
@@ -70,6 +72,12 @@ class ClassMoments:
         return classes, np.array(means), scatter / n_total, quartic
 
 
+def _check_shrinkage(value: Any, name: str) -> None:
+    if not (value == "ledoit-wolf" or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                      and 0 <= value <= 1)):
+        raise InputError(f"{name} must be 'ledoit-wolf', a number in [0, 1] or None, got {value!r}")
+
+
 def ledoit_wolf_shrinkage(cov: np.ndarray, quartic: float, n: int) -> float:
     """Ledoit & Wolf (2004) shrinkage toward μ·I from the covariance and Σ‖x‖⁴ (scikit-learn's convention)."""
     d = len(cov)
@@ -94,13 +102,11 @@ class Mahalanobis(Detector):
     name = "mahalanobis"
     needs_fit = True
 
+    @declare(shrinkage=Optional(Check(_check_shrinkage, good="ledoit-wolf", bad=(-0.1, 1.5, math.nan, "oas", True))))
     def __init__(self, clf: Any, layer: str = PENULTIMATE, *, y_train: Any = None,
                  shrinkage: "str | float | None" = "ledoit-wolf") -> None:
         super().__init__(clf)
         self.layer = self._use_layer(layer)
-        if not (shrinkage is None or shrinkage == "ledoit-wolf"
-                or (isinstance(shrinkage, (int, float)) and 0 <= shrinkage <= 1)):
-            raise InputError(f"shrinkage must be 'ledoit-wolf', a number in [0, 1] or None, got {shrinkage!r}")
         self.shrinkage = shrinkage
         self.y_train = y_train
         self._moments: ClassMoments | None = None
@@ -167,6 +173,7 @@ class KNN(Detector):
     name = "knn"
     needs_fit = True
 
+    @declare(k=COUNT, max_bank=COUNT, random_state=INT_SEED)
     def __init__(self, clf: Any, layer: str = PENULTIMATE, *, k: int = 10, max_bank: int = 50_000,
                  random_state: int = 0) -> None:
         super().__init__(clf)

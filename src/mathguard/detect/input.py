@@ -14,6 +14,7 @@ from mathguard.detect.base import Detector
 from mathguard.detect.forward import INPUT, Forward
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.validate import integer
+from mathguard.params import COUNT, Choice, INT_SEED, Int, NON_NEGATIVE, POSITIVE, declare
 
 
 class Reconstruction(Detector):
@@ -28,6 +29,7 @@ class Reconstruction(Detector):
     name = "reconstruction"
     needs_fit = True
 
+    @declare(hidden=COUNT, epochs=COUNT, lr=POSITIVE, random_state=INT_SEED)
     def __init__(self, clf: Any, autoencoder: nn.Module | None = None, *, hidden: int = 32, epochs: int = 30,
                  lr: float = 3e-3, random_state: int = 0) -> None:
         super().__init__(clf)
@@ -94,6 +96,7 @@ class FeatureSqueezing(Detector):
     name = "feature-squeezing"
     differentiable = False
 
+    @declare(bit_depth=Int(1, 16), median_size=Int(0))
     def __init__(self, clf: Any, *, bit_depth: int = 4, median_size: int = 2) -> None:
         super().__init__(clf)
         if self.clf.bounds is None:
@@ -130,11 +133,11 @@ class GaussianMixture(Detector):
     name = "gaussian-mixture"
     needs_fit = True
 
+    @declare(n_components=COUNT, covariance_type=Choice(("full", "diag")), reg_covar=NON_NEGATIVE,
+             random_state=INT_SEED)
     def __init__(self, clf: Any, layer: str = INPUT, *, n_components: int = 5, covariance_type: str = "full",
                  reg_covar: float = 1e-6, random_state: int = 0) -> None:
         super().__init__(clf)
-        if covariance_type not in ("full", "diag"):
-            raise InputError(f"covariance_type must be 'full' or 'diag', got {covariance_type!r}")
         integer(n_components, "n_components")
         self.layer = self._use_layer(layer)
         self.n_components, self.covariance_type = n_components, covariance_type

@@ -11,7 +11,7 @@ from mathguard.detect import scores
 from mathguard.detect.base import Detector
 from mathguard.detect.forward import Forward, forward_batches
 from mathguard.errors import InputError, UnsupportedError
-from mathguard.validate import finite
+from mathguard.params import Check, NON_NEGATIVE, POSITIVE, declare
 
 
 def _temperature(value: "float | str") -> "float | str":
@@ -26,9 +26,13 @@ def _temperature(value: "float | str") -> "float | str":
     return t
 
 
+TEMPERATURE = Check(lambda value, _: _temperature(value), good=1.0, bad=(0.0, -1.0, math.nan, math.inf, "hot", None))
+
+
 class _TemperatureDetector(Detector):
     """A logit detector whose temperature is given or fitted on labelled clean data."""
 
+    @declare(temperature=TEMPERATURE)
     def __init__(self, clf: Any, temperature: "float | str" = 1.0) -> None:
         super().__init__(clf)
         self.temperature = _temperature(temperature)
@@ -88,12 +92,12 @@ class ODIN(Detector):
     name = "odin"
     differentiable = False
 
+    @declare(temperature=POSITIVE, epsilon=NON_NEGATIVE)
     def __init__(self, clf: Any, temperature: float = 1000.0, epsilon: float = 0.0014) -> None:
         super().__init__(clf)
         self.temperature = _temperature(temperature)
         if self.temperature == "fit":
             raise InputError("ODIN's temperature is a fixed hyper-parameter (the paper uses 1000), not 'fit'")
-        finite(epsilon, "epsilon", low=0)
         if not self.clf.has_gradients:
             raise UnsupportedError(f"ODIN needs input gradients; this {self.clf.kind} model has none")
         self.epsilon = float(epsilon)

@@ -6,7 +6,7 @@ import inspect
 from typing import Any, Mapping, Sequence
 
 from mathguard.detect.base import Detector
-from mathguard.detect.evaluate import evaluate
+from mathguard.detect.evaluate import evaluate_detectors
 from mathguard.detect.feature import KNN, ActivationEntropy, Mahalanobis
 from mathguard.detect.input import FeatureSqueezing, GaussianMixture, Reconstruction
 from mathguard.detect.logit import ODIN, Energy, Entropy, MaxSoftmax
@@ -14,13 +14,14 @@ from mathguard.detect.uncertainty import MCDropout
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.report import Report
-from mathguard.params import COUNT, OPEN_UNIT, SEED, declare
+from mathguard.params import COUNT, INT_SEED, OPEN_UNIT, SEED, declare
 
 DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (
     MaxSoftmax, Entropy, Energy, ODIN, Mahalanobis, KNN, ActivationEntropy, MCDropout, Reconstruction,
     FeatureSqueezing, GaussianMixture)}
 
 
+@declare(random_state=INT_SEED)
 def make_detector(name: str, clf: Classifier, *, layer: str | None = None, random_state: int = 0) -> Detector:
     """A detector from its name; ``layer`` goes to the detectors that read one, ``random_state`` to the seeded."""
     if name not in DETECTORS:
@@ -48,5 +49,5 @@ def detect_report(clf: Classifier, *, train: tuple[Any, Any], val: Any, test: tu
     for d in built:
         d.fit(x_train, y_train).calibrate(val, fpr=fpr)
     x_test, y_test = test
-    return evaluate(built, x_test, shifts=ood, attacks=attacks, adaptive=adaptive and bool(attacks), y=y_test,
+    return evaluate_detectors(built, x_test, shifts=ood, attacks=attacks, adaptive=adaptive and bool(attacks), y=y_test,
                     max_attack_points=max_attack_points, adaptive_steps=adaptive_steps, random_state=random_state)

@@ -18,6 +18,7 @@ from mathguard.detect.base import Detector
 from mathguard.detect.forward import Forward, check_logits
 from mathguard.errors import InputError, ModelError
 from mathguard.validate import integer
+from mathguard.params import Choice, INT_SEED, Int, declare
 
 MEASURES = {"mutual_information": scores.mutual_information, "entropy": scores.predictive_entropy}
 
@@ -40,6 +41,7 @@ class MCDropout(Detector):
 
     name = "mc-dropout"
 
+    @declare(samples=Int(2), measure=Choice(tuple(MEASURES)), random_state=INT_SEED)
     def __init__(self, clf: Any, *, samples: int = 20, measure: str = "mutual_information",
                  random_state: int = 0) -> None:
         super().__init__(clf)
@@ -96,6 +98,7 @@ class DeepEnsemble(Detector):
 
     name = "deep-ensemble"
 
+    @declare(measure=Choice(tuple(MEASURES)))
     def __init__(self, ensemble: "Any | Sequence[Any]", *, measure: str = "mutual_information",
                  **model_options: Any) -> None:
         from mathguard.models.ensemble import Ensemble

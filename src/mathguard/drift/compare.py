@@ -35,11 +35,15 @@ from mathguard.drift.profile import Profile, profile
 from mathguard.errors import InputError
 from mathguard.evaluation import holm
 from mathguard.report import Finding, Report, Severity
+from mathguard.params import COUNT, INT_SEED, Int, NON_NEGATIVE, OPEN_UNIT, POSITIVE, UNIT, declare, declare_fields
 
 VERDICTS = {None: "no drift", Severity.INFO: "no drift", Severity.LOW: "minor drift", Severity.MEDIUM: "moderate drift",
             Severity.HIGH: "major drift", Severity.CRITICAL: "major drift"}
 
 
+@declare_fields(alpha=OPEN_UNIT, psi_moderate=NON_NEGATIVE, psi_major=NON_NEGATIVE, min_wasserstein=NON_NEGATIVE,
+                min_tvd=UNIT, bins=Int(2), top_categories=COUNT, missing_rate=UNIT, entropy_ratio=POSITIVE,
+                min_auc=UNIT, auc_z=NON_NEGATIVE, max_feature_findings=COUNT, min_rows=Int(2))
 @dataclass(frozen=True)
 class Thresholds:
     """Decision thresholds of ``compare``; see the module docstring for how they combine."""
@@ -59,14 +63,8 @@ class Thresholds:
     min_rows: int = 30  # fewer rows on either side: quantile bins and tests mean nothing, the verdict says so
 
     def __post_init__(self) -> None:
-        if not 0 < self.alpha < 1:
-            raise InputError(f"alpha must lie in (0, 1), got {self.alpha}")
-        if not 0 <= self.psi_moderate <= self.psi_major:
-            raise InputError("need 0 <= psi_moderate <= psi_major")
-        if self.bins < 2 or self.top_categories < 1:
-            raise InputError("bins must be at least 2 and top_categories at least 1")
-        if self.min_rows < 2:
-            raise InputError(f"min_rows must be at least 2, got {self.min_rows}")
+        if self.psi_moderate > self.psi_major:
+            raise InputError(f"psi_moderate ({self.psi_moderate}) must not exceed psi_major ({self.psi_major})")
 
 
 def _drifted(d: FeatureDrift, t: Thresholds) -> bool:
@@ -213,6 +211,7 @@ def _as_profile(data: Any, proba: Any, like: Profile | None, categorical: Sequen
                    max_buckets=sketch.max_buckets if sketch else 4096, sample_size=like.sample.size), extra
 
 
+@declare(random_state=INT_SEED)
 def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba: Any = None,
             categorical: Sequence[str] = (), feature_names: Sequence[str] | None = None,
             thresholds: Thresholds | None = None, multivariate: bool = True, chunk_size: int | None = None,

@@ -31,7 +31,8 @@ from mathguard.drift.storage import (SCHEMA, check_schema, feature_from_dict, re
 from mathguard.errors import InputError
 from mathguard.info.divergence import entropy
 from mathguard.partitioned import is_dask, merge_partitions
-from mathguard.validate import integer, probabilities
+from mathguard.validate import probabilities
+from mathguard.params import COUNT, Int, Optional, declare
 
 
 @dataclass(eq=False)
@@ -207,6 +208,7 @@ def _new_profile(frame: pd.DataFrame, categorical: Sequence[str], n_classes: int
     return Profile(features, RowSample(sample_size), 0, n_classes, pred, ent)
 
 
+@declare(max_buckets=Int(16), max_categories=COUNT, sample_size=Int(0), chunk_size=Optional(COUNT))
 def profile(X: Any, proba: Any = None, *, categorical: Sequence[str] = (), columns: Sequence[str] | None = None,
             chunk_size: int | None = None, feature_names: Sequence[str] | None = None, max_buckets: int = 4096,
             max_categories: int = 1000, sample_size: int = 1000) -> Profile:
@@ -219,11 +221,6 @@ def profile(X: Any, proba: Any = None, *, categorical: Sequence[str] = (), colum
     Non-numeric and boolean columns, and those named in ``categorical``, are categorical.
     ``columns`` restricts the profile to those columns (in that order).
     """
-    integer(sample_size, "sample_size", low=0)
-    integer(max_buckets, "max_buckets", low=16)
-    integer(max_categories, "max_categories")
-    if chunk_size is not None:
-        integer(chunk_size, "chunk_size")
     proba_cols = list(proba) if isinstance(proba, (list, tuple)) and proba and isinstance(proba[0], str) else None
     if is_dask(X):
         if proba is not None and proba_cols is None:

@@ -11,6 +11,7 @@ from mathguard import validate
 from mathguard.errors import InputError
 from mathguard.report import Figure, Finding, Report, Severity
 from mathguard.report.figure import new_axes
+from mathguard.params import Choice, Int, OPEN_UNIT, SEED, declare
 
 LOSSES = ("0-1", "mse")
 
@@ -83,6 +84,7 @@ def decompose(preds: np.ndarray, y_test: np.ndarray, loss: str, f_test: np.ndarr
                         float(np.mean(p != main)), None, preds.shape[0])
 
 
+@declare(loss=Choice(LOSSES), rounds=Int(2), test_size=OPEN_UNIT, random_state=SEED)
 def bias_variance(make_estimator: Callable[[], Any], X: Any, y: Any, *, loss: str = "0-1", rounds: int = 50,
                   test_size: float = 0.3, X_test: Any = None, y_test: Any = None, f_test: Any = None,
                   random_state: int | None = 0) -> BiasVariance:
@@ -91,10 +93,6 @@ def bias_variance(make_estimator: Callable[[], Any], X: Any, y: Any, *, loss: st
     Without ``X_test``/``y_test`` a ``test_size`` fraction of (X, y) is held out. ``f_test`` is
     the noiseless regression target on the test points, when known, to separate noise.
     """
-    if loss not in LOSSES:
-        raise InputError(f"unknown loss {loss!r}; choose one of: {', '.join(LOSSES)}")
-    if rounds < 2:
-        raise InputError(f"rounds must be at least 2, got {rounds}")
     if not callable(make_estimator):
         raise InputError("make_estimator must be a callable returning a fresh unfitted estimator")
     X = np.asarray(X)

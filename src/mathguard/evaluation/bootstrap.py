@@ -9,8 +9,8 @@ import numpy as np
 from scipy.stats import norm
 
 from mathguard import validate
-from mathguard.errors import InputError
-from mathguard.evaluation.metrics import Atoms, PairedMetric, get_metric
+from mathguard.evaluation.metrics import METRIC, Atoms, PairedMetric, get_metric
+from mathguard.params import Choice, Int, OPEN_UNIT, SEED, declare
 
 #: Elements of the (chunk, n) weight matrix held at once; bounds memory to ~ a few hundred MB.
 CHUNK_ELEMENTS = 16_000_000
@@ -73,6 +73,8 @@ def _bca_levels(theta: float, reps: np.ndarray, jack: np.ndarray, weights: np.nd
     return norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
 
 
+@declare(metric=METRIC, n_resamples=Int(100), alpha=OPEN_UNIT, method=Choice(("bca", "percentile")),
+          random_state=SEED)
 def paired_bootstrap(y_true: Any, pred_a: Any, pred_b: Any, *, metric: "str | PairedMetric" = "accuracy",
                      n_resamples: int = 10_000, alpha: float = 0.05, method: str = "bca",
                      random_state: int | None = 0) -> BootstrapResult:
@@ -83,13 +85,7 @@ def paired_bootstrap(y_true: Any, pred_a: Any, pred_b: Any, *, metric: "str | Pa
     percentile interval (smallest two-sided level whose interval excludes 0), with
     the (count + 1)/(B + 1) correction so it is never reported as exactly 0.
     """
-    if method not in ("bca", "percentile"):
-        raise InputError(f"unknown bootstrap method {method!r}; choose 'bca' or 'percentile'")
-    if not 0 < alpha < 1:
-        raise InputError(f"alpha must be in (0, 1), got {alpha}")
     level = 1 - alpha
-    if n_resamples < 100:
-        raise InputError(f"n_resamples must be at least 100, got {n_resamples}")
     m = get_metric(metric)
     y = validate.labels(y_true)
     atoms = m.atoms(y, pred_a, pred_b)

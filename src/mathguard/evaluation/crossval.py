@@ -18,6 +18,7 @@ from sklearn.model_selection import RepeatedKFold, train_test_split
 
 from mathguard import validate
 from mathguard.errors import InputError
+from mathguard.params import COUNT, OPEN_UNIT, SEED, Check, Choice, Int, declare
 from mathguard.report import Finding, Report, Severity
 
 
@@ -69,6 +70,20 @@ def _diff(est_a: Any, est_b: Any, scorer: Any, X: Any, y: Any, train: np.ndarray
     return float(scorer(b, X[test], y[test]) - scorer(a, X[test], y[test]))
 
 
+def _check_scoring(value: Any, name: str) -> None:
+    if callable(value):
+        return
+    if isinstance(value, str):
+        try:
+            get_scorer(value)
+            return
+        except ValueError:
+            pass
+    raise InputError(f"{name} must be a scikit-learn scorer name or a scorer, got {value!r}")
+
+
+@declare(scheme=Choice(("5x2", "kfold-corrected")), scoring=Check(_check_scoring, good="accuracy", bad=("nope", None, 3)),
+         random_state=SEED, n_splits=Int(2), n_repeats=COUNT, alpha=OPEN_UNIT)
 def compare_cv(est_a: Any, est_b: Any, X: Any, y: Any, *, scheme: str = "5x2", scoring: str = "accuracy",
                random_state: int | None = 0, n_splits: int = 10, n_repeats: int = 10,
                alpha: float = 0.05) -> CVComparison:
@@ -87,10 +102,7 @@ def compare_cv(est_a: Any, est_b: Any, X: Any, y: Any, *, scheme: str = "5x2", s
     validate.same_length(X=X, y=y)
     if scoring in ("accuracy", "f1", "roc_auc"):
         validate.at_least_two_classes(y, "y")
-    try:
-        scorer = get_scorer(scoring)
-    except ValueError:
-        raise InputError(f"unknown scoring {scoring!r}; use a scikit-learn scorer name") from None
+    scorer = get_scorer(scoring)
     idx = np.arange(len(y))
     if scheme == "5x2":
         rng = np.random.RandomState(random_state)
@@ -104,15 +116,12 @@ def compare_cv(est_a: Any, est_b: Any, X: Any, y: Any, *, scheme: str = "5x2", s
         f = (d**2).sum() / (2 * s2.sum()) if s2.sum() > 0 else 0.0
         return CVComparison("5x2cv", d.ravel(), float(t), float(2 * t_dist.sf(abs(t), 5)), (5,), scoring,
                             float(f), float(f_dist.sf(f, 10, 5)), alpha)
-    if scheme == "kfold-corrected":
-        if n_splits < 2 or n_repeats < 1:
-            raise InputError("kfold-corrected needs n_splits >= 2 and n_repeats >= 1")
-        splits = list(RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state).split(idx))
-        d = np.array([_diff(est_a, est_b, scorer, X, y, tr, te) for tr, te in splits])
-        J = d.size
-        ratio = 1.0 / (n_splits - 1)  # n_test / n_train of k-fold CV
-        var = d.var(ddof=1)
-        t = d.mean() / np.sqrt((1 / J + ratio) * var) if var > 0 else 0.0
-        return CVComparison(f"{n_repeats}x{n_splits}-fold, Nadeau–Bengio corrected", d, float(t),
-                            float(2 * t_dist.sf(abs(t), J - 1)), (J - 1,), scoring, alpha=alpha)
-    raise InputError(f"unknown scheme {scheme!r}; choose '5x2' or 'kfold-corrected'")
+    # kfold-corrected
+    splits = list(RepeatedKFold(n_splits=n_splits, n_repeats=n_repeats, random_state=random_state).split(idx))
+    d = np.array([_diff(est_a, est_b, scorer, X, y, tr, te) for tr, te in splits])
+    J = d.size
+    ratio = 1.0 / (n_splits - 1)  # n_test / n_train of k-fold CV
+    var = d.var(ddof=1)
+    t = d.mean() / np.sqrt((1 / J + ratio) * var) if var > 0 else 0.0
+    return CVComparison(f"{n_repeats}x{n_splits}-fold, Nadeau–Bengio corrected", d, float(t),
+                        float(2 * t_dist.sf(abs(t), J - 1)), (J - 1,), scoring, alpha=alpha)

@@ -19,6 +19,7 @@ import numpy as np
 
 from mathguard import validate
 from mathguard.errors import InputError
+from mathguard.params import Check
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,10 @@ def get_metric(metric: "str | PairedMetric") -> PairedMetric:
     if key not in METRICS:
         raise InputError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
     return METRICS[key]()
+
+
+#: ``metric=``: a metric's name or a PairedMetric instance.
+METRIC = Check(lambda value, _: get_metric(value), good="accuracy", bad=("nope", None, 3))
 
 
 def example_nll(y: np.ndarray, proba: np.ndarray) -> np.ndarray:

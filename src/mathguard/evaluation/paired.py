@@ -15,10 +15,10 @@ from scipy.stats import binom, chi2
 
 from mathguard.errors import InputError
 from mathguard.evaluation.bootstrap import BootstrapResult, paired_bootstrap
-from mathguard.evaluation.metrics import get_metric
+from mathguard.evaluation.metrics import METRIC, get_metric
 from mathguard.report import Finding, Report, Severity
 from mathguard.validate import as_1d, integer, labels
-from mathguard.params import NON_NEGATIVE, OPEN_UNIT, SEED, Choice, Int, declare
+from mathguard.params import Choice, Int, NON_NEGATIVE, OPEN_UNIT, SEED, declare
 
 MCNEMAR_TESTS = ("exact", "mid-p", "chi2", "auto")
 #: Fewer paired examples than this: a bootstrap CI collapses (1 row: "100 pp, CI 100–100"), so no verdict is given.
@@ -36,6 +36,7 @@ class McNemar:
     test: str
 
 
+@declare(test=Choice(MCNEMAR_TESTS))
 def mcnemar(b: int, c: int, *, test: str = "exact") -> McNemar:
     """Test H0 "A and B err equally often" from the discordant counts.
 
@@ -43,8 +44,6 @@ def mcnemar(b: int, c: int, *, test: str = "exact") -> McNemar:
     minus the probability of the observed count (less conservative); "chi2": (|b-c|-1)²/(b+c)
     with continuity correction; "auto": exact below 25 discordant pairs, chi2 from there on.
     """
-    if test not in MCNEMAR_TESTS:
-        raise InputError(f"unknown McNemar test {test!r}; choose one of: {', '.join(MCNEMAR_TESTS)}")
     b, c = integer(b, "b (only A right)", low=0), integer(c, "c (only B right)", low=0)
     n = b + c
     if test == "auto":
@@ -169,7 +168,7 @@ class Comparison:
                       summary=self.verdict)
 
 
-@declare(test=Choice(("exact", "mid-p", "chi2", "auto")), alpha=OPEN_UNIT, min_effect=NON_NEGATIVE,
+@declare(metric=METRIC, test=Choice(MCNEMAR_TESTS), alpha=OPEN_UNIT, min_effect=NON_NEGATIVE,
          n_resamples=Int(100), ci_method=Choice(("bca", "percentile")), random_state=SEED)
 def compare(y_true: Any, pred_a: Any, pred_b: Any, *, metric: str = "accuracy", test: str = "exact",
             alpha: float = 0.05, min_effect: float = 0.0, n_resamples: int = 10_000,
@@ -207,6 +206,7 @@ def compare(y_true: Any, pred_a: Any, pred_b: Any, *, metric: str = "accuracy", 
                       p_value, test_name, alpha, float(min_effect), int(y.size), names, evidence)
 
 
+@declare(metric=METRIC)
 def compare_many(y_true: Any, baseline: Any, candidates: Mapping[str, Any], *, metric: str = "accuracy",
                  baseline_name: str = "baseline", **kwargs: Any) -> Report:
     """Compare several candidates against one baseline, with Holm-adjusted p-values.

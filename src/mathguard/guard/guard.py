@@ -39,7 +39,8 @@ from mathguard.models.base import ABSTAIN, Classifier
 from mathguard.models.torch_model import device_and_dtype, eval_mode
 from mathguard.models.wrap import as_classifier
 from mathguard.report import Finding, Report, Severity
-from mathguard.validate import finite, labels
+from mathguard.validate import labels
+from mathguard.params import COUNT, Choice, NON_NEGATIVE, UNIT, declare
 
 
 
@@ -101,6 +102,8 @@ class Guard:
     (a client is not made to be called from two threads at once).
     """
 
+    @declare(fallback=Choice(("abstain",), callable_ok=True), tolerance=NON_NEGATIVE, max_disagreement=UNIT,
+             max_queued_rows=COUNT, flush_interval=NON_NEGATIVE)
     def __init__(self, clf: Any, *, profile: Profile | None = None, detectors: Sequence[Detector] = (),
                  ensemble: Any = None, fallback: "str | Callable[[Any], Any]" = "abstain", monitor: Any = None,
                  tolerance: float = 0.1, max_disagreement: float = 0.5, max_queued_rows: int = 100_000,
@@ -115,9 +118,6 @@ class Guard:
             if d.clf is not self.model:
                 raise InputError(f"detector {d.name} watches another classifier than the one the guard predicts "
                                  "with; build it on the same object so they share one forward pass")
-        if not (fallback == "abstain" or callable(fallback)):
-            raise InputError("fallback must be 'abstain' or a callable taking the refused rows")
-        finite(max_disagreement, "max_disagreement", low=0, high=1)
         self.fallback, self.monitor, self.max_disagreement = fallback, monitor, float(max_disagreement)
         self.members = list(getattr(ensemble, "members", [])) if ensemble is not None else []
         self.names = unique_names(self.detectors)

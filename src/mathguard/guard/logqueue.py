@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mathguard.errors import InputError
-from mathguard.validate import finite, integer
+from mathguard.validate import finite
+from mathguard.params import COUNT, NON_NEGATIVE, declare
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,13 @@ class LogCounts:
 class LogQueue:
     """A bounded queue of events for ``monitor`` and the daemon thread that delivers them."""
 
+    @declare(max_rows=COUNT, flush_interval=NON_NEGATIVE)
     def __init__(self, monitor: Any, *, max_rows: int = 100_000, flush_interval: float = 5.0) -> None:
         if not callable(getattr(monitor, "log", None)):
             raise InputError("monitor must have a log(features, proba, labels=, alarms=) method "
                              f"(an mg.monitor.Client), got {type(monitor).__name__}")
         self.monitor = monitor
-        self.max_rows = integer(max_rows, "max_queued_rows", low=1)
-        self.flush_interval = finite(flush_interval, "flush_interval", low=0)
+        self.max_rows, self.flush_interval = int(max_rows), float(flush_interval)
         self._cond = threading.Condition()
         self._items: deque[tuple[int, tuple[Any, ...], dict[str, Any]]] = deque()
         self._thread: threading.Thread | None = None

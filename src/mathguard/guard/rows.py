@@ -29,7 +29,7 @@ import torch
 from mathguard.drift.accumulators import CategoricalFeature, NumericFeature, category_labels
 from mathguard.drift.profile import Profile
 from mathguard.errors import InputError
-from mathguard.validate import finite
+from mathguard.params import NON_NEGATIVE, POSITIVE, declare
 
 MAX_REASONS = 3  # worded per row; the rest are counted
 #: Profiles label boolean columns 'True'/'False'; numeric input says 1/0 (labelled '1'/'0').
@@ -112,9 +112,9 @@ class RowValidator:
     ``limit`` is the largest magnitude the model's input type holds (float32: 3.4e38).
     """
 
+    @declare(tolerance=NON_NEGATIVE, limit=POSITIVE)
     def __init__(self, n_features: int, profile: Profile | None = None, tolerance: float = 0.1, *,
                  limit: float = float(np.finfo(np.float32).max), input_type: str = "float32") -> None:
-        finite(tolerance, "tolerance", low=0)
         if profile is not None and len(profile.features) != n_features:
             raise InputError(f"the profile has {len(profile.features)} features but one model input has "
                              f"{n_features} values")

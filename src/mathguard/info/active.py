@@ -18,6 +18,7 @@ from mathguard.errors import InputError
 from mathguard.validate import probabilities
 from mathguard.info.divergence import entropy
 from mathguard.report import Figure, Finding, Report, Severity, new_axes
+from mathguard.params import COUNT, Choice, INT_SEED, declare
 
 STRATEGIES = ("entropy", "margin", "least-confident")
 
@@ -40,6 +41,7 @@ def _check_k(k: int, n: int) -> None:
         raise InputError(f"k must be an integer between 1 and the pool size {n}, got {k!r}")
 
 
+@declare(strategy=Choice(STRATEGIES))
 def select_uncertain(proba_pool: Any, *, k: int, strategy: str = "entropy") -> np.ndarray:
     """Indices of the ``k`` most uncertain rows, most uncertain first (ties: lower index first)."""
     scores = uncertainty(proba_pool, strategy)
@@ -47,6 +49,7 @@ def select_uncertain(proba_pool: Any, *, k: int, strategy: str = "entropy") -> n
     return np.argsort(-scores, kind="stable")[:k]
 
 
+@declare(strategy=Choice(STRATEGIES), pool_factor=COUNT)
 def select_diverse(proba_pool: Any, X_pool: Any, *, k: int, strategy: str = "entropy",
                    pool_factor: int = 10) -> np.ndarray:
     """``k`` uncertain rows that are far apart: the ``pool_factor·k`` most uncertain, thinned by greedy k-center.
@@ -153,6 +156,8 @@ def _run(estimator: Any, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_tes
     return scores
 
 
+@declare(initial=COUNT, batch=COUNT, rounds=COUNT, strategy=Choice((*STRATEGIES, "diverse")), repeats=COUNT,
+          random_state=INT_SEED)
 def active_learning_curve(estimator: Any, X: Any, y: Any, X_test: Any, y_test: Any, *, initial: int = 20,
                           batch: int = 10, rounds: int = 15, strategy: str = "entropy", repeats: int = 3,
                           random_state: int = 0) -> ActiveLearningCurve:
@@ -160,8 +165,6 @@ def active_learning_curve(estimator: Any, X: Any, y: Any, X_test: Any, y_test: A
 
     ``estimator`` is a scikit-learn classifier with ``predict_proba`` (cloned every round).
     """
-    if strategy not in STRATEGIES + ("diverse",):
-        raise InputError(f"strategy must be one of {STRATEGIES + ('diverse',)}, got {strategy!r}")
     Xa, ya = np.asarray(X, dtype=np.float64), np.asarray(y)
     Xt, yt = np.asarray(X_test, dtype=np.float64), np.asarray(y_test)
     if len(Xa) != len(ya) or len(Xt) != len(yt):

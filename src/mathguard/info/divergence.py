@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mathguard.errors import InputError
+from mathguard.params import BASE, NON_NEGATIVE, declare
 
 
 def _dist(p: Any, name: str) -> np.ndarray:
@@ -37,8 +38,6 @@ def _dist(p: Any, name: str) -> np.ndarray:
 
 
 def _pair(p: Any, q: Any, smoothing: float) -> tuple[np.ndarray, np.ndarray]:
-    if smoothing < 0:
-        raise InputError(f"smoothing must be >= 0, got {smoothing}")
     pa, qa = _dist(p, "p"), _dist(q, "q")
     if pa.shape[-1] != qa.shape[-1]:
         raise InputError(f"p has {pa.shape[-1]} categories but q has {qa.shape[-1]}")
@@ -53,8 +52,6 @@ def _pair(p: Any, q: Any, smoothing: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _log(base: float) -> float:
-    if base <= 0 or base == 1:
-        raise InputError(f"log base must be positive and not 1, got {base}")
     return math.log(base)
 
 
@@ -65,6 +62,7 @@ def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where(x == 0, 0.0, out)
 
 
+@declare(base=BASE)
 def entropy(p: Any, *, base: float = math.e) -> np.ndarray | float:
     """H(p) = −Σ p log p along the last axis."""
     pa = _dist(p, "p")
@@ -72,6 +70,7 @@ def entropy(p: Any, *, base: float = math.e) -> np.ndarray | float:
     return float(h) if np.ndim(h) == 0 else h
 
 
+@declare(base=BASE, smoothing=NON_NEGATIVE)
 def cross_entropy(p: Any, q: Any, *, base: float = math.e, smoothing: float = 0.0) -> np.ndarray | float:
     """H(p, q) = −Σ p log q = H(p) + KL(p‖q)."""
     pa, qa = _pair(p, q, smoothing)
@@ -79,6 +78,7 @@ def cross_entropy(p: Any, q: Any, *, base: float = math.e, smoothing: float = 0.
     return float(h) if np.ndim(h) == 0 else h
 
 
+@declare(base=BASE, smoothing=NON_NEGATIVE)
 def kl(p: Any, q: Any, *, base: float = math.e, smoothing: float = 0.0) -> np.ndarray | float:
     """KL(p‖q) = Σ p log(p/q); inf where p puts mass q does not (unless smoothed)."""
     pa, qa = _pair(p, q, smoothing)
@@ -88,6 +88,7 @@ def kl(p: Any, q: Any, *, base: float = math.e, smoothing: float = 0.0) -> np.nd
     return float(d) if np.ndim(d) == 0 else d
 
 
+@declare(base=BASE)
 def js(p: Any, q: Any, *, base: float = math.e) -> np.ndarray | float:
     """Jensen–Shannon divergence ½KL(p‖m) + ½KL(q‖m), m = (p+q)/2: symmetric, finite, ≤ log 2."""
     pa, qa = _pair(p, q, 0.0)
@@ -96,6 +97,7 @@ def js(p: Any, q: Any, *, base: float = math.e) -> np.ndarray | float:
     return float(d) if np.ndim(d) == 0 else d
 
 
+@declare(smoothing=NON_NEGATIVE)
 def psi(expected: Any, actual: Any, *, smoothing: float = 1e-4) -> np.ndarray | float:
     """Population stability index Σ (a − e)·ln(a/e) = KL(a‖e) + KL(e‖a), in nats.
 
@@ -110,11 +112,13 @@ def psi(expected: Any, actual: Any, *, smoothing: float = 1e-4) -> np.ndarray | 
     return float(d) if np.ndim(d) == 0 else d
 
 
+@declare(base=BASE)
 def perplexity(p: Any, *, base: float = 2.0) -> np.ndarray | float:
     """base^H(p): the effective number of equally likely outcomes (independent of the base)."""
     return np.power(base, entropy(p, base=base))
 
 
+@declare(base=BASE)
 def mutual_information(joint: Any, *, base: float = math.e) -> np.ndarray | float:
     """I(X;Y) = KL(p(x,y) ‖ p(x)p(y)) from a joint count or probability table.
 

@@ -31,9 +31,9 @@ from mathguard.errors import InputError
 from mathguard.info.binning import check_target_varies, codes, counts, infer_task, is_discrete, is_nominal, numeric
 from mathguard.info.divergence import entropy, mutual_information
 from mathguard.info.partitions import dask_tables
+from mathguard.params import BASE, COUNT, INT_SEED, OPEN_UNIT, Check, Choice, Int, Real, declare
 from mathguard.partitioned import is_dask
 from mathguard.report import Figure, Finding, Report, Severity, new_figure
-from mathguard.validate import finite
 
 def _matrix(X: Any, feature_names: Sequence[str] | None) -> tuple[np.ndarray, list[str], np.ndarray]:
     """X as float64, the column names, and which columns are nominal (text/boolean, now integer codes)."""
@@ -134,6 +134,18 @@ def _draw_bars(top: pd.Series, dim: set[str], unit: str) -> Any:
     return fig
 
 
+def _check_discrete(value: Any, name: str) -> None:
+    if isinstance(value, str) and value == "auto":
+        return
+    if isinstance(value, (list, tuple, np.ndarray)) and all(
+            isinstance(i, (int, np.integer)) and not isinstance(i, bool) and i >= 0 for i in value):
+        return
+    raise InputError(f"{name} must be 'auto' or a list of column indices, got {value!r}")
+
+
+@declare(discrete_features=Check(_check_discrete, good="auto", bad=("all", [-1], [0.5], None)),
+         method=Choice(("auto", "knn", "binned")), task=Choice(("auto", "classification", "regression")),
+         bins=Int(2), knn_max_rows=COUNT, alpha=OPEN_UNIT, random_state=INT_SEED, base=BASE)
 def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]" = "auto", method: str = "auto",
                       task: str = "auto", feature_names: Sequence[str] | None = None, bins: int = 10,
                       knn_max_rows: int = 50_000, alpha: float = 0.05, random_state: int = 0,
@@ -147,11 +159,6 @@ def feature_relevance(X: Any, y: Any, *, discrete_features: "str | Sequence[int]
     """
     from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
-    if method not in ("auto", "knn", "binned"):
-        raise InputError(f"method must be 'auto', 'knn' or 'binned', got {method!r}")
-    if task not in ("auto", "classification", "regression"):
-        raise InputError(f"task must be 'auto', 'classification' or 'regression', got {task!r}")
-    finite(base, "base", low=1.0, open_low=True)
     if is_dask(X):
         if method == "knn":
             raise InputError("method='knn' needs all rows in one process; use method='binned' with a Dask DataFrame")
@@ -253,14 +260,13 @@ def _draw_heatmap(nmi: pd.DataFrame) -> Any:
     return fig
 
 
+@declare(threshold=Real(0, 1, open_low=True), bins=Int(2))
 def redundancy(X: Any, *, threshold: float = 0.75, bins: int = 10,
                feature_names: Sequence[str] | None = None) -> Redundancy:
     """Pairwise MI and NMI between (binned) features, and the redundant groups."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
-    if not 0 < threshold <= 1:
-        raise InputError(f"threshold must lie in (0, 1], got {threshold}")
     arr, names, nominal = _matrix(X, feature_names)
     c = np.column_stack([codes(col, bins, bool(n)) for col, n in zip(arr.T, nominal)])
     k = int(c.max()) + 1
@@ -295,6 +301,7 @@ class InformationGain:
     branches: int
 
 
+@declare(base=BASE)
 def information_gain(feature: Any, y: Any, *, threshold: float | None = None, categorical: bool | None = None,
                      base: float = 2.0) -> InformationGain:
     """Information gain of splitting ``y`` on one feature, as a decision tree computes it.

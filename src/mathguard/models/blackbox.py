@@ -15,6 +15,7 @@ import torch
 from mathguard.errors import ModelError
 from mathguard.models.base import (Classifier, as_tensor, check_bounds, check_input_shape, check_normalisation,
                                    check_output)
+from mathguard.params import Choice, declare
 
 #: Row sums of a probability output may differ from 1 by this much (float32 softmax over many classes).
 PROBA_SUM_TOL = 1e-4
@@ -58,6 +59,7 @@ class BlackBoxClassifier(Classifier):
 
     has_gradients = False
 
+    @declare(output=Choice(("proba", "logits")))
     def __init__(
         self,
         fn: Callable[[np.ndarray], Any],
@@ -72,8 +74,6 @@ class BlackBoxClassifier(Classifier):
         input_dtype: Any = np.float64,
         name: str = "model",
     ) -> None:
-        if output not in ("proba", "logits"):
-            raise ModelError(f"output must be 'proba' or 'logits', got {output!r}")
         self.fn = fn
         self.output = output
         self.kind = kind

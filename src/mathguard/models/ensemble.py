@@ -12,6 +12,7 @@ from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import as_classifier
+from mathguard.params import Choice, declare
 
 
 class Ensemble(Classifier):
@@ -23,11 +24,10 @@ class Ensemble(Classifier):
 
     kind = "ensemble"
 
+    @declare(vote=Choice(("soft", "hard")))
     def __init__(self, members: Sequence[Any], vote: str = "soft", **model_options: Any) -> None:
         if len(members) < 2:
             raise InputError("an ensemble needs at least two members")
-        if vote not in ("soft", "hard"):
-            raise InputError(f"vote must be 'soft' or 'hard', got {vote!r}")
         self.members = [as_classifier(m, f"member {i}", **model_options) for i, m in enumerate(members)]
         first = self.members[0]
         for m in self.members[1:]:

@@ -134,7 +134,7 @@ def _value(summary: dict[str, Any] | None, metric: str) -> float | None:
     return summary.get(metric)
 
 
-def evaluate(store: Store, *, resolution: int, now: float | None = None,
+def evaluate_rules(store: Store, *, resolution: int, now: float | None = None,
              on_error: Callable[[Model, Exception], None] | None = None) -> list[dict[str, Any]]:
     """Advance every rule's state; the transitions made (each one queued for its webhooks). A rule that
     cannot be evaluated goes to ``on_error`` with its model (raised without it); the others carry on."""

@@ -30,6 +30,7 @@ import numpy as np
 import orjson
 
 from mathguard.errors import InputError
+from mathguard.params import COUNT, Int, NON_NEGATIVE, POSITIVE, declare
 
 try:
     import fcntl
@@ -52,11 +53,10 @@ def default_spool(model: str) -> Path:
 class Client:
     """Buffered, retried, spooled logging of one model's predictions to a ``mathguard serve`` server."""
 
+    @declare(batch_size=COUNT, retries=Int(0), backoff=NON_NEGATIVE, max_backoff=NON_NEGATIVE, timeout=POSITIVE)
     def __init__(self, url: str, token: str, model: str, *, batch_size: int = 1000, spool_dir: str | os.PathLike[str]
                  | None = None, retries: int = 5, backoff: float = 0.2, max_backoff: float = 10.0,
                  timeout: float = 10.0) -> None:
-        if batch_size < 1:
-            raise InputError("batch_size must be at least 1")
         self.model, self.batch_size, self.retries = model, batch_size, retries
         self.backoff, self.max_backoff = backoff, max_backoff
         self.spool = Path(spool_dir) if spool_dir is not None else default_spool(model)  # made when first written

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from mathguard import durations
 from mathguard.errors import InputError
+from mathguard.params import COUNT, POSITIVE, Int, Optional, declare_fields
 
 MAX_DURATION = 366 * 86400  # rule windows and hold times beyond a year are refused (and fit any integer column)
 
@@ -34,6 +35,11 @@ def engine_url(db: str) -> str:
     return db
 
 
+@declare_fields(resolution_s=COUNT, max_body_bytes=COUNT, max_batch_events=COUNT, max_inflight=COUNT,
+                max_pending_events=COUNT, retry_after_s=Int(0), retention_s=Optional(COUNT), retention_chunk=COUNT,
+                fold_interval_s=POSITIVE, alert_interval_s=POSITIVE, clock_skew_s=Int(0), webhook_timeout_s=POSITIVE,
+                max_models=COUNT, max_batch_windows=COUNT, max_admin_body_bytes=COUNT, body_timeout_s=POSITIVE,
+                parse_budget_bytes=COUNT, max_linalg_features=Int(0, 2000))
 @dataclass(frozen=True)
 class Settings:
     """Limits and intervals of one server; every number is a ``mathguard serve`` option."""
@@ -68,7 +74,3 @@ class Settings:
 
     def __post_init__(self) -> None:
         engine_url(self.db)
-        if self.resolution_s <= 0 or self.max_inflight <= 0 or self.max_batch_events <= 0:
-            raise InputError("resolution, max_inflight and max_batch_events must be positive")
-        if not 0 <= self.max_linalg_features <= 2000:
-            raise InputError("max_linalg_features must lie in 0..2000")

@@ -236,5 +236,5 @@ class Worker(threading.Thread):
             failed_now.add(model.id)
             self.fail(model, "alerts", exc, now)
 
-        alerts.evaluate(self.store, resolution=self.settings.resolution_s, now=now, on_error=failed)
+        alerts.evaluate_rules(self.store, resolution=self.settings.resolution_s, now=now, on_error=failed)
         self._recover(self.failed_ids("alerts") - failed_now, "alerts")

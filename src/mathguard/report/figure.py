@@ -11,6 +11,8 @@ import base64
 import io
 from typing import Any, Callable
 
+from mathguard.params import POSITIVE, declare
+
 
 class Figure:
     """A titled PNG image with a caption that says how to read it.
@@ -53,6 +55,7 @@ def _png(fig: Any, dpi: int) -> bytes:
     return buf.getvalue()
 
 
+@declare(width=POSITIVE, height=POSITIVE)
 def new_figure(width: float = 6.4, height: float = 4.0) -> Any:
     """A matplotlib figure not registered with pyplot: freed with its last reference, backend untouched."""
     from matplotlib.figure import Figure as MplFigure
@@ -60,6 +63,7 @@ def new_figure(width: float = 6.4, height: float = 4.0) -> Any:
     return MplFigure(figsize=(width, height))
 
 
+@declare(width=POSITIVE, height=POSITIVE)
 def new_axes(width: float = 6.4, height: float = 4.0) -> tuple[Any, Any]:
     """A fresh (figure, axes) pair with the house style."""
     fig = new_figure(width, height)

@@ -25,12 +25,13 @@ from mathguard.report import Figure, Finding, Report, Severity, new_axes
 from mathguard.robustness import pitfalls
 from mathguard.partitioned import check_client, run_shards
 from mathguard.validate import integer
-from mathguard.params import COUNT, INT_SEED, NORM, Budgets, declare
+from mathguard.params import Budgets, COUNT, INT_SEED, NORM, declare
 
 #: Points per Dask task when a client is given and shard_size is not.
 DEFAULT_SHARD = 64
 
 
+@declare(norm=NORM, steps=COUNT, random_state=INT_SEED)
 def default_attacks(n_classes: int, *, norm: str, steps: int = 100, has_gradients: bool = True,
                     labels_only: bool = False, random_state: int = 0) -> tuple[list[Attack], list[Finding]]:
     """APGD-CE, then targeted APGD-DLR (untargeted DLR for 3 classes, none for 2), then Square (10·steps queries).
