@@ -108,4 +108,7 @@ def serve_cmd(db: str, host: str, port: int, resolution: str, retention: str, ma
         **policy)
     _check_port(host, port)
     click.echo(f"mathguard monitor on http://{host}:{port}/ ({db})", err=True)
-    uvicorn.run(app.create_app(settings), host=host, port=port, log_level=log_level)
+    # Access lines are written at info and debug only: below that uvicorn would still format each request's
+    # client and path before the logger drops them. httptools and uvloop are uvicorn's choice when installed.
+    uvicorn.run(app.create_app(settings), host=host, port=port, log_level=log_level,
+                access_log=log_level in ("debug", "info"))
