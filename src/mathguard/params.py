@@ -51,7 +51,7 @@ class Real(Rule):
             raise InputError(f"{name} must be a finite number, got {value!r}")
         v = float(value)
         if v < self.low or v > self.high or (self.open_low and v == self.low) or (self.open_high and v == self.high):
-            raise InputError(f"{name} must be in {self.interval}, got {value!r}")
+            raise InputError(f"{name} must be {self.interval}, got {value!r}")
 
     @property
     def good(self) -> float:  # type: ignore[override]
@@ -61,7 +61,12 @@ class Real(Rule):
 
     @property
     def interval(self) -> str:
-        return f"{'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
+        """The allowed values in words: "> 0", "<= 1" or "in (0, 1]"."""
+        if math.isinf(self.high):
+            return f"{'>' if self.open_low else '>='} {self.low:g}" if math.isfinite(self.low) else "finite"
+        if math.isinf(self.low):
+            return f"{'<' if self.open_high else '<='} {self.high:g}"
+        return f"in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
 
     @property
     def bad(self) -> tuple[Any, ...]:  # type: ignore[override]

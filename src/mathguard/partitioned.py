@@ -11,12 +11,13 @@ never scales out never imports it. Exactness is the caller's contract: merges th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from mathguard.errors import InputError
 from mathguard.io import reading, table_files, table_head
+
+if TYPE_CHECKING:  # the data lens goes through this module too, and must not import torch
+    import torch
 
 
 def is_dask(obj: Any) -> bool:
@@ -71,7 +72,7 @@ def check_client(client: Any) -> None:
         raise InputError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
 
 
-def run_shards(client: Any, fn: Callable[..., Any], model: Any, arrays: Sequence[torch.Tensor], size: int,
+def run_shards(client: Any, fn: Callable[..., Any], model: Any, arrays: "Sequence[torch.Tensor]", size: int,
                *args: Any) -> list[Any]:
     """``fn(model, *shard_of_each_array, *args)`` for consecutive shards of ``size`` points, in order.
 

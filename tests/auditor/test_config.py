@@ -26,13 +26,13 @@ def test_the_template_states_the_defaults(tmp_path):
 @pytest.mark.parametrize("doc, message", [
     ({"audit": {"lensez": ["data"]}}, "unknown option audit.lensez"),
     ({"audit": {"lenses": ["data", "vibes"]}}, "unknown lens"),
-    ({"adversarial": {"eps": [0.1, -1]}}, "positive finite"),
-    ({"adversarial": {"points": 0}}, "points must be an integer"),
+    ({"adversarial": {"eps": [0.1, -1]}}, r"adversarial\.eps must be > 0"),
+    ({"adversarial": {"points": 0}}, "adversarial.points must be an integer"),
     ({"audit": {"budget": "soon"}}, "not a duration"),
-    ({"audit": {"fail_on": "severe"}}, "unknown severity"),
+    ({"audit": {"fail_on": "severe"}}, "audit.fail_on must be 'never' or a severity"),
     ({"detectors": {"fpr": 1.5}}, "(0, 1)"),
-    ({"adversarial": {"eps_unit": "furlong"}}, "eps_unit must be one of auto, raw, std"),
-    ({"adversarial": {"min_robust_fraction": 2}}, "min_robust_fraction must be a number in"),
+    ({"adversarial": {"eps_unit": "furlong"}}, "adversarial.eps_unit must be one of 'auto', 'raw', 'std'"),
+    ({"adversarial": {"min_robust_fraction": 2}}, r"adversarial\.min_robust_fraction must be in \[0, 1\]"),
 ])
 def test_bad_options_are_named(doc, message):
     with pytest.raises(mg.MathguardError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -72,7 +72,7 @@ def test_curve_is_u_shaped_and_flags_variance(split):
 
 def test_bad_input(split):
     Xtr, _, ytr, _ = split
-    with pytest.raises(InputError, match="unknown loss"):
+    with pytest.raises(InputError, match="^loss must be one of"):
         bias_variance(DecisionTreeClassifier, Xtr, ytr, loss="hinge")
     with pytest.raises(InputError, match="length mismatch"):
         bias_variance(DecisionTreeClassifier, Xtr, ytr[:-1])

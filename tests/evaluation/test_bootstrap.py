@@ -113,7 +113,7 @@ def test_bootstrap_p_value_never_zero_and_bad_input(cancer_preds):
         paired_bootstrap(y, cancer_preds["proba_a"] * 0.5, cancer_preds["proba_b"], metric="log_loss")
     with pytest.raises(InputError, match="single class"):
         paired_bootstrap(np.ones(10, int), np.linspace(0, 1, 10), np.linspace(0, 1, 10), metric="auc")
-    with pytest.raises(InputError, match="bootstrap method"):
+    with pytest.raises(InputError, match="^method must be one of .bca., .percentile."):
         paired_bootstrap(y, y, y, method="studentized")
 
 

@@ -59,7 +59,7 @@ def test_nadeau_bengio_by_hand(data):
 
 def test_bad_input(data):
     X, y = data
-    with pytest.raises(InputError, match="unknown scheme"):
+    with pytest.raises(InputError, match="^scheme must be one of"):
         compare_cv(GaussianNB(), GaussianNB(), X, y, scheme="3x3")
     with pytest.raises(InputError, match="length mismatch"):
         compare_cv(GaussianNB(), GaussianNB(), X, y[:-1])

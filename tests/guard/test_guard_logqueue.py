@@ -134,5 +134,7 @@ def test_the_guard_works_after_close(clf, x):
 def test_a_monitor_without_log_is_one_input_error(clf):
     with pytest.raises(mg.InputError, match="monitor must have a log"):
         mg.Guard(clf, monitor=object())
-    with pytest.raises(mg.InputError, match="max_queued_rows"):
+    with pytest.raises(mg.InputError, match="^max_rows must be an integer at least 1"):
         mg.guard.LogQueue(Spooling(), max_rows=0)
+    with pytest.raises(mg.InputError, match="^max_queued_rows must be an integer at least 1"):
+        mg.Guard(clf, max_queued_rows=0)

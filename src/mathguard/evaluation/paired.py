@@ -182,10 +182,6 @@ def compare(y_true: Any, pred_a: Any, pred_b: Any, *, metric: str = "accuracy", 
     Cohen's g = c/(b+c) − 1/2 in ``evidence``.
     ``min_effect`` is the smallest improvement that matters, in metric units (0.01 = 1 pp).
     """
-    if not 0 < alpha < 1:
-        raise InputError(f"alpha must be in (0, 1), got {alpha}")
-    if min_effect < 0:
-        raise InputError(f"min_effect must be non-negative, got {min_effect}")
     m = get_metric(metric)
     boot: BootstrapResult = paired_bootstrap(y_true, pred_a, pred_b, metric=m, n_resamples=n_resamples,
                                              alpha=alpha, method=ci_method, random_state=random_state)
