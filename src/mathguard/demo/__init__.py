@@ -1,42 +1,29 @@
 """`mathguard demo`: every lens on bundled data, one report.
 
 Each lens has a section module here (``mathguard.demo.<lens>``) with a function
-``(DemoContext) -> Report``; they are listed below in report order. The sections live in
+``demo_section(DemoContext) -> Report``; ``SECTIONS`` lists them in report order. The sections live in
 this package, not in the lenses, so that a lens never imports the demo.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Callable
 
 from rich.console import Console
 
-from mathguard.report.scorecard import scorecard_table, section_row
+from mathguard.demo import (adversary, attacks, certify, data, detect, drift, evaluation, guard, info, models,
+                            robustness, training)
 from mathguard.demo.context import DemoContext
 from mathguard.report import Report
+from mathguard.report.scorecard import scorecard_table, section_row
 
-# "module:function" for each section, in the order they appear in the report.
-SECTIONS: list[str] = [
-    "mathguard.demo.data:demo_section",
-    "mathguard.demo.models:demo_section",
-    "mathguard.demo.training:demo_section",
-    "mathguard.demo.evaluation:demo_section",
-    "mathguard.demo.info:demo_section",
-    "mathguard.demo.drift:demo_section",
-    "mathguard.demo.attacks:demo_section",
-    "mathguard.demo.robustness:demo_section",
-    "mathguard.demo.adversary:demo_section",
-    "mathguard.demo.certify:demo_section",
-    "mathguard.demo.detect:demo_section",
-    "mathguard.demo.guard:demo_section",
-]
-
-
-def _load(spec: str) -> Callable[[DemoContext], Report]:
-    module, func = spec.split(":")
-    return getattr(importlib.import_module(module), func)
+# The sections, in the order they appear in the report.
+SECTIONS: tuple[Callable[[DemoContext], Report], ...] = (
+    data.demo_section, models.demo_section, training.demo_section, evaluation.demo_section, info.demo_section,
+    drift.demo_section, attacks.demo_section, robustness.demo_section, adversary.demo_section,
+    certify.demo_section, detect.demo_section, guard.demo_section,
+)
 
 
 def _headline(section: Report) -> str:
@@ -64,9 +51,9 @@ def run_demo(out_dir: "str | Path | None" = None, quick: bool = False, random_st
         "with a small CNN trained on the spot.",
     )
     rows = {}
-    for spec in SECTIONS:
-        with console.status(f"running {spec.split(':')[0]} …"):
-            section = report.add_section(_load(spec)(ctx))
+    for run_section in SECTIONS:
+        with console.status(f"running {run_section.__module__} …"):
+            section = report.add_section(run_section(ctx))
         rows[section.title] = section_row(section, _headline(section), "high")
     report.tables.append(scorecard_table(rows, "high"))
     if out_dir is not None:
