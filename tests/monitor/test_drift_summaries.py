@@ -10,11 +10,12 @@ import sqlalchemy as sa
 
 import mathguard as mg
 from mathguard.monitor import schema as t
-from mathguard.monitor import windows
+from mathguard.monitor import series, windows
 from mathguard.monitor.events import parse_batch
 from mathguard.monitor.quality import Quality, moments_from_dict
 from mathguard.monitor.store import Store
-from mathguard.monitor.windows import Counts, drift_series, fold_pending, summarize
+from mathguard.monitor.series import drift_series
+from mathguard.monitor.windows import Counts, fold_pending, summarize
 
 HOUR = 3600
 BASE = 1_700_000_000 // HOUR * HOUR
@@ -67,7 +68,7 @@ def test_stored_summaries_equal_a_from_scratch_compare(store: Store, kit, monkey
         raise AssertionError("a query at the resolution read a window profile")
 
     with monkeypatch.context() as patch:  # the query reads stored summaries only
-        patch.setattr(windows, "_load", no_profiles)
+        patch.setattr(series, "load_profile", no_profiles)
         answer = drift_series(store, model, window=HOUR, resolution=HOUR, start=BASE, end=BASE + 4 * HOUR)
     assert [w["start"] for w in answer] == [BASE + i * HOUR for i in range(4)]
     for row, window in zip(rows, answer):
@@ -115,7 +116,7 @@ def test_a_declined_summary_keeps_the_old_one_marked_outdated(store: Store, kit)
     with store.reader.connect() as conn:
         row = conn.execute(sa.select(t.windows).where(t.windows.c.model_id == model.id)).one()
     assert row.n_events == 400 and row.drift_events == 200 and orjson.loads(row.drift)["events"] == 200
-    assert windows.refresh_stale(store, {model.id: model}, HOUR, limit=2, skip={(model.id, BASE)}) == []
+    assert series.refresh_stale(store, {model.id: model}, HOUR, limit=2, skip={(model.id, BASE)}) == []
     [window] = drift_series(store, model, window=HOUR, resolution=HOUR, start=BASE, end=BASE + HOUR)
     with store.reader.connect() as conn:
         row = conn.execute(sa.select(t.windows).where(t.windows.c.model_id == model.id)).one()
@@ -154,12 +155,14 @@ def test_a_failing_summary_is_reported_and_the_window_still_folded(store: Store,
     def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise RuntimeError("summary broke")
 
-    monkeypatch.setattr(windows, "summarize", broken)
+    monkeypatch.setattr(windows, "summarize", broken)  # when folding
+    monkeypatch.setattr(series, "summarize", broken)  # and when the refresh duty retries
     worker.step(now=BASE + 10 * HOUR)
     [failure] = worker.failures_of(model.id)
     assert failure["stage"] == "summary" and "summary broke" in failure["error"]
     assert store.stats(model)["profiled_events"] == 200  # folded all the same
     monkeypatch.setattr(windows, "summarize", real)
+    monkeypatch.setattr(series, "summarize", real)
     worker.step(now=failure["retry_at"] + 1)  # the refresh duty retries after the back-off, and heals
     assert worker.failures_of(model.id) == []
     with store.reader.connect() as conn:

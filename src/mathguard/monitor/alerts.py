@@ -27,7 +27,7 @@ from mathguard.monitor import schema as t
 from mathguard.monitor.config import Settings
 from mathguard.monitor.store import Conflict, Model, Store
 from mathguard.monitor.webhooks import check_url, deliveries, enqueue, mask
-from mathguard.monitor.windows import recent_summary
+from mathguard.monitor.series import recent_summary
 from mathguard.report import Finding, Severity
 
 METRICS = ("psi_max", "kl_max", "js_max", "prediction_psi", "entropy_mean", "accuracy", "alarm_rate", "events",

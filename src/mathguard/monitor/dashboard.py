@@ -20,7 +20,7 @@ from typing import Any
 from mathguard.monitor import alerts
 from mathguard.monitor.config import MAX_DURATION, Settings
 from mathguard.monitor.store import Store
-from mathguard.monitor.windows import drift_series
+from mathguard.monitor.series import drift_series
 
 POINTS = 48  # windows drawn per model
 MAX_WINDOW = MAX_DURATION // POINTS  # the widest window the dashboard asks for (POINTS of them within the limit)

@@ -23,7 +23,8 @@ from mathguard.monitor import alerts
 from mathguard.monitor.config import Settings
 from mathguard.monitor.metrics import Metrics
 from mathguard.monitor.store import Model, Store
-from mathguard.monitor.windows import fold_pending, refresh_stale
+from mathguard.monitor.series import refresh_stale
+from mathguard.monitor.windows import fold_pending
 
 log = logging.getLogger("mathguard.monitor")
 REFRESH_S = 10.0

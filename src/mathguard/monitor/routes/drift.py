@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from mathguard.monitor.config import MAX_DURATION, parse_duration
 from mathguard.monitor.deps import MAX_TIME, ApiError, Service, model, query_time, scope, service
 from mathguard.monitor.store import Model
-from mathguard.monitor.windows import drift_series, feature_histogram
+from mathguard.monitor.series import drift_series, feature_histogram
 
 router = APIRouter(tags=["drift"], dependencies=[Depends(scope("read"))])
 
