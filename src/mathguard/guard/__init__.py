@@ -4,7 +4,8 @@
 >>> out = guard.predict(x); out.labels, out.abstained, out.reasons
 """
 
-from mathguard.guard.guard import ABSTAIN, Guard, GuardDecision
+from mathguard.guard.guard import ABSTAIN, Guard
+from mathguard.guard.tally import GuardDecision
 from mathguard.guard.logqueue import LogCounts, LogQueue
 from mathguard.guard.rows import RowValidator, Rows
 
