@@ -225,17 +225,38 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
     ignored (and listed).
     """
     t = thresholds or Thresholds()
+    m = _measure_all(reference, current, proba, reference_proba, categorical, chunk_size, feature_names, t,
+                     multivariate, random_state)
+    report = Report(title="Drift: current data against the reference")
+    drifted, verdict = _judge(report, m, t)
+    _render(report, m, drifted, verdict, t)
+    return report
+
+
+@dataclass
+class _Measured:
+    """Everything ``compare`` measured, before any judgement."""
+
+    ref: Profile
+    cur: Profile
+    extra: list[str]  # current columns the reference lacks (ignored)
+    absent: list[str]  # reference columns the current data lacks
+    shared: list[str]
+    features: list[FeatureDrift]  # one per shared feature with values on both sides
+    pred: FeatureDrift | None
+    ent: FeatureDrift | None
+    domain: DomainAUC | None  # the reference-vs-current classifier (multivariate=True)
+
+
+def _measure_all(reference: Any, current: Any, proba: Any, reference_proba: Any, categorical: Sequence[str],
+                 chunk_size: int | None, feature_names: Sequence[str] | None, t: Thresholds, multivariate: bool,
+                 random_state: int) -> _Measured:
+    """Both sides as profiles, every feature and the predictions measured (Holm-adjusted as one family), and the
+    multivariate classifier run."""
     ref, _ = _as_profile(reference, reference_proba, None, categorical, chunk_size, feature_names)
     cur, extra = _as_profile(current, proba, ref, categorical, chunk_size, feature_names)
     _check_predictions(ref, cur)
-    report = Report(title="Drift: current data against the reference")
-    insufficient = _insufficient_finding(ref, cur, t)
     absent = [c for c in ref.features if c not in cur.features]
-    for name in absent:
-        report.add(Finding(id="info.missing-column", lens="info", severity=Severity.HIGH,
-                           title=f"column {name} is missing from the current data",
-                           detail="The model will see a default or fail on this feature.",
-                           evidence={"feature": name}, fix="Restore the column upstream."))
     shared = [c for c in ref.features if c in cur.features]
     for name in shared:
         if ref.features[name].kind != cur.features[name].kind:
@@ -253,7 +274,22 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
     if family:
         for d, p_adj in zip(family, holm([d.p_value for d in family])):
             d.p_adjusted = float(p_adj)
-    drifted = sorted((d for d in measured if _drifted(d, t)), key=lambda d: -d.psi)
+    domain = None
+    if multivariate and shared and len(ref.sample.rows) and len(cur.sample.rows):
+        kinds = {c: ref.features[c].kind for c in shared}
+        domain = domain_auc(ref.sample.rows[shared], cur.sample.rows[shared], kinds, random_state=random_state)
+    return _Measured(ref, cur, extra, absent, shared, measured, pred, ent, domain)
+
+
+def _judge(report: Report, m: _Measured, t: Thresholds) -> tuple[list[FeatureDrift], str]:
+    """The findings, in report order, and the verdict: the drifted features (most first) and what else is wrong."""
+    ref, cur, extra = m.ref, m.cur, m.extra
+    for name in m.absent:
+        report.add(Finding(id="info.missing-column", lens="info", severity=Severity.HIGH,
+                           title=f"column {name} is missing from the current data",
+                           detail="The model will see a default or fail on this feature.",
+                           evidence={"feature": name}, fix="Restore the column upstream."))
+    drifted = sorted((d for d in m.features if _drifted(d, t)), key=lambda d: -d.psi)
     for d in drifted[: t.max_feature_findings]:
         report.add(_feature_finding(d, t))
     if len(drifted) > t.max_feature_findings:
@@ -264,12 +300,12 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
             detail="Listed in the evidence and in the report's metrics; the features above drifted most.",
             evidence={"features": {d.name: d.psi for d in rest}},
             fix="When many features move together, look for one upstream cause (a new source, a unit change)."))
-    for name in shared:
+    for name in m.shared:
         if (f := _missing_finding(name, ref.features[name], cur.features[name], t)) is not None:
             report.add(f)
-    if pred is not None and _drifted(pred, t):
-        report.add(_feature_finding(pred, t))
-    if ent is not None and (f := _entropy_finding(ent, t)) is not None:
+    if m.pred is not None and _drifted(m.pred, t):
+        report.add(_feature_finding(m.pred, t))
+    if m.ent is not None and (f := _entropy_finding(m.ent, t)) is not None:
         report.add(f)
     if ref.prediction is not None and cur.prediction is None:
         # As many extra columns as the reference has classes: most likely its probabilities, left unnamed.
@@ -283,20 +319,23 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
             evidence={"unused_columns": extra, "n_classes": ref.n_classes},
             fix=f"Name them: proba={extra!r} (CLI: --proba {','.join(extra)})." if looks
                 else "Pass proba= (CLI: --proba) for the current rows."))
-    domain = None
-    if multivariate and shared and len(ref.sample.rows) and len(cur.sample.rows):
-        kinds = {c: ref.features[c].kind for c in shared}
-        domain = domain_auc(ref.sample.rows[shared], cur.sample.rows[shared], kinds, random_state=random_state)
-        if domain is not None and (f := _domain_finding(domain, t)) is not None:
-            report.add(f)
+    if m.domain is not None and (f := _domain_finding(m.domain, t)) is not None:
+        report.add(f)
     verdict = VERDICTS[report.worst]
+    insufficient = _insufficient_finding(ref, cur, t)
     if insufficient is not None:
         verdict = "insufficient data" if verdict == "no drift" else verdict
         report.add(insufficient)
+    return drifted, verdict
+
+
+def _render(report: Report, m: _Measured, drifted: list[FeatureDrift], verdict: str, t: Thresholds) -> None:
+    """The metrics, the summary line and the figures."""
+    measured, pred, ent, domain = m.features, m.pred, m.ent, m.domain
     report.metrics = {
-        "verdict": verdict, "n_reference": ref.n_rows, "n_current": cur.n_rows,
+        "verdict": verdict, "n_reference": m.ref.n_rows, "n_current": m.cur.n_rows,
         "drifted_features": [d.name for d in drifted], "features_compared": len(measured),
-        "missing_columns": absent, "extra_columns": extra,
+        "missing_columns": m.absent, "extra_columns": m.extra,
         "psi_by_feature": {d.name: round(d.psi, 4) for d in sorted(measured, key=lambda d: -d.psi)},
         "features": {d.name: d.as_metrics() for d in measured},
         "prediction": None if pred is None else pred.as_metrics(),
@@ -312,5 +351,4 @@ def compare(reference: Any, current: Any, proba: Any = None, *, reference_proba:
         report.figures.append(drift_figure(measured, {d.name for d in drifted}, t))
         if drifted:
             report.figures.append(distribution_figure(drifted[:4]))
-    return report
 
