@@ -68,9 +68,9 @@ def _false_alarm_finding(label: str, det: Detector, flagged: np.ndarray, alpha: 
 
 @declare(norm=NORM, adaptive_steps=COUNT, max_attack_points=COUNT, alpha=OPEN_UNIT, random_state=INT_SEED)
 def evaluate_detectors(detectors: Sequence[Detector], x_clean: Any, *, shifts: Mapping[str, Any] | None = None,
-             attacks: Mapping[str, float] | None = None, adaptive: bool = True, y: Any = None,
-             norm: str = "linf", adaptive_steps: int = 50, max_attack_points: int = 500, alpha: float = 0.01,
-             random_state: int = 0) -> Report:
+                       attacks: Mapping[str, float] | None = None, adaptive: bool = True, y: Any = None,
+                       norm: str = "linf", adaptive_steps: int = 50, max_attack_points: int = 500,
+                       alpha: float = 0.01, random_state: int = 0) -> Report:
     """Evaluate calibrated detectors on held-out clean data, shifts, attacks and adaptive attacks → Report.
 
     ``shifts``: name → inputs (all count as positives). ``attacks``: name ("fgsm", "pgd",
@@ -97,60 +97,21 @@ def evaluate_detectors(detectors: Sequence[Detector], x_clean: Any, *, shifts: M
         f = _false_alarm_finding(label, d, flagged, alpha)
         if f is not None:
             report.add(f)
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-
-    def record(scenario: str, positives: list[np.ndarray]) -> None:
-        results[scenario], curves[scenario] = {}, {}
-        for label, d, neg, pos in zip(labels, detectors, clean, positives):
-            results[scenario][label] = detection_scores(neg, pos, threshold=d.threshold).to_dict()
-            curves[scenario][label] = roc_points(neg, pos)
-
+    scenarios = _Scenarios(detectors, labels, clean)
     for name, xs in (shifts or {}).items():
-        record(name, _score_all(detectors, xs))
+        scenarios.record(name, _score_all(detectors, xs))
     attack_info: dict[str, dict[str, float]] = {}
     adaptive_info: dict[str, dict[str, float]] = {}
     if attacks:
-        clf = detectors[0].clf
-        if any(d.clf is not clf for d in detectors):
-            raise InputError("attacks need every detector to watch the same classifier")
-        if y is None:
-            raise InputError("attacks need the clean labels: evaluate_detectors(..., y=y_clean)")
-        xt = clf.as_input(x_clean)
-        yt = clf.as_labels(y, len(xt))
-        with eval_mode(clf):
-            correct = (clf.predict(xt) == yt).nonzero().squeeze(1)[:max_attack_points]
-        if len(correct) == 0:
-            raise InputError("the model classifies none of the clean inputs correctly: nothing to attack")
-        xa, ya = xt[correct], yt[correct]
-        for name, eps in attacks.items():
-            res = _attack(name, norm, random_state)(clf, xa, ya, eps=eps)
-            fooled = res.success[0]
-            attack_info[name] = {"eps": float(eps), "success_rate": float(fooled.float().mean()),
-                                 "n_adversarial": int(fooled.sum())}
-            if fooled.sum() == 0:
-                report.add(Finding(id="detectors.attack-found-nothing", lens="detectors", severity=Severity.INFO,
-                                   title=f"{name} at eps={eps} fooled no input: no adversarial positives to score"))
-                continue
-            scenario = f"{name} eps={eps:g}"
-            record(scenario, _score_all(detectors, res.adversarial[0][fooled]))
-            for label, d in zip(labels, detectors):
-                tpr = results[scenario][label]["tpr"]
-                if tpr < 2 * d.fpr:
-                    report.add(Finding(
-                        id="detectors.misses-attack", lens="detectors", severity=Severity.MEDIUM,
-                        title=f"{label} flags only {tpr:.0%} of {scenario} adversarial inputs "
-                              f"(false-alarm rate {d.fpr:.0%})",
-                        detail="Against this attack the detector does little better than flagging inputs at random.",
-                        evidence={"tpr": tpr, "fpr": d.fpr, "scenario": scenario,
-                                  "auroc": results[scenario][label]["auroc"]},
-                        fix="Do not count on this detector against this attack; pick one that separates it."))
+        xa, ya = _attack_points(detectors, x_clean, y, max_attack_points)
+        attack_info = _static_attacks(report, scenarios, xa, ya, attacks, norm, random_state)
         if adaptive:
             budgets = sorted({float(e) for n, e in attacks.items() if n != "square"})
             for label, d in zip(labels, detectors):
                 for eps in budgets:
                     adaptive_info[f"{label} eps={eps:g}"] = _adaptive(report, label, d, xa, ya, eps, norm,
-                                                                      adaptive_steps, results, random_state)
+                                                                      adaptive_steps, scenarios.results, random_state)
+    results = scenarios.results
     report.metrics.update({
         "detectors": labels,
         "clean_fpr": clean_fpr,
@@ -161,9 +122,72 @@ def evaluate_detectors(detectors: Sequence[Detector], x_clean: Any, *, shifts: M
         "adaptive": adaptive_info,
     })
     if results:
-        report.figures.append(_roc_figure(curves))
+        report.figures.append(_roc_figure(scenarios.curves))
         report.figures.append(_table_figure(results, labels))
     return report
+
+
+class _Scenarios:
+    """Each scenario's detection figures and ROC points per detector, against the same clean scores."""
+
+    def __init__(self, detectors: Sequence[Detector], labels: list[str], clean: list[np.ndarray]) -> None:
+        self.detectors, self.labels, self.clean = detectors, labels, clean
+        self.results: dict[str, dict[str, dict[str, float]]] = {}
+        self.curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+
+    def record(self, scenario: str, positives: list[np.ndarray]) -> None:
+        self.results[scenario], self.curves[scenario] = {}, {}
+        for label, d, neg, pos in zip(self.labels, self.detectors, self.clean, positives):
+            self.results[scenario][label] = detection_scores(neg, pos, threshold=d.threshold).to_dict()
+            self.curves[scenario][label] = roc_points(neg, pos)
+
+
+def _attack_points(detectors: Sequence[Detector], x_clean: Any, y: Any, most: int
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``most`` clean inputs the model classifies correctly, with their labels: what the attacks start from."""
+    clf = detectors[0].clf
+    if any(d.clf is not clf for d in detectors):
+        raise InputError("attacks need every detector to watch the same classifier")
+    if y is None:
+        raise InputError("attacks need the clean labels: evaluate_detectors(..., y=y_clean)")
+    xt = clf.as_input(x_clean)
+    yt = clf.as_labels(y, len(xt))
+    with eval_mode(clf):
+        correct = (clf.predict(xt) == yt).nonzero().squeeze(1)[:most]
+    if len(correct) == 0:
+        raise InputError("the model classifies none of the clean inputs correctly: nothing to attack")
+    return xt[correct], yt[correct]
+
+
+def _static_attacks(report: Report, scenarios: _Scenarios, xa: torch.Tensor, ya: torch.Tensor,
+                    attacks: Mapping[str, float], norm: str, random_state: int) -> dict[str, dict[str, float]]:
+    """Each attack that ignores the detectors, its fooling inputs scored as a scenario; findings where a detector
+    misses them."""
+    clf = scenarios.detectors[0].clf
+    info: dict[str, dict[str, float]] = {}
+    for name, eps in attacks.items():
+        res = _attack(name, norm, random_state)(clf, xa, ya, eps=eps)
+        fooled = res.success[0]
+        info[name] = {"eps": float(eps), "success_rate": float(fooled.float().mean()),
+                      "n_adversarial": int(fooled.sum())}
+        if fooled.sum() == 0:
+            report.add(Finding(id="detectors.attack-found-nothing", lens="detectors", severity=Severity.INFO,
+                               title=f"{name} at eps={eps} fooled no input: no adversarial positives to score"))
+            continue
+        scenario = f"{name} eps={eps:g}"
+        scenarios.record(scenario, _score_all(scenarios.detectors, res.adversarial[0][fooled]))
+        for label, d in zip(scenarios.labels, scenarios.detectors):
+            tpr = scenarios.results[scenario][label]["tpr"]
+            if tpr < 2 * d.fpr:
+                report.add(Finding(
+                    id="detectors.misses-attack", lens="detectors", severity=Severity.MEDIUM,
+                    title=f"{label} flags only {tpr:.0%} of {scenario} adversarial inputs "
+                          f"(false-alarm rate {d.fpr:.0%})",
+                    detail="Against this attack the detector does little better than flagging inputs at random.",
+                    evidence={"tpr": tpr, "fpr": d.fpr, "scenario": scenario,
+                              "auroc": scenarios.results[scenario][label]["auroc"]},
+                    fix="Do not count on this detector against this attack; pick one that separates it."))
+    return info
 
 
 def _adaptive(report: Report, label: str, d: Detector, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str,
