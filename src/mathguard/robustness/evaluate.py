@@ -150,11 +150,7 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
     rerun. (HopSkipJump, for labels-only models, still draws per batch: fix ``shard_size``.)
     The pitfall checks run here, on the first ``check_samples`` points.
     """
-    if norm not in ("linf", "l2"):
-        raise InputError(f"norm must be 'linf' or 'l2', got {norm!r}")
     budgets = sorted(set(parse_eps(eps) or ()))  # one number or a list; finite and non-negative
-    if not budgets:
-        raise InputError("eps must be a budget or a non-empty list of non-negative budgets")
     check_client(client)
     if shard_size is not None:
         integer(shard_size, "shard_size")
@@ -181,65 +177,87 @@ def evaluate_robustness(clf: Any, x: Any, y: Any, *, norm: str = "linf", eps: Se
         size = shard_size or (DEFAULT_SHARD if client is not None else n)
         out = _Outcomes.merge(run_shards(client, _outcomes, clf, (xt, yt, torch.arange(n)), size, list(attacks),
                                          budgets, norm))
-        clean = out.clean
-        robust_raw: dict[float, float] = {}
-        robust_worst: dict[float, float] = {}
-        worst = clean.clone()
-        points: dict[float, Any] = {}
-        for e in budgets:
-            robust, broken = out.robust[e], out.broken[e]
-            if checks and "FGSM" in broken:
-                found = pitfalls.single_step_finding(out.ensemble[e], robust, e)
-                if found:
-                    report.add(found)
-            if checks and broken.get("Square", 0) and any(a.needs_gradients for a in attacks):
-                report.add(pitfalls.blackbox_finding(broken["Square"], e))
-            robust_raw[e] = int(robust.sum()) / n
-            worst &= robust  # fooled at a smaller budget ⇒ fooled here
-            robust_worst[e] = int(worst.sum()) / n
-            points[e] = worst.cpu().numpy().copy()
-        broken_by = out.broken
-
+        robust_raw, robust_worst, points = _per_budget(report, out, budgets, attacks, checks)
         if checks:
-            subset = clean.nonzero().squeeze(1)[:check_samples]
-            for check in (
-                pitfalls.monotonicity_finding(robust_raw),
-                pitfalls.unbounded_finding(clf, xt[subset], yt[subset], norm, random_state=random_state)
-                if len(subset) and clf.has_gradients else None,
-                _noise_check(clf, xt[subset], yt[subset], attacks, budgets[-1], norm, random_state)
-                if len(subset) else None,
-                _convergence_check(clf, xt[subset], yt[subset], attacks[0], budgets, norm) if len(subset) else None,
-            ):
-                if check is not None:
-                    report.add(check)
-            random = any(f.id == "model.nondeterministic" for f in report.findings)
-            if random and clf.has_gradients and len(subset) and budgets[-1] > 0:
-                report.metrics["eot"], found = pitfalls.eot_check(clf, xt[subset], yt[subset], budgets[-1], norm, steps,
-                                                                  random_state=random_state)
-                if found is not None:
-                    report.add(found)
-
-        clean_acc = int(clean.sum()) / n
-        eot = report.metrics.get("eot")
-        report.metrics.update({
-            "clean_accuracy": clean_acc,
-            "robust_accuracy": robust_worst,
-            "robust_accuracy_per_budget_run": robust_raw,
-            "robust_points": points,
-            "broken_by": broken_by,
-            "norm": norm,
-            "n": n,
-            "attacks": [{"attack": a.name, **_params(a)} for a in attacks],
-        })
-        report.summary = (f"Clean accuracy {clean_acc:.1%}; worst case over "
-                          f"{', '.join(a.name for a in attacks)}{' and FGSM' if clf.has_gradients else ''}: " +
-                          ", ".join(f"{robust_worst[e]:.1%} at eps={e:g}" for e in budgets) +
-                          ". These are upper bounds on true robust accuracy." +
-                          (f" The model is random: EOT-PGD leaves {eot['eot_robust_accuracy']:.1%} of "
-                           f"{eot['n']} checked inputs robust at eps={eot['eps']:g} (plain PGD: "
-                           f"{eot['plain_robust_accuracy']:.1%})." if eot else ""))
-        report.figures.append(_curve(budgets, robust_worst, clean_acc, norm))
+            _after_checks(report, clf, xt, yt, out.clean, attacks, budgets, robust_raw, norm, steps, check_samples,
+                          random_state)
+        _render(report, clf, out, attacks, budgets, robust_raw, robust_worst, points, norm)
     return report
+
+
+def _per_budget(report: Report, out: _Outcomes, budgets: list[float], attacks: Sequence[Attack], checks: bool
+                ) -> tuple[dict[float, float], dict[float, float], dict[float, Any]]:
+    """Robust accuracy per budget as run and as the worst case up to it, the robust points, and the findings
+    that one budget's outcomes show (FGSM or Square finding what the gradient attacks missed)."""
+    n = len(out.clean)
+    robust_raw: dict[float, float] = {}
+    robust_worst: dict[float, float] = {}
+    worst = out.clean.clone()
+    points: dict[float, Any] = {}
+    for e in budgets:
+        robust, broken = out.robust[e], out.broken[e]
+        if checks and "FGSM" in broken:
+            found = pitfalls.single_step_finding(out.ensemble[e], robust, e)
+            if found:
+                report.add(found)
+        if checks and broken.get("Square", 0) and any(a.needs_gradients for a in attacks):
+            report.add(pitfalls.blackbox_finding(broken["Square"], e))
+        robust_raw[e] = int(robust.sum()) / n
+        worst &= robust  # fooled at a smaller budget ⇒ fooled here
+        robust_worst[e] = int(worst.sum()) / n
+        points[e] = worst.cpu().numpy().copy()
+    return robust_raw, robust_worst, points
+
+
+def _after_checks(report: Report, clf: Classifier, xt: torch.Tensor, yt: torch.Tensor, clean: torch.Tensor,
+                  attacks: Sequence[Attack], budgets: list[float], robust_raw: dict[float, float], norm: str,
+                  steps: int, check_samples: int, random_state: int) -> None:
+    """The pitfall checks that re-attack the first ``check_samples`` correctly classified points: monotonicity,
+    an unbounded budget, noise, longer runs, and EOT when the model is random."""
+    subset = clean.nonzero().squeeze(1)[:check_samples]
+    for check in (
+        pitfalls.monotonicity_finding(robust_raw),
+        pitfalls.unbounded_finding(clf, xt[subset], yt[subset], norm, random_state=random_state)
+        if len(subset) and clf.has_gradients else None,
+        _noise_check(clf, xt[subset], yt[subset], attacks, budgets[-1], norm, random_state)
+        if len(subset) else None,
+        _convergence_check(clf, xt[subset], yt[subset], attacks[0], budgets, norm) if len(subset) else None,
+    ):
+        if check is not None:
+            report.add(check)
+    random = any(f.id == "model.nondeterministic" for f in report.findings)
+    if random and clf.has_gradients and len(subset) and budgets[-1] > 0:
+        report.metrics["eot"], found = pitfalls.eot_check(clf, xt[subset], yt[subset], budgets[-1], norm, steps,
+                                                          random_state=random_state)
+        if found is not None:
+            report.add(found)
+
+
+def _render(report: Report, clf: Classifier, out: _Outcomes, attacks: Sequence[Attack], budgets: list[float],
+            robust_raw: dict[float, float], robust_worst: dict[float, float], points: dict[float, Any],
+            norm: str) -> None:
+    """The metrics, the summary line and the robustness curve."""
+    n = len(out.clean)
+    clean_acc = int(out.clean.sum()) / n
+    eot = report.metrics.get("eot")
+    report.metrics.update({
+        "clean_accuracy": clean_acc,
+        "robust_accuracy": robust_worst,
+        "robust_accuracy_per_budget_run": robust_raw,
+        "robust_points": points,
+        "broken_by": out.broken,
+        "norm": norm,
+        "n": n,
+        "attacks": [{"attack": a.name, **_params(a)} for a in attacks],
+    })
+    report.summary = (f"Clean accuracy {clean_acc:.1%}; worst case over "
+                      f"{', '.join(a.name for a in attacks)}{' and FGSM' if clf.has_gradients else ''}: " +
+                      ", ".join(f"{robust_worst[e]:.1%} at eps={e:g}" for e in budgets) +
+                      ". These are upper bounds on true robust accuracy." +
+                      (f" The model is random: EOT-PGD leaves {eot['eot_robust_accuracy']:.1%} of "
+                       f"{eot['n']} checked inputs robust at eps={eot['eps']:g} (plain PGD: "
+                       f"{eot['plain_robust_accuracy']:.1%})." if eot else ""))
+    report.figures.append(_curve(budgets, robust_worst, clean_acc, norm))
 
 
 def _params(attack: Attack) -> dict[str, Any]:
