@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING
 
 from mathguard.report.display import fmt_number, is_scalar
 from mathguard.report.jsonable import jsonable
 from mathguard.report.finding import Finding, Severity
+from mathguard.report.shape import ReportShape
 from mathguard.report.table import Table
 
-if TYPE_CHECKING:  # report.py calls this renderer, so at run time the import runs one way: report -> html
-    from mathguard.report.report import Report
 
 _COLORS = {
     Severity.INFO: "#5b7083",
@@ -156,14 +154,14 @@ def _metrics(metrics: dict, tables: set[str]) -> str:
     return f'<details open><summary>Metrics</summary><div class="scroll"><table>{body}</table></div></details>'
 
 
-def _anchors(report: Report, ids: _Ids, out: dict[int, str]) -> None:
+def _anchors(report: ReportShape, ids: _Ids, out: dict[int, str]) -> None:
     """Section anchors assigned once, in document order, before anything links to them."""
     for s in report.sections:
         out[id(s)] = ids.take("sec-" + s.title)
         _anchors(s, ids, out)
 
 
-def _body(report: Report, level: int, ids: _Ids, anchors: dict[int, str], preamble: str = "") -> str:
+def _body(report: ReportShape, level: int, ids: _Ids, anchors: dict[int, str], preamble: str = "") -> str:
     h = f"h{min(level, 6)}"
     anchor = anchors.get(id(report), "top")
     out = [f'<{h} id="{anchor}">{escape(report.title)}</{h}>', preamble]
@@ -208,7 +206,7 @@ def _findings(findings: list[Finding], ids: _Ids) -> list[str]:
     return out
 
 
-def render_html(report: Report) -> str:
+def render_html(report: ReportShape) -> str:
     worst = report.worst
     counts = {s: 0 for s in Severity}
     for f in report.all_findings():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -10,9 +10,8 @@ from rich.table import Table
 
 from mathguard.report.display import fmt_number, is_scalar, metric_rows
 from mathguard.report.finding import Severity
+from mathguard.report.shape import ReportShape
 
-if TYPE_CHECKING:  # report.py calls this renderer, so at run time the import runs one way: report -> terminal
-    from mathguard.report.report import Report
 
 _STYLE = {
     Severity.INFO: "dim",
@@ -23,7 +22,7 @@ _STYLE = {
 }
 
 
-def _render(report: Report, console: Console, depth: int, max_metrics: int) -> None:
+def _render(report: ReportShape, console: Console, depth: int, max_metrics: int) -> None:
     console.rule(f"[bold]{report.title}", align="left", style="blue" if depth else "bold blue")
     if report.summary:
         console.print(escape(report.summary))
@@ -51,7 +50,7 @@ def _render(report: Report, console: Console, depth: int, max_metrics: int) -> N
         _render(s, console, depth + 1, max_metrics)
 
 
-def render_terminal(report: Report, console: Any = None, max_metrics: int = 12) -> None:
+def render_terminal(report: ReportShape, console: Any = None, max_metrics: int = 12) -> None:
     console = console or Console()
     _render(report, console, 0, max_metrics)
     worst = report.worst
