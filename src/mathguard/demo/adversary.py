@@ -11,13 +11,15 @@ from torch import nn
 from mathguard.attacks import HopSkipJump, Patch, RandomTransform, universal_perturbation
 from mathguard.demo.context import DemoContext
 from mathguard.defend.loop import batches, train
-from mathguard.defend.ecoc import ECOC, claimed_and_adaptive, ecoc_loss
+from mathguard.defend.ecoc import ECOC, claimed_and_adaptive, ecoc_hinge_loss
 from mathguard.demo.modalities import signal_finding, tabular_finding
 from mathguard.models import wrap
 from mathguard.report import Finding, Report, Severity
 
 UAP_EPS = 0.2
-ECOC_EPS = 0.1
+ECOC_EPS = 0.2
+#: Enough Adam steps at a high rate for most bits to reach float32 tanh saturation (the masking shown).
+ECOC_EPOCHS, ECOC_LR = 120, 5e-2
 
 
 def demo_section(ctx: DemoContext) -> Report:
@@ -81,24 +83,34 @@ def demo_section(ctx: DemoContext) -> Report:
 
 
 def ecoc_finding(ctx: DemoContext) -> Finding:
-    """An error-correcting-output-code MLP (Verma & Swami 2019) on the digits, attacked as its paper evaluated it
-    (PGD on the published probability outputs) and adaptively (the full evaluation), side by side."""
+    """An error-correcting-output-code MLP (Verma & Swami 2019) on the digits, its bits trained into tanh
+    saturation, attacked as its paper evaluated it (fixed-step PGD) and adaptively (the full evaluation)."""
     x_train, x_test = (torch.as_tensor(a, dtype=torch.float32).flatten(1) for a in ctx.digits_images)
     y_train, y_test = torch.as_tensor(ctx.digits.y_train), torch.as_tensor(ctx.digits.y_test)
     torch.manual_seed(ctx.random_state)
     net = ECOC(nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 16)), 10, random_state=ctx.random_state)
-    train(net, batches(x_train, y_train), ecoc_loss, epochs=5 if ctx.quick else 15, lr=3e-3)
+    train(net, batches(x_train, y_train, random_state=ctx.random_state), ecoc_hinge_loss,
+          epochs=ECOC_EPOCHS, lr=ECOC_LR)
     n = 40 if ctx.quick else 100
-    fig = claimed_and_adaptive(net, x_test[:n], y_test[:n], eps=ECOC_EPS, input_shape=(64,), bounds=(0.0, 1.0))
+    fig = claimed_and_adaptive(net, x_test[:n], y_test[:n], eps=ECOC_EPS, random_state=ctx.random_state,
+                               input_shape=(64,), bounds=(0.0, 1.0))
     gap = fig["claimed"] - fig["adaptive"]
+    masking = [f for f in fig["findings"] if f.startswith("adversarial.")]
+    if gap > 0.02:
+        detail = (f"The published protocol (fixed-step PGD from one start) over-claims by {gap * 100:.0f} points: "
+                  "the bits, trained to ±1, saturate the tanh, the gradient is exactly zero on many points and the "
+                  "attack stalls there, where APGD's step schedule, targeted losses and Square do not.")
+    else:
+        detail = ("Here the published protocol already finds what the adaptive evaluation finds: the codes do not "
+                  "make the model robust at this budget.")
+    if masking:
+        detail += f" The evaluation's pitfall checks raised {', '.join(masking)}."
     return Finding(
         id="adversarial.ecoc-claimed-vs-adaptive", lens="adversarial",
         severity=Severity.HIGH if gap > 0.02 else Severity.MEDIUM,
-        title=f"ECOC digits MLP at L∞ {ECOC_EPS}: claimed {fig['claimed']:.0%} robust (PGD on its probabilities), "
-              f"adaptive {fig['adaptive']:.0%} (clean {fig['clean']:.0%})",
-        detail=("The published-style evaluation over-claims by " f"{gap:.0%}." if gap > 0.02 else
-                "Here the plain attack already finds what the adaptive one finds: the codes do not make the model "
-                "robust at this budget.") + " Tramèr et al. (2020) broke the published ECOC claims adaptively.",
+        title=f"ECOC digits MLP at L∞ {ECOC_EPS}: the published evaluation claims {fig['claimed']:.0%} robust, "
+              f"the adaptive one finds {fig['adaptive']:.0%} (clean {fig['clean']:.0%})",
+        detail=detail + " Tramèr et al. (2020) broke the published ECOC claims adaptively.",
         evidence={**fig, "eps": ECOC_EPS, "n": n},
         fix="Judge a defense by the adaptive figure (mg.evaluate_robustness), never by the attack it was tuned "
             "against; train for robustness (adversarial or IBP training) instead.")
