@@ -50,7 +50,7 @@ NOT_ENTRY_POINTS = {
                 "universal_perturbation"},
     "robustness": {"default_attacks"},
     "certify": {"lower_confidence_bound", "max_certifiable_radius", "smoothed_predict", "lipschitz"},
-    "defend": {"adversarial_training", "batches", "ecoc_loss", "gaussian_augmentation", "ibp_training", "lipschitz_layers",
+    "defend": {"adversarial_training", "batches", "ecoc_hinge_loss", "ecoc_loss", "gaussian_augmentation", "ibp_training", "lipschitz_layers",
                "train"},
     "detect": {"make_detector", "score_many", "detection_scores"},
     "auditor": {"junit_xml", "load_config"},
