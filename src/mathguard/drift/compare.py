@@ -28,10 +28,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mathguard.drift.accumulators import NumericFeature
+from mathguard.drift.accumulators import CategoricalFeature, NumericFeature
 from mathguard.drift.domain import DomainAUC, domain_auc
 from mathguard.drift.measures import FeatureDrift, categorical_drift, numeric_drift
-from mathguard.drift.profile import Profile, profile
+from mathguard.drift.profile import Profile, profile, stream_profile
+from mathguard.drift.sketch import MAX_LEVEL
 from mathguard.errors import InputError
 from mathguard.evaluation import holm
 from mathguard.report import Finding, Report, Severity
@@ -192,7 +193,8 @@ def _as_profile(data: Any, proba: Any, like: Profile | None, categorical: Sequen
         return profile(data, proba, categorical=categorical, chunk_size=chunk_size, feature_names=names), []
     from mathguard.drift.frames import iter_frames
 
-    if type(data).__module__.startswith("dask."):  # a Dask DataFrame: columns are known without reading
+    dask = type(data).__module__.startswith("dask.")
+    if dask:  # a Dask DataFrame: columns are known without reading
         columns, source = [str(c) for c in data.columns], data
     else:
         frames = iter_frames(data, chunk_size, names)
@@ -207,8 +209,15 @@ def _as_profile(data: Any, proba: Any, like: Profile | None, categorical: Sequen
     sketch = next((f.sketch for f in like.features.values() if isinstance(f, NumericFeature)), None)
     proba_cols = set(proba) if isinstance(proba, (list, tuple)) and all(isinstance(c, str) for c in proba) else set()
     extra = [c for c in columns if c not in like.features and c not in proba_cols]
-    return profile(source, proba, categorical=cats, columns=present,
-                   max_buckets=sketch.max_buckets if sketch else 4096, sample_size=like.sample.size), extra
+    buckets = sketch.max_buckets if sketch else 4096
+    if dask:  # partitions are profiled where they live
+        return profile(source, proba, categorical=cats, columns=present, max_buckets=buckets,
+                       sample_size=like.sample.size), extra
+    # Sketches start at the reference's levels: compare reads them there, and they end at the same buckets.
+    levels = {c: f.sketch.level for c, f in like.features.items() if isinstance(f, NumericFeature)}
+    return stream_profile(source, proba, categorical=cats, columns=present, max_buckets=buckets,
+                          max_categories=CategoricalFeature.max_categories, sample_size=like.sample.size,
+                          levels=levels, entropy_level=like.entropy.sketch.level if like.entropy else MAX_LEVEL), extra
 
 
 @declare(random_state=INT_SEED)

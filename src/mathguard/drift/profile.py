@@ -17,15 +17,15 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from mathguard.drift.accumulators import (CategoricalFeature, Feature, NumericFeature, RowSample, category_labels,
-                                          combine_row_hashes, is_numeric)
+                                          combine_row_hashes, hash_floats, is_numeric)
 from mathguard.drift.frames import iter_frames
-from mathguard.drift.sketch import LogSketch
+from mathguard.drift.sketch import MAX_LEVEL, LogSketch
 from mathguard.drift.storage import (SCHEMA, check_schema, feature_from_dict, read_document, same_document,
                                      write_document)
 from mathguard.errors import InputError
@@ -66,23 +66,29 @@ class Profile:
         cats = pd.DataFrame({name: category_labels(frame[name]) for name, feat in self.features.items()
                              if not isinstance(feat, NumericFeature)}, index=frame.index) if sampled else None
 
-        def fold(item: tuple[str, Feature]) -> np.ndarray | None:
-            """Fold one column in; return its values' hashes for the row sample (while they are in cache)."""
-            name, feat = item
+        # Every column's value hashes, one row each: one large buffer rather than a fresh array per column.
+        hashes = np.empty((len(self.features), len(frame)), dtype=np.uint64) if sampled else None
+
+        def fold(i: int, name: str, feat: Feature) -> None:
+            """Fold one column in and hash its values for the row sample (while they are in cache)."""
             if isinstance(feat, NumericFeature):
                 values = _numeric_column(frame[name], name, self.n_rows)
                 try:
                     feat.update(values)
                 except InputError as exc:
                     raise InputError(f"column {name!r}: {exc}") from None
-                return pd.util.hash_array(values) if sampled else None
+                if hashes is not None:
+                    hash_floats(values, hashes[i])
+                return
             feat.update(frame[name])
-            return pd.util.hash_array(cats[name]._values) if sampled else None  # type: ignore[index]
+            if hashes is not None:
+                hashes[i] = pd.util.hash_array(cats[name]._values)  # type: ignore[index]
 
         # Columns are independent and numpy releases the GIL in the heavy loops: one thread per core.
-        hashes = list(_pool().map(fold, self.features.items()))
-        if sampled:
-            self.sample.update_hashed(_row_hashes(hashes), lambda take: _sample_rows(frame, cats, self.features, take))
+        list(_pool().map(fold, range(len(self.features)), self.features.keys(), self.features.values()))
+        if hashes is not None:
+            self.sample.update_hashed(_row_hashes(list(hashes)),
+                                      lambda take: _sample_rows(frame, cats, self.features, take))
         if (proba is None) != (self.n_classes is None):
             raise InputError("give proba for every chunk or for none")
         if proba is not None:
@@ -193,7 +199,7 @@ def _sample_view(frame: pd.DataFrame, features: dict[str, Feature]) -> pd.DataFr
 
 
 def _new_profile(frame: pd.DataFrame, categorical: Sequence[str], n_classes: int | None, max_buckets: int,
-                 max_categories: int, sample_size: int) -> Profile:
+                 max_categories: int, sample_size: int, levels: dict[str, int], entropy_level: int) -> Profile:
     unknown = sorted(set(categorical) - set(frame.columns))
     if unknown:
         raise InputError(f"categorical names unknown columns {unknown[:5]}")
@@ -202,10 +208,15 @@ def _new_profile(frame: pd.DataFrame, categorical: Sequence[str], n_classes: int
         if name in categorical or not is_numeric(frame[name].dtype):
             features[name] = CategoricalFeature(max_categories)
         else:
-            features[name] = NumericFeature(LogSketch(max_buckets))
+            features[name] = NumericFeature(LogSketch(max_buckets, levels.get(name, MAX_LEVEL)))
     pred = None if n_classes is None else CategoricalFeature(max_categories)
-    ent = None if n_classes is None else NumericFeature(LogSketch(max_buckets))
+    ent = None if n_classes is None else NumericFeature(LogSketch(max_buckets, entropy_level))
     return Profile(features, RowSample(sample_size), 0, n_classes, pred, ent)
+
+
+def _proba_columns(proba: Any) -> list[str] | None:
+    """The names of the probability columns when ``proba`` names them, else None."""
+    return list(proba) if isinstance(proba, (list, tuple)) and proba and isinstance(proba[0], str) else None
 
 
 @declare(max_buckets=Int(16), max_categories=COUNT, sample_size=Int(0), chunk_size=Optional(COUNT))
@@ -221,15 +232,30 @@ def profile(X: Any, proba: Any = None, *, categorical: Sequence[str] = (), colum
     Non-numeric and boolean columns, and those named in ``categorical``, are categorical.
     ``columns`` restricts the profile to those columns (in that order).
     """
-    proba_cols = list(proba) if isinstance(proba, (list, tuple)) and proba and isinstance(proba[0], str) else None
+    proba_cols = _proba_columns(proba)
     if is_dask(X):
         if proba is not None and proba_cols is None:
             raise InputError("with a Dask DataFrame, give proba as the names of its probability columns")
         return _profile_partitions(X, proba_cols, categorical=categorical, columns=columns, max_buckets=max_buckets,
                                    max_categories=max_categories, sample_size=sample_size)
+    return stream_profile(iter_frames(X, chunk_size, feature_names), proba, categorical=categorical, columns=columns,
+                          max_buckets=max_buckets, max_categories=max_categories, sample_size=sample_size)
+
+
+def stream_profile(frames: Iterable[pd.DataFrame], proba: Any, *, categorical: Sequence[str],
+                   columns: Sequence[str] | None, max_buckets: int, max_categories: int, sample_size: int,
+                   levels: dict[str, int] | None = None, entropy_level: int = MAX_LEVEL) -> Profile:
+    """``profile`` of DataFrame chunks; numeric sketches start at ``levels`` (by column; ``entropy_level`` for the
+    prediction entropy) instead of full resolution.
+
+    Why: ``compare`` reads the current sketches only at the reference's level, and a sketch capped there ends at
+    exactly those buckets (the level reached is the finest that fits, coarsening commutes), without first
+    searching the finer levels the reference never had.
+    """
+    proba_cols = _proba_columns(proba)
     proba_arr = None if proba is None or proba_cols else probabilities(proba, "proba")
     prof: Profile | None = None
-    for frame in iter_frames(X, chunk_size, feature_names):
+    for frame in frames:
         chunk_proba = None
         if proba_cols is not None:
             missing = [c for c in proba_cols if c not in frame.columns]
@@ -251,7 +277,8 @@ def profile(X: Any, proba: Any = None, *, categorical: Sequence[str] = (), colum
             if frame.shape[1] == 0:
                 raise InputError("the data has no feature columns")
             k = None if chunk_proba is None else chunk_proba.shape[1]
-            prof = _new_profile(frame, categorical, k, max_buckets, max_categories, sample_size)
+            prof = _new_profile(frame, categorical, k, max_buckets, max_categories, sample_size, levels or {},
+                                entropy_level)
         prof.update(frame, chunk_proba)
     if prof is None or prof.n_rows == 0:
         raise InputError("the data is empty: no rows to profile")

@@ -16,6 +16,7 @@ the data fill, not by a fixed fraction of the magnitude.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
@@ -28,12 +29,41 @@ MAX_LEVEL = 52
 _MANTISSA = 52
 
 
-def bucket_keys(values: np.ndarray, level: int) -> np.ndarray:
-    """Signed bucket key of each finite value: monotone in the value, 0 for zero."""
+_SCRATCH_MAX = 1 << 20  # items; larger temporaries are allocated per call (numpy gives them huge pages)
+_local = threading.local()
+
+
+def scratch(n: int, slot: int) -> np.ndarray:
+    """A per-thread int64 buffer of ``n`` items, reused from call to call.
+
+    Why: a fresh 2 MiB temporary per column and chunk costs more in page faults than the arithmetic
+    done on it (about 3 ms against 0.4 ms for 262,144 values). A slot's contents live until the
+    same thread asks for that slot again, so callers use it only for temporaries they do not return.
+    """
+    if n > _SCRATCH_MAX:
+        return np.empty(n, dtype=np.int64)
+    bufs: dict[int, np.ndarray] = _local.__dict__.setdefault("bufs", {})
+    buf = bufs.get(slot)
+    if buf is None or len(buf) < n:
+        buf = bufs[slot] = np.empty(max(n, 65536), dtype=np.int64)
+    return buf[:n]
+
+
+def bucket_keys(values: np.ndarray, level: int, out: np.ndarray | None = None,
+                sign: np.ndarray | None = None) -> np.ndarray:
+    """Signed bucket key of each finite value: monotone in the value, 0 for zero.
+
+    ``out`` and ``sign`` (int64, one item per value) receive the keys and a temporary when given.
+    The sign is applied as ``(mag ^ s) - s`` with ``s`` -1 for a negative value: two's-complement
+    negation, the same integers as a masked ``np.negative`` at a seventh of its time.
+    """
     values = np.ascontiguousarray(values, dtype=np.float64)
-    keys = values.view(np.int64) & np.int64(0x7FFF_FFFF_FFFF_FFFF)  # the magnitude's bits
+    bits = values.view(np.int64)
+    keys = np.bitwise_and(bits, np.int64(0x7FFF_FFFF_FFFF_FFFF), out=out)  # the magnitude's bits
     keys >>= _MANTISSA - level
-    np.negative(keys, out=keys, where=np.signbit(values))
+    neg = np.right_shift(bits, 63, out=sign)  # -1 where the sign bit is set (-0.0 included: its key stays 0)
+    keys ^= neg
+    keys -= neg
     return keys
 
 
@@ -66,15 +96,24 @@ def _distinct(sorted_keys: np.ndarray, bits: int) -> int:
 
 
 def _histogram(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct keys (sorted) and how often each occurs: a bincount when they span a short range, else a sort."""
+    """Distinct keys (sorted) and how often each occurs: a bincount when they span a short range, else a sort.
+
+    ``keys`` may be shifted in place (callers pass a temporary)."""
     lo, hi = int(keys.min()), int(keys.max())
     if hi - lo < 2 * len(keys) + 4096:
-        counts = np.bincount(keys - lo)
+        keys -= lo
+        counts = np.bincount(keys)
         present = np.flatnonzero(counts)
         return present + lo, counts[present].astype(np.int64)
     keys = np.sort(keys)
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
     return keys[starts], np.diff(np.append(starts, len(keys))).astype(np.int64)
+
+
+def _histogram_at(values: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_histogram(bucket_keys(values, level))`` with the keys in this thread's scratch buffers."""
+    n = len(values)
+    return _histogram(bucket_keys(values, level, scratch(n, 0), scratch(n, 1)))
 
 
 _FINE = 20  # above this level a first guess comes from the exponents alone
@@ -92,7 +131,7 @@ def _fit(values: np.ndarray, cap: int, max_buckets: int) -> tuple[int, np.ndarra
     """
     lo = 0
     if cap > _FINE:
-        d0 = len(_histogram(bucket_keys(values, 0))[0])
+        d0 = len(_histogram_at(values, 0)[0])
         if d0 > max_buckets:
             return None
         lo = min(cap, int(math.floor(math.log2(max_buckets / d0))))
@@ -100,7 +139,7 @@ def _fit(values: np.ndarray, cap: int, max_buckets: int) -> tuple[int, np.ndarra
     else:
         hi = cap
     while True:
-        keys, counts = _histogram(bucket_keys(values, hi))
+        keys, counts = _histogram_at(values, hi)
         if len(keys) <= max_buckets:
             if hi == cap:
                 return hi, keys, counts
