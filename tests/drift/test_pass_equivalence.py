@@ -81,3 +81,35 @@ def test_compare_reads_capped_sketches_as_full_ones():
     via = mg.drift.compare(prof, mg.drift.profile(cur, proba_cur, chunk_size=1000))
     assert repr(direct.metrics) == repr(via.metrics)
     assert [f.id for f in direct.findings] == [f.id for f in via.findings]
+
+
+# ---------------------------------------------------------------- sums of squares without the BLAS threads
+from threadpoolctl import threadpool_info  # noqa: E402
+
+from mathguard.drift.blas import one_thread_dots, split_sum_of_squares  # noqa: E402
+
+
+def _blas_threads() -> list[int]:
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_split_sums_of_squares_are_the_blas_own():
+    rng = np.random.default_rng(7)
+    vectors = [rng.normal(size=n) * rng.uniform(0.01, 100) + rng.uniform(-1, 1)
+               for n in (1, 10_000, 10_001, 20_000, 65_537, 262_143, 262_144, 1_000_003) for _ in range(6)]
+    expect = [float(v @ v) for v in vectors]
+    before = _blas_threads()
+    with one_thread_dots() as parts:
+        with one_thread_dots() as inner:  # nested (and concurrent) passes share the limit and the split
+            assert inner == parts
+        got = [split_sum_of_squares(v, parts) for v in vectors]
+    assert got == expect
+    assert _blas_threads() == before  # the limit ends with the pass
+
+
+def test_profile_moments_as_the_blas_computes_them():
+    """m2 of a long column equals the centred dot product the BLAS gives outside the pass."""
+    x = np.random.default_rng(8).normal(size=300_000) * 3 + 1
+    feat = mg.drift.profile(pd.DataFrame({"x": x}), chunk_size=300_000).features["x"]
+    centred = x - float(x.mean())
+    assert feat.m2 == float(centred @ centred)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from mathguard.drift.blas import split_sum_of_squares
 from mathguard.drift.sketch import LogSketch, scratch
 from mathguard.errors import InputError
 
@@ -44,7 +45,9 @@ class NumericFeature:
     def n_rows(self) -> int:
         return self.n + self.n_missing + self.n_infinite
 
-    def update(self, values: np.ndarray) -> None:
+    def update(self, values: np.ndarray, dot_parts: int = 1) -> None:
+        """Fold finite values in (missing and infinite ones are counted); ``dot_parts`` as
+        ``blas.one_thread_dots`` gives it, so the sum of squares is the BLAS's own."""
         finite = values
         if not np.isfinite(values).all():
             nan = np.isnan(values)
@@ -58,7 +61,7 @@ class NumericFeature:
             mean = float(finite.mean())
             # Centred in a reused buffer: the same floats and the same dot as a fresh ``finite - mean``.
             centred = np.subtract(finite, mean, out=scratch(finite.size, 0).view(np.float64))
-            m2 = float(centred @ centred)
+            m2 = split_sum_of_squares(centred, dot_parts)
         if not (math.isfinite(mean) and math.isfinite(m2)):
             raise InputError(f"values up to {np.abs(finite).max():.3g} are too large for float64 moments "
                              "(their squares overflow); rescale the column")

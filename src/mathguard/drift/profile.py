@@ -24,6 +24,7 @@ import pandas as pd
 
 from mathguard.drift.accumulators import (CategoricalFeature, Feature, NumericFeature, RowSample, category_labels,
                                           combine_row_hashes, hash_floats, is_numeric)
+from mathguard.drift.blas import one_thread_dots
 from mathguard.drift.frames import iter_frames
 from mathguard.drift.sketch import MAX_LEVEL, LogSketch
 from mathguard.drift.storage import (SCHEMA, check_schema, feature_from_dict, read_document, same_document,
@@ -61,6 +62,10 @@ class Profile:
         if list(frame.columns) != list(self.features):
             raise InputError(f"chunk columns {list(frame.columns)[:8]} differ from the profile's "
                              f"{list(self.features)[:8]}")
+        if (proba is None) != (self.n_classes is None):
+            raise InputError("give proba for every chunk or for none")
+        if proba is not None and proba.shape != (len(frame), self.n_classes):
+            raise InputError(f"proba has shape {proba.shape}; expected ({len(frame)}, {self.n_classes})")
         sampled = self.sample.size > 0 and len(frame) > 0
         # Categorical columns as the sample stores them (labels), in one frame as _sample_view builds them.
         cats = pd.DataFrame({name: category_labels(frame[name]) for name, feat in self.features.items()
@@ -74,7 +79,7 @@ class Profile:
             if isinstance(feat, NumericFeature):
                 values = _numeric_column(frame[name], name, self.n_rows)
                 try:
-                    feat.update(values)
+                    feat.update(values, parts)
                 except InputError as exc:
                     raise InputError(f"column {name!r}: {exc}") from None
                 if hashes is not None:
@@ -84,19 +89,18 @@ class Profile:
             if hashes is not None:
                 hashes[i] = pd.util.hash_array(cats[name]._values)  # type: ignore[index]
 
-        # Columns are independent and numpy releases the GIL in the heavy loops: one thread per core.
-        list(_pool().map(fold, range(len(self.features)), self.features.keys(), self.features.values()))
+        # Columns are independent and numpy releases the GIL in the heavy loops: one thread per core (the BLAS
+        # held to one, its dot products split as it would: see blas.py).
+        with one_thread_dots() as parts:
+            list(_pool().map(fold, range(len(self.features)), self.features.keys(), self.features.values()))
+            if proba is not None and self.entropy is not None:
+                self.entropy.update(np.asarray(entropy(proba, base=2), dtype=np.float64), parts)
         if hashes is not None:
             self.sample.update_hashed(_row_hashes(list(hashes)),
                                       lambda take: _sample_rows(frame, cats, self.features, take))
-        if (proba is None) != (self.n_classes is None):
-            raise InputError("give proba for every chunk or for none")
         if proba is not None:
-            if proba.shape != (len(frame), self.n_classes):
-                raise InputError(f"proba has shape {proba.shape}; expected ({len(frame)}, {self.n_classes})")
-            assert self.prediction is not None and self.entropy is not None
+            assert self.prediction is not None
             self.prediction.update(pd.Series(proba.argmax(axis=1)))
-            self.entropy.update(np.asarray(entropy(proba, base=2), dtype=np.float64))
         self.n_rows += len(frame)
 
     def merge(self, other: "Profile") -> "Profile":
