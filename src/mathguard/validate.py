@@ -8,36 +8,26 @@ matrices, matching lengths) are shared by the statistics, information, drift and
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 
 from mathguard.errors import InputError
+from mathguard.params import Int, Real
 
 
 def finite(value: Any, what: str, *, low: float = -math.inf, high: float = math.inf,
            open_low: bool = False, open_high: bool = False) -> float:
-    """A finite real number between low and high (each end included unless ``open_*``), as a float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise InputError(f"{what} must be a finite number, got {value!r}")
-    v = float(value)
-    if v < low or v > high or (open_low and v == low) or (open_high and v == high):
-        interval = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
-        raise InputError(f"{what} must be in {interval}, got {value!r}")
-    return v
+    """A finite real number between low and high (each end included unless ``open_*``), as a float: the rule
+    ``params.Real`` declares, for values checked in a body (one against another, or against the data)."""
+    Real(low, high, open_low, open_high).check(value, what)
+    return float(value)
 
 
 def integer(value: Any, what: str, *, low: int = 1, high: int | None = None) -> int:
-    """An integer (not 200.5, not True) in [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputError(f"{what} must be an integer, got {value!r}")
-    v = int(value)
-    if high is None and v < low:
-        raise InputError(f"{what} must be at least {low}, got {v}")
-    if high is not None and not low <= v <= high:
-        raise InputError(f"{what} must be in [{low}, {high}], got {v}")
-    return v
+    """An integer (not 200.5, not True) in [low, high], as an int: the rule ``params.Int`` declares."""
+    Int(low, high).check(value, what)
+    return int(value)
 
 
 def as_1d(values: Any, name: str, dtype: Any = None) -> np.ndarray:

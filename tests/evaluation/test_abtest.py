@@ -49,7 +49,7 @@ def test_type_one_error_is_nominal_by_simulation():
 def test_bad_input():
     with pytest.raises(InputError, match="successes_a"):
         ab_test(12, 10, 3, 10)
-    with pytest.raises(InputError, match="n_b must be at least 1"):
+    with pytest.raises(InputError, match="n_b must be an integer at least 1"):
         ab_test(1, 10, 0, 0)
     with pytest.raises(InputError, match="min_effect"):
         sample_size(0.5, 0.0)
