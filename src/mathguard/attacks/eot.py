@@ -20,7 +20,6 @@ from mathguard.attacks.base import Attack, attack_inputs
 from mathguard.attacks.result import AttackResult
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
-from mathguard.validate import finite, integer
 from mathguard.params import COUNT, INT_SEED, Real, declare
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -35,8 +34,7 @@ class RandomTransform:
     @declare(rotation=Real(0, 180), translate=Real(0, 1))
     def __init__(self, rotation: float = 20.0, scale: tuple[float, float] = (0.8, 1.2), translate: float = 0.15,
                  brightness: tuple[float, float] = (0.8, 1.2)) -> None:
-        self.rotation = finite(rotation, "rotation", low=0, high=180)
-        self.translate = finite(translate, "translate", low=0, high=1)
+        self.rotation, self.translate = float(rotation), float(translate)
         self.scale = _range(scale, "scale")
         self.brightness = _range(brightness, "brightness")
 
@@ -128,7 +126,7 @@ class EOT(Attack):
             raise InputError(f"EOT wraps a mathguard Attack, got {type(attack).__name__}")
         super().__init__(attack.norm, attack.progress)
         self.attack, self.transform = attack, as_transform(transforms)
-        self.samples = integer(samples, "samples")
+        self.samples = int(samples)
         self.random_state = random_state
         self.name = f"EOT-{attack.name}"
         self.needs_gradients, self.minimal_norm = attack.needs_gradients, attack.minimal_norm

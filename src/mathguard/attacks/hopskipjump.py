@@ -46,10 +46,8 @@ class HopSkipJump(Attack):
                  init_tries: int = 100, random_state: int = 0, low: Any = None, high: Any = None, mutable: Any = None,
                  progress: Progress | None = None) -> None:
         super().__init__(norm, progress)
-        self.queries = integer(queries, "queries", low=RESERVE + MIN_EVALS + 1)
-        self.init_evals = integer(init_evals, "init_evals")
-        self.max_evals = integer(max_evals, "max_evals", low=self.init_evals)
-        self.init_tries = integer(init_tries, "init_tries")
+        self.queries, self.init_evals, self.init_tries = int(queries), int(init_evals), int(init_tries)
+        self.max_evals = integer(max_evals, "max_evals", low=self.init_evals)  # against init_evals
         self.random_state = random_state
         self.low, self.high, self.mutable = low, high, mutable
 

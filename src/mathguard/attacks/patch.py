@@ -23,7 +23,7 @@ from mathguard.attacks.eot import RandomTransform, affine, as_transform, warp
 from mathguard.errors import InputError, UnsupportedError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
-from mathguard.validate import finite, integer
+from mathguard.validate import integer
 from mathguard.params import COUNT, Choice, INT_SEED, Optional, POSITIVE, Real, declare
 
 #: Logit margin beyond which a fooled image no longer contributes to the untargeted loss.
@@ -122,13 +122,11 @@ class Patch:
              step_size=POSITIVE, batch_size=COUNT, random_state=INT_SEED)
     def __init__(self, size: float = 0.2, transforms: Any = "eot", steps: int = 500, step_size: float = 0.05,
                  batch_size: int = 128, region: Any = None, random_state: int = 0) -> None:
-        self.size = finite(size, "size", low=0, high=1, open_low=True)
+        self.size = float(size)
         self.transform = as_transform(transforms)
         if self.transform is not None and not isinstance(self.transform, RandomTransform):
             raise InputError("Patch transforms must be 'eot', a RandomTransform or None")
-        self.steps = integer(steps, "steps")
-        self.step_size = finite(step_size, "step_size", low=0, open_low=True)
-        self.batch_size = integer(batch_size, "batch_size")
+        self.steps, self.step_size, self.batch_size = int(steps), float(step_size), int(batch_size)
         self.region, self.random_state = region, random_state
 
     def params(self) -> dict[str, Any]:

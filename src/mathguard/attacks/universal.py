@@ -19,7 +19,7 @@ from mathguard.attacks.constraints import FeatureBox, feature_box
 from mathguard.errors import InputError
 from mathguard.models.base import Classifier
 from mathguard.models.torch_model import eval_mode
-from mathguard.validate import finite, integer
+from mathguard.validate import finite
 from mathguard.params import COUNT, INT_SEED, NORM, Budgets, declare
 
 #: Logit margin beyond which a fooled input no longer contributes to the loss.
@@ -64,7 +64,7 @@ def universal_perturbation(clf: Classifier, x: Any, y: Any, *, norm: str = "linf
     if budgets is None or len(budgets) != 1 or budgets[0] <= 0:
         raise InputError(f"eps must be one budget > 0, got {eps!r}")
     e = budgets[0]
-    steps, batch_size = integer(steps, "steps"), integer(batch_size, "batch_size")
+    steps, batch_size = int(steps), int(batch_size)
     # Default step: the ball's radius crossed ten times over the run (mini-batch gradients are noisy).
     alpha = 10 * e / steps if step_size is None else finite(step_size, "step_size", low=0, open_low=True)
     xt, yt = attack_inputs(clf, x, y, "universal_perturbation", needs_gradients=True)

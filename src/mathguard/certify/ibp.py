@@ -19,7 +19,6 @@ from mathguard.errors import InputError, ModelError, UnsupportedError
 from mathguard.models.base import Classifier, as_tensor, check_bounds
 from mathguard.models.torch_model import Normalize, check_module, device_and_dtype, eval_mode, library_layer
 from mathguard.report import Report
-from mathguard.validate import finite
 from mathguard.params import NON_NEGATIVE, declare
 
 Box = tuple[torch.Tensor, torch.Tensor]
@@ -185,7 +184,7 @@ def ibp(model: Any, x: Any, y: Any = None, *, eps: float, bounds: tuple[float, f
     verified. The bounds stay torch tensors: they are differentiable, and IBP training
     (:func:`mathguard.defend.ibp_training`) backpropagates through them.
     """
-    eps = finite(eps, "eps", low=0.0)
+    eps = float(eps)
     if isinstance(model, Classifier):
         if model.module is None:
             raise UnsupportedError("IBP needs the model's layers; a black-box classifier has none")

@@ -22,7 +22,6 @@ from mathguard.models.base import ABSTAIN, Classifier
 from mathguard.models.torch_model import eval_mode
 from mathguard.models.wrap import as_classifier
 from mathguard.partitioned import check_client, run_shards
-from mathguard.validate import finite, integer
 from mathguard.params import COUNT, Int, OPEN_UNIT, POSITIVE, SEED, declare
 
 #: Most Gaussian draws per input: counts are streamed, but 10⁹ draws already take hours on any model.
@@ -31,14 +30,8 @@ MAX_DRAWS = 10**9
 MAX_BATCH_BYTES = 2 * 1024**3
 
 
-def _check(sigma: float, n: int, alpha: float, n0: int = 1, batch_size: int = 1,
-           input_size: int = 1) -> None:
-    """Refuse what cannot give an honest certificate (σ = ∞ certifies everything) or cannot be afforded."""
-    finite(sigma, "sigma", low=0.0, open_low=True)
-    finite(alpha, "alpha", low=0.0, high=1.0, open_low=True, open_high=True)
-    integer(n, "the sample count n", high=MAX_DRAWS)
-    integer(n0, "the selection sample count n0", high=MAX_DRAWS)
-    integer(batch_size, "batch_size")
+def _check_noise_memory(batch_size: int, input_size: int) -> None:
+    """Refuse a noise batch that cannot be afforded (the declarations check sigma, alpha, n, n0 and batch_size)."""
     if batch_size * input_size * 4 > MAX_BATCH_BYTES:
         raise InputError(f"batch_size={batch_size} of inputs with {input_size} values needs "
                          f"{batch_size * input_size * 4 / 1024**3:.1f} GiB of noise; lower batch_size")
@@ -56,7 +49,6 @@ def lower_confidence_bound(k: "np.ndarray | int", n: int, *, alpha: float) -> np
 @declare(sigma=POSITIVE, n=Int(1, MAX_DRAWS), alpha=OPEN_UNIT)
 def max_certifiable_radius(sigma: float, n: int, *, alpha: float) -> float:
     """Largest radius any point can get with n draws: all n agree, p̲ = α^(1/n)."""
-    _check(sigma, n, alpha)
     return float(sigma * norm.ppf(alpha ** (1.0 / n)))
 
 
@@ -192,9 +184,8 @@ def smoothing(clf: Any, x: Any, y: Any = None, *, sigma: float = 0.25, n0: int =
     is identical to the single-process one, whatever the split or a retried task.
     """
     check_client(client)
-    integer(shard_size, "shard_size")
     clf = as_classifier(clf)
-    _check(sigma, n, alpha, n0, batch_size, math.prod(clf.input_shape))
+    _check_noise_memory(batch_size, math.prod(clf.input_shape))
     xt = clf.as_input(x)
     labels = None if y is None else clf.as_labels(y, len(xt)).numpy()
     entropy = np.random.SeedSequence(random_state).entropy  # None: fresh entropy, drawn once for every task
@@ -235,7 +226,7 @@ def smoothed_predict(clf: Any, x: Any, *, sigma: float = 0.25, n: int = 1000, al
                      batch_size: int = 1000, random_state: int | None = 0) -> np.ndarray:
     """PREDICT: the top class if a two-sided binomial test separates it from the runner-up at level α, else -1."""
     clf = as_classifier(clf)
-    _check(sigma, n, alpha, 1, batch_size, math.prod(clf.input_shape))
+    _check_noise_memory(batch_size, math.prod(clf.input_shape))
     xt = clf.as_input(x)
     gen = torch.Generator().manual_seed(random_state) if random_state is not None else None
     out = np.full(len(xt), ABSTAIN)

@@ -13,7 +13,6 @@ from torch import nn
 from mathguard.detect.base import Detector
 from mathguard.detect.forward import INPUT, Forward
 from mathguard.errors import InputError, UnsupportedError
-from mathguard.validate import integer
 from mathguard.params import COUNT, Choice, INT_SEED, Int, NON_NEGATIVE, POSITIVE, declare
 
 
@@ -35,8 +34,6 @@ class Reconstruction(Detector):
         super().__init__(clf)
         if autoencoder is not None and not isinstance(autoencoder, nn.Module):
             raise InputError("autoencoder must be a torch nn.Module")
-        integer(hidden, "hidden")
-        integer(epochs, "epochs")
         self.autoencoder, self.hidden, self.epochs, self.lr = autoencoder, hidden, epochs, lr
         self.random_state = random_state
         self.layers = frozenset({INPUT})
@@ -101,8 +98,6 @@ class FeatureSqueezing(Detector):
         super().__init__(clf)
         if self.clf.bounds is None:
             raise UnsupportedError("feature squeezing needs input bounds: wrap the model with bounds=(low, high)")
-        integer(bit_depth, "bit_depth", high=16)
-        integer(median_size, "median_size (0 = off)", low=0)
         self.bit_depth, self.median_size = bit_depth, median_size
         self.use_median = median_size >= 2 and len(self.clf.input_shape) == 3 and min(
             self.clf.input_shape[1:]) >= median_size
@@ -138,7 +133,6 @@ class GaussianMixture(Detector):
     def __init__(self, clf: Any, layer: str = INPUT, *, n_components: int = 5, covariance_type: str = "full",
                  reg_covar: float = 1e-6, random_state: int = 0) -> None:
         super().__init__(clf)
-        integer(n_components, "n_components")
         self.layer = self._use_layer(layer)
         self.n_components, self.covariance_type = n_components, covariance_type
         self.reg_covar, self.random_state = reg_covar, random_state

@@ -17,7 +17,6 @@ from mathguard.detect import scores
 from mathguard.detect.base import Detector
 from mathguard.detect.forward import Forward, check_logits
 from mathguard.errors import InputError, ModelError
-from mathguard.validate import integer
 from mathguard.params import Choice, INT_SEED, Int, declare
 
 MEASURES = {"mutual_information": scores.mutual_information, "entropy": scores.predictive_entropy}
@@ -53,7 +52,6 @@ class MCDropout(Detector):
         odd = [type(m).__name__ for m in self._dropout if not isinstance(m, _MASKED)]
         if odd:
             raise ModelError(f"MC dropout supports Dropout and Dropout1d/2d/3d layers, not {', '.join(odd)}")
-        integer(samples, "samples", low=2)
         self.samples, self.measure, self.random_state = samples, _measure(measure), random_state
 
     def _score_forward(self, out: Forward) -> torch.Tensor:
