@@ -51,7 +51,7 @@ def test_bad_options_are_one_line_errors(files, extra, message):
 
 def test_budget_measures_as_many_test_points_as_fit_and_says_so(files, monkeypatch):
     """#24: --budget on detect cuts the test points (the attacked ones); the detectors still fit on all of train."""
-    import mathguard.cli.detect as cli
+    import mathguard.cli.budget as cli
 
     seen = []
 

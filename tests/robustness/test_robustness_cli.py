@@ -77,7 +77,7 @@ def test_mistakes_are_one_line_exit_2(files, extra, message):
 
 def test_budget_attacks_as_many_points_as_fit_and_says_so(files, monkeypatch):
     """#24: --budget on robustness. The pilot arithmetic is tested in tests/cli/test_budget.py; here the wiring."""
-    import mathguard.cli.robustness as cli
+    import mathguard.cli.budget as cli
 
     seen = []
 

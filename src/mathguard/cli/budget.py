@@ -15,6 +15,8 @@ import click
 
 from mathguard.report import Finding, Report, Severity
 
+Run = Callable[[int], Report]
+
 
 def budget_option(what: str) -> Callable[[Any], Any]:
     """The --budget option, worded for what gets cut when the budget is short."""
@@ -59,3 +61,17 @@ def note_cut(report: Report, *, used: int, given: int, budget: str, seconds: flo
         detail=f"Two pilot runs were timed; the figures are those of the first {used} {what} only.",
         evidence={"used": used, "given": given, "budget_s": seconds},
         fix=fix))
+
+
+def run_within(run: Run, total: int, *, budget: str | None, seconds: float | None, what: str, fix: str,
+               pilot: int = 1, lens: str = "adversarial") -> Report:
+    """``run(k)`` on as many of ``total`` points as fit ``seconds`` (all without a budget), the cut noted in its report.
+
+    ``seconds`` is ``parse_budget(budget)``, parsed by the caller before it loads anything, so a bad
+    ``--budget`` is refused first.
+    """
+    used = total if seconds is None else points_within(seconds, run, total, pilot=pilot)
+    report = run(used)
+    note_cut(report, used=used, given=total, budget=str(budget), seconds=seconds or 0.0, what=what, lens=lens,
+             fix=fix)
+    return report

@@ -6,7 +6,7 @@ import click
 
 from mathguard.cli.app import (activity, check_outputs, finish, main, model_file, random_state_option, report_options,
                                severity_option)
-from mathguard.cli.budget import budget_option, note_cut, points_within
+from mathguard.cli.budget import budget_option, run_within
 from mathguard.cli.cluster import cluster, cluster_options
 from mathguard.cli.inputs import load_model_and_data, model_options
 
@@ -35,11 +35,9 @@ def certify(model_spec: str, data: str, input_shape: str | None, bounds: str | N
     clf, x, y = load_model_and_data(model_spec, data, input_shape, bounds, max_samples, trust_pickle)
     with activity("certifying", quiet):
         with cluster(scheduler, workers) as client:
-            n_points = len(x) if seconds is None else points_within(seconds, lambda k: smoothing(
-                clf, x[:k], y[:k], sigma=sigma, n0=n0, n=n_draws, alpha=alpha, client=client,
-                random_state=random_state), len(x))
-            report = smoothing(clf, x[:n_points], y[:n_points], sigma=sigma, n0=n0, n=n_draws, alpha=alpha,
-                               client=client, random_state=random_state).report()
-    note_cut(report, used=n_points, given=len(x), budget=str(budget), seconds=seconds or 0.0, what="points",
-             lens="adversarial", fix="Give a larger --budget, fewer --n draws or a faster machine to certify every point.")
+            report = run_within(
+                lambda k: smoothing(clf, x[:k], y[:k], sigma=sigma, n0=n0, n=n_draws, alpha=alpha, client=client,
+                                    random_state=random_state).report(),
+                len(x), budget=budget, seconds=seconds, what="points",
+                fix="Give a larger --budget, fewer --n draws or a faster machine to certify every point.")
     finish(report, html, json_path, fail_on, quiet=quiet)

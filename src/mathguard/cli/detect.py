@@ -9,7 +9,7 @@ import click
 
 from mathguard.cli.app import (activity, check_outputs, finish, main, model_file, random_state_option, report_options,
                                severity_option)
-from mathguard.cli.budget import budget_option, note_cut, points_within
+from mathguard.cli.budget import budget_option, run_within
 from mathguard.cli.inputs import classifier_options, load_classifier, load_inputs, load_labeled, parse_floats
 from mathguard.errors import InputError
 
@@ -66,9 +66,6 @@ def detect(model_spec: str, input_shape: str | None, bounds: str | None, trust_p
                                  ood=shifts or None, attacks=_attacks(attacks), fpr=fpr, layer=layer,
                                  adaptive=not no_adaptive, random_state=random_state)
 
-        n_points = len(x_test) if seconds is None else points_within(seconds, run, len(x_test), pilot=8)
-        report = run(n_points)
-    note_cut(report, used=n_points, given=len(x_test), budget=str(budget), seconds=seconds or 0.0,
-             what="test points", lens="adversarial",
-             fix="Give a larger --budget, fewer --detectors or --no-adaptive to measure every test point.")
+        report = run_within(run, len(x_test), budget=budget, seconds=seconds, what="test points", pilot=8,
+                            fix="Give a larger --budget, fewer --detectors or --no-adaptive to measure every test point.")
     finish(report, html, json_path, fail_on, quiet=quiet)

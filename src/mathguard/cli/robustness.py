@@ -8,7 +8,7 @@ import click
 
 from mathguard.cli.app import (activity, check_outputs, finish, main, model_file, random_state_option, report_options,
                                severity_option)
-from mathguard.cli.budget import budget_option, note_cut, points_within
+from mathguard.cli.budget import budget_option, run_within
 from mathguard.cli.cluster import cluster, cluster_options
 from mathguard.cli.inputs import load_model_and_data, model_options, parse_floats
 from mathguard.errors import InputError
@@ -49,8 +49,6 @@ def robustness(model_spec: str, data: str, input_shape: str | None, bounds: str 
                                                       random_state=random_state))
             return report
 
-        n_points = len(x) if seconds is None else points_within(seconds, run, len(x), pilot=4)
-        report = run(n_points)
-    note_cut(report, used=n_points, given=len(x), budget=str(budget), seconds=seconds or 0.0, what="points",
-             lens="adversarial", fix="Give a larger --budget, fewer --steps or fewer --eps values to attack every point.")
+        report = run_within(run, len(x), budget=budget, seconds=seconds, what="points", pilot=4,
+                            fix="Give a larger --budget, fewer --steps or fewer --eps values to attack every point.")
     finish(report, html, json_path, fail_on, quiet=quiet)
