@@ -15,9 +15,9 @@ re-read of events.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Iterable, Iterator
+from typing import Any, Callable, Collection, Iterable, Iterator, Protocol
 
 import numpy as np
 import orjson
@@ -141,19 +141,22 @@ def _check_folded(prof: Profile) -> None:
 @dataclass
 class _Prepared:
     """A window row as it will be written: merged on the row seen before the transaction (``base``, None for a
-    new window) and summarised from the very documents stored."""
+    new window) and summarised from the very profile stored."""
 
     base: tuple[int, int] | None  # (row id, n_events) the merge started from
     values: dict[str, Any]
+    profile: Profile  # the merged profile, whose document is values["profile"]
     outcome: Exception | None | bool = False  # False: not summarised; None: summarised; else why it failed
 
 
-def _prepare(model: Model, row: Any, part: Partial, summarise: bool = True) -> _Prepared:
-    """Merge ``part`` into the stored ``row`` (None: a new window) and summarise the result; unsummarised, a
-    stored row keeps its old summary, which ``drift_events`` marks as outdated."""
+def _prepare(model: Model, row: Any, part: Partial, summarise: bool = True,
+             stored: Profile | None = None) -> _Prepared:
+    """Merge ``part`` into the stored ``row`` (None: a new window; ``stored``: its profile, parsed already) and
+    summarise the result; unsummarised, a stored row keeps its old summary, which ``drift_events`` marks as
+    outdated."""
     prof, counts, quality, moments = part.profile, part.counts, part.quality, part.moments
     if row is not None:
-        prof, counts = load_profile(row.profile) + prof, Counts.of(row) + counts
+        prof, counts = (load_profile(row.profile) if stored is None else stored) + prof, Counts.of(row) + counts
         quality = row_quality(row) + quality
         moments = merge_moments(row_moments(row), moments)
         _check_folded(prof)
@@ -161,11 +164,13 @@ def _prepare(model: Model, row: Any, part: Partial, summarise: bool = True) -> _
                                       counts.as_tuple()), profile=orjson.dumps(prof.to_dict()).decode(),
                                   quality=orjson.dumps(quality.to_dict()).decode(),
                                   moments=None if moments is None else orjson.dumps(moments_to_dict(moments)).decode())
-    prepared = _Prepared(None if row is None else (row.id, row.n_events), values)
+    prepared = _Prepared(None if row is None else (row.id, row.n_events), values, prof)
     if summarise:
-        try:  # from the stored documents, so the numbers are those a later from-scratch compare gives
-            summary = summarize(model.reference, load_profile(values["profile"]), counts,
-                                Quality.from_dict(orjson.loads(values["quality"])),
+        # The profile as merged: its document reads back as the very same object (tests/monitor/test_fold_cache.py),
+        # so the numbers are those a later from-scratch compare of the stored row gives. Quality and moments are
+        # read back from their documents, as stored (cheap; an empty confusion matrix does not read back).
+        try:
+            summary = summarize(model.reference, prof, counts, Quality.from_dict(orjson.loads(values["quality"])),
                                 moments_from_dict(orjson.loads(values["moments"])) if values["moments"] else None,
                                 model)
             values.update(drift=orjson.dumps(summary).decode(), drift_events=counts.n_events)
@@ -175,14 +180,24 @@ def _prepare(model: Model, row: Any, part: Partial, summarise: bool = True) -> _
     return prepared
 
 
+class ProfileCache(Protocol):
+    """Where a fold finds the profiles of window rows it wrote before (``worker.WindowCache``)."""
+
+    def get(self, row: Any) -> Profile | None: ...
+    def put(self, row: Any, prof: Profile) -> None: ...
+    def drop(self, row_id: int) -> None: ...
+
+
 def fold_model(store: Store, model: Model, rows: list[Any], resolution: int, linalg_features: int = 50,
                summarise: Callable[[Model, int], bool] | None = None,
-               on_summary: Callable[[Model, Exception | None], None] | None = None) -> int:
+               on_summary: Callable[[Model, Exception | None], None] | None = None,
+               cache: ProfileCache | None = None) -> int:
     """Fold ``rows`` (unfolded batches of ``model``) into its window rows, each with its drift summary, in one
     transaction. Profiling, merging and summarising happen before the write transaction (ingest is never
     blocked by them); a window that another process changed meanwhile is merged again inside it.
     ``summarise(model, start)`` may decline a window's summary (it is then stored without a current one);
-    ``on_summary(model, error)`` hears of each summary once the fold is committed (error None: it succeeded)."""
+    ``on_summary(model, error)`` hears of each summary once the fold is committed (error None: it succeeded).
+    With a ``cache``, a window whose row it holds is merged into the cached profile (its document is not read)."""
     partials = partial_windows(model, rows, resolution, linalg_features)
     for part in partials.values():
         _check_folded(part.profile)
@@ -190,13 +205,27 @@ def fold_model(store: Store, model: Model, rows: list[Any], resolution: int, lin
     where = (w.model_id == model.id, w.resolution == resolution)
     starts = list(partials)
     seen: dict[int, Any] = {}
+    stored: dict[int, Profile] = {}  # start -> the profile of its row
     with store.reader.connect() as conn:
-        for i in range(0, len(starts), 500):
-            seen.update((r.start, r) for r in conn.execute(sa.select(t.windows).where(
-                *where, w.start.in_(starts[i : i + 500]))))
-    prepared = {start: _prepare(model, seen.get(start), part, summarise is None or summarise(model, start))
-                for start, part in partials.items()}
+        for chunk in _chunks(starts, 500):
+            seen.update((r.start, r) for r in conn.execute(sa.select(*(t.windows.c if cache is None else _LIGHT))
+                                                           .where(*where, w.start.in_(chunk))))
+        if cache is not None:  # the profiles of the rows it does not hold are read now
+            stored = {start: prof for start, row in seen.items() if (prof := cache.get(row)) is not None}
+            missing = {row.id: start for start, row in seen.items() if start not in stored}
+            texts: dict[int, str] = {}
+            for chunk in _chunks(list(missing), 500):
+                query = sa.select(w.id, w.profile).where(w.id.in_(chunk))
+                texts.update((r.id, r.profile) for r in conn.execute(query))
+            for row_id, start in missing.items():
+                if row_id in texts:  # a row gone by now is as if it had gone before the first read
+                    stored[start] = load_profile(texts[row_id])
+                else:
+                    del seen[start]
+    prepared = {start: _prepare(model, seen.get(start), part, summarise is None or summarise(model, start),
+                                stored.get(start)) for start, part in partials.items()}
     ids = [r.id for r in rows]
+    written: list[tuple[Any, _Prepared]] = []  # (row as written, what was written)
     with store.engine.begin() as conn:
         marked = conn.execute(t.batches.update().where(b.id.in_(ids), b.folded.is_(False))
                               .values(folded=True)).rowcount
@@ -204,20 +233,38 @@ def fold_model(store: Store, model: Model, rows: list[Any], resolution: int, lin
             conn.rollback()
             return 0
         for start, part in partials.items():
-            row = conn.execute(sa.select(t.windows).where(*where, w.start == start).with_for_update()).first()
+            row = conn.execute(sa.select(w.id, w.n_events).where(*where, w.start == start).with_for_update()).first()
             ready = prepared[start]
             if ready.base != (None if row is None else (row.id, row.n_events)):  # changed since: merge again here
-                ready = prepared[start] = _prepare(model, row, part, summarise=False)
+                full = None if row is None else conn.execute(sa.select(t.windows).where(w.id == row.id)).one()
+                ready = prepared[start] = _prepare(model, full, part, summarise=False)
             if row is None:
-                conn.execute(t.windows.insert().values(model_id=model.id, resolution=resolution, start=start,
-                                                       **ready.values))
+                row_id = conn.execute(t.windows.insert().values(model_id=model.id, resolution=resolution, start=start,
+                                                                **ready.values)).inserted_primary_key[0]
             else:
+                row_id = row.id
                 conn.execute(t.windows.update().where(w.id == row.id).values(**ready.values))
+            written.append((_Written(row_id, model.id, resolution, start, ready.values["n_events"],
+                                     ready.values["quality"], ready.values["moments"]), ready))
+            if cache is not None:
+                cache.drop(row_id)  # until committed
+    if cache is not None:
+        for row, ready in written:
+            cache.put(row, ready.profile)
     if on_summary is not None:
         for ready in prepared.values():
             if ready.outcome is not False:
                 on_summary(model, ready.outcome)  # type: ignore[arg-type]
     return sum(r.n_events for r in rows)
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    return (items[i : i + size] for i in range(0, len(items), size))
+
+
+# The columns of a window row that a ProfileCache keys on, as a fold wrote them.
+_Written = namedtuple("_Written", "id model_id resolution start n_events quality moments")
+_LIGHT = tuple(c for c in t.windows.c if c.name not in ("profile", "drift"))  # a window row but its big documents
 
 
 def row_quality(row: Any) -> Quality:
@@ -233,7 +280,8 @@ def row_moments(row: Any) -> Moments | None:
 def fold_pending(store: Store, resolution: int, max_events: int = 200_000, *, exclude: Collection[int] = (),
                  on_error: Callable[[Model, Exception], None] | None = None, linalg_features: int = 50,
                  summarise: Callable[[Model, int], bool] | None = None,
-                 on_summary: Callable[[Model, Exception | None], None] | None = None) -> int:
+                 on_summary: Callable[[Model, Exception | None], None] | None = None,
+                 cache: ProfileCache | None = None) -> int:
     """Fold committed, unfolded batches into window profiles and their drift summaries, each model's batches in
     transactions of at most FOLD_WINDOWS windows (a month of backfill is committed in steps, not after every
     one of its summaries); the number of events folded. A model whose folding fails is handed to ``on_error``
@@ -253,7 +301,8 @@ def fold_pending(store: Store, resolution: int, max_events: int = 200_000, *, ex
             continue
         try:
             for part in _by_windows(group, resolution, FOLD_WINDOWS):
-                folded += fold_model(store, models[mid], part, resolution, linalg_features, summarise, on_summary)
+                folded += fold_model(store, models[mid], part, resolution, linalg_features, summarise, on_summary,
+                                     cache)
         except Exception as exc:
             if on_error is None:
                 raise

@@ -16,9 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from mathguard.drift import Profile
+from mathguard.drift.accumulators import NumericFeature
 from mathguard.monitor import alerts
 from mathguard.monitor.config import Settings
 from mathguard.monitor.metrics import Metrics
@@ -52,6 +55,54 @@ class Failure:
                 "retry_at": self.retry_at, "tries": self.tries}
 
 
+class WindowCache:
+    """The profiles of the windows this worker wrote lately, as merged in memory, so that the next fold of a window
+    merges into the object instead of parsing the row's document again (3 to 45 ms for 20 features). An entry
+    serves only the row it was written to, as written: same row id, model, resolution and start, same event count
+    (a fold by another process raises it), same quality and moments documents; an entry that no longer matches
+    is dropped. The least recently used go first, beyond ``entries`` windows or ``max_bytes`` of sketch arrays.
+    Merging and summarising never change a profile (tests/monitor/test_fold_cache.py), so an entry stays as
+    written."""
+
+    def __init__(self, entries: int = 64, max_bytes: int = 64 << 20) -> None:
+        self.entries, self.max_bytes = entries, max_bytes
+        self._items: OrderedDict[int, tuple[tuple[Any, ...], Profile, int]] = OrderedDict()  # id: key, profile, size
+        self._bytes = 0
+
+    @staticmethod
+    def _key(row: Any) -> tuple[Any, ...]:
+        return (row.model_id, row.resolution, row.start, row.n_events, row.quality, row.moments)
+
+    def get(self, row: Any) -> Profile | None:
+        """The profile stored in ``row`` (id, model_id, resolution, start, n_events, quality, moments), or None."""
+        item = self._items.get(row.id)
+        if item is None:
+            return None
+        if item[0] != self._key(row):
+            self.drop(row.id)
+            return None
+        self._items.move_to_end(row.id)
+        return item[1]
+
+    def put(self, row: Any, prof: Profile) -> None:
+        """Remember ``prof`` as the profile just committed in ``row``."""
+        self.drop(row.id)
+        size = sum(f.sketch.keys.nbytes + f.sketch.counts.nbytes for f in [*prof.features.values(), prof.entropy]
+                   if isinstance(f, NumericFeature))
+        self._items[row.id] = (self._key(row), prof, size)
+        self._bytes += size
+        while len(self._items) > self.entries or self._bytes > self.max_bytes:
+            self.drop(next(iter(self._items)))
+
+    def drop(self, row_id: int) -> None:
+        item = self._items.pop(row_id, None)
+        if item is not None:
+            self._bytes -= item[2]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class Worker(threading.Thread):
     """One per server process; ``stop()`` ends it after the current step."""
 
@@ -69,6 +120,7 @@ class Worker(threading.Thread):
         self._backlog_lock = threading.Lock()
         self._last_alerts = self._last_purge = 0.0
         self._summarised: dict[tuple[int, int], float] = {}  # (model id, window start) → when last summarised
+        self.window_cache = WindowCache()
 
     def run(self) -> None:
         while not self._halt.wait(self.settings.fold_interval_s):
@@ -208,7 +260,7 @@ class Worker(threading.Thread):
             before = len(failed_now)
             n = fold_pending(self.store, self.settings.resolution_s, exclude=skip | failed_now, on_error=failed,
                              linalg_features=self.settings.max_linalg_features, summarise=due,
-                             on_summary=summarised)
+                             on_summary=summarised, cache=self.window_cache)
             self.metrics.folded.inc(n)
             if not n and len(failed_now) == before:
                 break
