@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from mathguard.errors import InputError
 from mathguard.monitor import schema as t
 from mathguard.monitor.quality import merge_moments
-from mathguard.monitor.store import Model, Store
-from mathguard.monitor.windows import Counts, load_profile, row_moments, row_quality, summarize
+from mathguard.monitor.store import Counts, Model, Store, load_profile, row_moments, row_quality
+from mathguard.monitor.windows import summarize
 
 MAX_WINDOWS = 5000  # per drift query
 

@@ -21,12 +21,14 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from mathguard.data.moments import Moments
 from mathguard.drift import Profile
 from mathguard.errors import InputError
 from mathguard.monitor import schema as t
 from mathguard.monitor.config import engine_url
 from mathguard.monitor.events import EventBatch, to_blob
 from mathguard.monitor.keys import hash_key, new_key, parse_scopes
+from mathguard.monitor.quality import Quality, moments_from_dict
 
 
 class Conflict(InputError):
@@ -63,6 +65,45 @@ class Model:
     @cached_property
     def reference(self) -> Profile:
         return Profile.from_dict(orjson.loads(self.profile_json))
+
+
+# ---------------------------------------------------------------- a stored window row, read back
+@dataclass
+class Counts:
+    """What a window knows besides its profile: labelled events, correct predictions, guard alarms."""
+
+    n_events: int = 0
+    n_labeled: int = 0
+    n_correct: int = 0
+    n_alarm_reported: int = 0
+    n_alarms: int = 0
+
+    def __add__(self, other: "Counts") -> "Counts":
+        return Counts(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple())))
+
+    def as_tuple(self) -> tuple[int, ...]:
+        return (self.n_events, self.n_labeled, self.n_correct, self.n_alarm_reported, self.n_alarms)
+
+    @classmethod
+    def of(cls, row: Any) -> "Counts":
+        return cls(row.n_events, row.n_labeled, row.n_correct, row.n_alarm_reported, row.n_alarms)
+
+
+def load_profile(doc: str) -> Profile:
+    """A stored profile document (a window's, or a reference's) as a Profile."""
+    return Profile.from_dict(orjson.loads(doc))
+
+
+def row_quality(row: Any) -> Quality:
+    """A window row's prediction quality (empty for a row folded before quality was stored)."""
+    doc = getattr(row, "quality", None)
+    return Quality.from_dict(orjson.loads(doc)) if doc else Quality()
+
+
+def row_moments(row: Any) -> Moments | None:
+    """A window row's feature moments (None when it has none)."""
+    doc = getattr(row, "moments", None)
+    return moments_from_dict(orjson.loads(doc)) if doc else None
 
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:

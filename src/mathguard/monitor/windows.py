@@ -4,10 +4,11 @@ The worker reads each committed batch once, profiles its events per window of
 ``resolution`` seconds (by event time) and merges that into the stored window profile in
 the same transaction that marks the batch folded, so every event is counted exactly
 once even across crashes. Each window's drift summary against the reference is computed
-when the window is folded (before the write transaction, from the documents that are then
-stored) and written with it, so a query at the resolution only reads stored summaries; a
-window whose summary could not be computed then (or was folded before summaries were
-stored at fold time) is summarised by the worker's refresh duty or by the first query.
+when the window is folded (before the write transaction, from the profile as merged, whose
+document is what is stored) and written with it, so a query at the resolution only reads
+stored summaries; a window whose summary could not be computed then (or was folded before
+summaries were stored at fold time) is summarised by the worker's refresh duty or by the
+first query.
 A wider window is the merge of its stored windows (``Profile + Profile``), never a
 re-read of events.
 """
@@ -25,37 +26,20 @@ import pandas as pd
 import sqlalchemy as sa
 
 from mathguard.drift import Profile, compare, profile
+from mathguard.drift.accumulators import NumericFeature
+from mathguard.drift.frames import iter_frames
+from mathguard.drift.profile import stream_profile
+from mathguard.drift.sketch import MAX_LEVEL
 from mathguard.errors import InputError
 from mathguard.monitor import schema as t
 from mathguard.data.moments import Moments
 from mathguard.monitor.events import from_blob
 from mathguard.monitor.quality import (Quality, linalg, merge_moments, moments_from_dict, moments_of, moments_to_dict,
                                        reference_moments)
-from mathguard.monitor.store import Model, Store
+from mathguard.monitor.store import Counts, Model, Store, load_profile, row_moments, row_quality
 
 WINDOW_BUCKETS = 1024  # sketch size of a window profile: 10 quantile bins need far less, and rows stay small
 FOLD_WINDOWS = 64  # windows one fold transaction may write (each summarised before it begins)
-
-
-@dataclass
-class Counts:
-    """What a window knows besides its profile: labelled events, correct predictions, guard alarms."""
-
-    n_events: int = 0
-    n_labeled: int = 0
-    n_correct: int = 0
-    n_alarm_reported: int = 0
-    n_alarms: int = 0
-
-    def __add__(self, other: "Counts") -> "Counts":
-        return Counts(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple())))
-
-    def as_tuple(self) -> tuple[int, ...]:
-        return (self.n_events, self.n_labeled, self.n_correct, self.n_alarm_reported, self.n_alarms)
-
-    @classmethod
-    def of(cls, row: Any) -> "Counts":
-        return cls(row.n_events, row.n_labeled, row.n_correct, row.n_alarm_reported, row.n_alarms)
 
 
 def _columns(model: Model, rows: list[Any]) -> dict[str, np.ndarray]:
@@ -92,9 +76,14 @@ class Partial:
     moments: Moments | None
 
 
-def partial_windows(model: Model, rows: list[Any], resolution: int,
-                    linalg_features: int = 50) -> dict[int, Partial]:
-    """Profile, counts, quality and moments of each window the events of ``rows`` fall in, keyed by start."""
+Levels = tuple[dict[str, int], int]  # sketch levels of a profile: by numeric feature, and of its entropy
+
+
+def partial_windows(model: Model, rows: list[Any], resolution: int, linalg_features: int = 50,
+                    levels: dict[int, Levels] | None = None) -> dict[int, Partial]:
+    """Profile, counts, quality and moments of each window the events of ``rows`` fall in, keyed by start.
+    A window given ``levels`` (those of its stored profile) gets sketches cut at those levels: what a merge into
+    a profile of levels no finer makes of them anyway, without searching the finer ones (``stream_profile``)."""
     cols = _columns(model, rows)
     starts = (cols["timestamps"] // resolution).astype(np.int64) * resolution
     names = list(model.reference.features)
@@ -103,8 +92,10 @@ def partial_windows(model: Model, rows: list[Any], resolution: int,
     for start in np.unique(starts):
         mask = starts == start
         proba = cols["proba"][mask] if "proba" in cols else None
-        prof = profile(pd.DataFrame(cols["features"][mask], columns=names), proba,
-                       max_buckets=WINDOW_BUCKETS, sample_size=0)
+        frame, cut = pd.DataFrame(cols["features"][mask], columns=names), (levels or {}).get(int(start))
+        prof = profile(frame, proba, max_buckets=WINDOW_BUCKETS, sample_size=0) if cut is None else stream_profile(
+            iter_frames(frame), proba, categorical=(), columns=None, max_buckets=WINDOW_BUCKETS, max_categories=1000,
+            sample_size=0, levels=cut[0], entropy_level=cut[1])
         alarms = cols["alarms"][mask]
         reported = alarms != 255
         out[int(start)] = Partial(prof, Counts(int(mask.sum()), 0, 0, int(reported.sum()),
@@ -127,8 +118,20 @@ def partial_windows(model: Model, rows: list[Any], resolution: int,
     return out
 
 
-def load_profile(doc: str) -> Profile:
-    return Profile.from_dict(orjson.loads(doc))
+def cut_levels(prof: Profile) -> Levels:
+    """The levels at which events merged into ``prof`` may be profiled: its sketches' own, except 0 and below
+    (a sketch past its bucket limit there coarsens once more when capped than when absorbing: left uncut)."""
+    def cut(level: int) -> int:
+        return level if level > 0 else MAX_LEVEL
+
+    return ({k: cut(f.sketch.level) for k, f in prof.features.items() if isinstance(f, NumericFeature)},
+            MAX_LEVEL if prof.entropy is None else cut(prof.entropy.sketch.level))
+
+
+def no_finer(prof: Profile, cut: Levels) -> bool:
+    """Whether ``prof``'s sketches are at ``cut``'s levels or coarser (a partial cut there merges into it exactly)."""
+    return all(f.sketch.level <= cut[0].get(k, MAX_LEVEL) for k, f in prof.features.items()
+               if isinstance(f, NumericFeature)) and (prof.entropy is None or prof.entropy.sketch.level <= cut[1])
 
 
 def _check_folded(prof: Profile) -> None:
@@ -197,13 +200,15 @@ def fold_model(store: Store, model: Model, rows: list[Any], resolution: int, lin
     blocked by them); a window that another process changed meanwhile is merged again inside it.
     ``summarise(model, start)`` may decline a window's summary (it is then stored without a current one);
     ``on_summary(model, error)`` hears of each summary once the fold is committed (error None: it succeeded).
-    With a ``cache``, a window whose row it holds is merged into the cached profile (its document is not read)."""
-    partials = partial_windows(model, rows, resolution, linalg_features)
-    for part in partials.values():
-        _check_folded(part.profile)
+    With a ``cache`` (the worker's), a window whose row it holds is merged into the cached profile (its document
+    is not read), and the new events' sketches are cut at the levels of the profile they are merged into: the
+    merge takes every sketch to the coarser level of the two anyway, and a sketch cut there holds exactly the
+    coarsened buckets (``stream_profile``). A window merged again in the transaction into a row with finer
+    levels (written anew meanwhile) is profiled again uncut."""
     w, b = t.windows.c, t.batches.c
     where = (w.model_id == model.id, w.resolution == resolution)
-    starts = list(partials)
+    stamps = np.concatenate([from_blob(r.timestamps) for r in rows])
+    starts = [int(s) for s in np.unique((stamps // resolution).astype(np.int64) * resolution)]  # partial_windows'
     seen: dict[int, Any] = {}
     stored: dict[int, Profile] = {}  # start -> the profile of its row
     with store.reader.connect() as conn:
@@ -222,8 +227,13 @@ def fold_model(store: Store, model: Model, rows: list[Any], resolution: int, lin
                     stored[start] = load_profile(texts[row_id])
                 else:
                     del seen[start]
+    cuts = {start: cut_levels(prof) for start, prof in stored.items()}
+    partials = partial_windows(model, rows, resolution, linalg_features, cuts)
+    for part in partials.values():
+        _check_folded(part.profile)
     prepared = {start: _prepare(model, seen.get(start), part, summarise is None or summarise(model, start),
                                 stored.get(start)) for start, part in partials.items()}
+    uncut: dict[int, Partial] | None = None
     ids = [r.id for r in rows]
     written: list[tuple[Any, _Prepared]] = []  # (row as written, what was written)
     with store.engine.begin() as conn:
@@ -237,7 +247,11 @@ def fold_model(store: Store, model: Model, rows: list[Any], resolution: int, lin
             ready = prepared[start]
             if ready.base != (None if row is None else (row.id, row.n_events)):  # changed since: merge again here
                 full = None if row is None else conn.execute(sa.select(t.windows).where(w.id == row.id)).one()
-                ready = prepared[start] = _prepare(model, full, part, summarise=False)
+                base = None if full is None else load_profile(full.profile)
+                if start in cuts and (base is None or not no_finer(base, cuts[start])):  # cut for another row
+                    uncut = uncut or partial_windows(model, rows, resolution, linalg_features)
+                    part = uncut[start]
+                ready = prepared[start] = _prepare(model, full, part, summarise=False, stored=base)
             if row is None:
                 row_id = conn.execute(t.windows.insert().values(model_id=model.id, resolution=resolution, start=start,
                                                                 **ready.values)).inserted_primary_key[0]
@@ -265,16 +279,6 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 # The columns of a window row that a ProfileCache keys on, as a fold wrote them.
 _Written = namedtuple("_Written", "id model_id resolution start n_events quality moments")
 _LIGHT = tuple(c for c in t.windows.c if c.name not in ("profile", "drift"))  # a window row but its big documents
-
-
-def row_quality(row: Any) -> Quality:
-    doc = getattr(row, "quality", None)
-    return Quality.from_dict(orjson.loads(doc)) if doc else Quality()
-
-
-def row_moments(row: Any) -> Moments | None:
-    doc = getattr(row, "moments", None)
-    return moments_from_dict(orjson.loads(doc)) if doc else None
 
 
 def fold_pending(store: Store, resolution: int, max_events: int = 200_000, *, exclude: Collection[int] = (),
