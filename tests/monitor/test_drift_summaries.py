@@ -168,3 +168,22 @@ def test_a_failing_summary_is_reported_and_the_window_still_folded(store: Store,
     with store.reader.connect() as conn:
         row = conn.execute(sa.select(t.windows).where(t.windows.c.model_id == model.id)).one()
     assert row.drift_events == row.n_events == 200
+
+
+def test_a_features_only_model_folds_every_batch_of_a_window(store: Store, kit) -> None:  # noqa: ANN001
+    """A model registered without predictions, logging features only: its windows store the empty quality, which
+    must read back on the next fold (it did not, so the second batch of a window failed the model's folding)."""
+    rng = np.random.default_rng(5)
+    model = store.register_model("features", mg.drift.profile(rng.normal(size=(500, kit.N_FEATURES))), 10)
+    errors: list[str] = []
+    for i in range(3):
+        x = rng.normal(size=(100, kit.N_FEATURES))
+        doc = {"batch_id": f"f{i}", "features": x.tolist(), "timestamps": [BASE + 60 * i + k for k in range(100)]}
+        store.insert_batch(model, parse_batch(doc, n_features=kit.N_FEATURES, n_classes=None, now=BASE + HOUR,
+                                              max_events=10_000, clock_skew=300), BASE)
+        assert fold_pending(store, HOUR, on_error=lambda m, e: errors.append(repr(e))) == 100
+    assert errors == []
+    with store.reader.connect() as conn:
+        (row,) = conn.execute(sa.select(t.windows).where(t.windows.c.model_id == model.id)).all()
+    assert row.n_events == 300 and row.drift_events == 300
+    assert orjson.loads(row.drift)["prediction_drift"] == "n/a: the reference profile has no predictions"

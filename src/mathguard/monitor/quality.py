@@ -84,7 +84,8 @@ class Quality:
     def from_dict(cls, doc: dict[str, Any] | None) -> "Quality":
         if not doc:
             return cls()
-        confusion = np.asarray(doc["confusion"], dtype=np.int64).reshape(len(doc["confusion"]), -1)
+        k = len(doc["confusion"])  # k × k; a window without probabilities stores the empty 0 × 0 matrix
+        confusion = np.asarray(doc["confusion"], dtype=np.int64).reshape(k, k)
         return cls(int(doc["n_proba"]), float(doc["entropy_sum"]), confusion, np.asarray(doc["bins"], dtype=float))
 
     def summary(self, reference_labels: np.ndarray | None, reference_source: str) -> dict[str, Any]:

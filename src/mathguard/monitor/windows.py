@@ -186,8 +186,8 @@ def _prepare(model: Model, row: Any, part: Partial, summarise: bool = True,
 class ProfileCache(Protocol):
     """Where a fold finds the profiles of window rows it wrote before (``worker.WindowCache``)."""
 
-    def get(self, row: Any) -> Profile | None: ...
-    def put(self, row: Any, prof: Profile) -> None: ...
+    def get(self, model: Model, row: Any) -> Profile | None: ...
+    def put(self, model: Model, row: Any, prof: Profile) -> None: ...
     def drop(self, row_id: int) -> None: ...
 
 
@@ -216,7 +216,7 @@ def fold_model(store: Store, model: Model, rows: list[Any], resolution: int, lin
             seen.update((r.start, r) for r in conn.execute(sa.select(*(t.windows.c if cache is None else _LIGHT))
                                                            .where(*where, w.start.in_(chunk))))
         if cache is not None:  # the profiles of the rows it does not hold are read now
-            stored = {start: prof for start, row in seen.items() if (prof := cache.get(row)) is not None}
+            stored = {start: prof for start, row in seen.items() if (prof := cache.get(model, row)) is not None}
             missing = {row.id: start for start, row in seen.items() if start not in stored}
             texts: dict[int, str] = {}
             for chunk in _chunks(list(missing), 500):
@@ -264,7 +264,7 @@ def fold_model(store: Store, model: Model, rows: list[Any], resolution: int, lin
                 cache.drop(row_id)  # until committed
     if cache is not None:
         for row, ready in written:
-            cache.put(row, ready.profile)
+            cache.put(model, row, ready.profile)
     if on_summary is not None:
         for ready in prepared.values():
             if ready.outcome is not False:

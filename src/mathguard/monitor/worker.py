@@ -59,7 +59,8 @@ class WindowCache:
     """The profiles of the windows this worker wrote lately, as merged in memory, so that the next fold of a window
     merges into the object instead of parsing the row's document again (about 3 ms unloaded for 20 features of
     650 buckets, and the fold's sketches are cut at its levels: windows.fold_model). Used by the worker's thread
-    alone. An entry serves only the row it was written to, as written: same row id, model, resolution and start,
+    alone. An entry serves only the row it was written to, as written: same row id, model (and its registration
+    time: a model deleted and registered again may get the same ids back), resolution and start,
     same event count (a fold by another process raises it), same quality and moments documents; an entry that no
     longer matches is dropped. The least recently used go first, beyond ``entries`` windows or ``max_bytes`` of
     sketch arrays. Merging and summarising never change a profile (tests/monitor/test_fold_cache.py), so an entry
@@ -71,26 +72,26 @@ class WindowCache:
         self._bytes = 0
 
     @staticmethod
-    def _key(row: Any) -> tuple[Any, ...]:
-        return (row.model_id, row.resolution, row.start, row.n_events, row.quality, row.moments)
+    def _key(model: Any, row: Any) -> tuple[Any, ...]:
+        return (model.created_at, row.model_id, row.resolution, row.start, row.n_events, row.quality, row.moments)
 
-    def get(self, row: Any) -> Profile | None:
+    def get(self, model: Any, row: Any) -> Profile | None:
         """The profile stored in ``row`` (id, model_id, resolution, start, n_events, quality, moments), or None."""
         item = self._items.get(row.id)
         if item is None:
             return None
-        if item[0] != self._key(row):
+        if item[0] != self._key(model, row):
             self.drop(row.id)
             return None
         self._items.move_to_end(row.id)
         return item[1]
 
-    def put(self, row: Any, prof: Profile) -> None:
+    def put(self, model: Any, row: Any, prof: Profile) -> None:
         """Remember ``prof`` as the profile just committed in ``row``."""
         self.drop(row.id)
         size = sum(f.sketch.keys.nbytes + f.sketch.counts.nbytes for f in [*prof.features.values(), prof.entropy]
                    if isinstance(f, NumericFeature))
-        self._items[row.id] = (self._key(row), prof, size)
+        self._items[row.id] = (self._key(model, row), prof, size)
         self._bytes += size
         while len(self._items) > self.entries or self._bytes > self.max_bytes:
             self.drop(next(iter(self._items)))
