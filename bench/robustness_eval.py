@@ -5,7 +5,9 @@ mathguard's robust accuracy ≤ AutoAttack's + 0.5 pp (at least as strong), and 
 ≤ 50 % of AutoAttack's, with the pitfall checks on (the default) — the row with the checks
 off shows what they cost. The contenders run in interleaved rounds (``--repeat``, best of),
 so load from other processes hits all alike; the load average is printed before and after,
-as the figures on a shared 2-core machine mean little without it.
+as the figures on a shared 2-core machine mean little without it. The process's CPU seconds
+(all its threads, OpenMP's spinning included) are printed beside the wall time: on a busy
+machine they show the work each side did, where the wall time shows who waited more.
 
     python bench/robustness_eval.py [--n 300] [--eps 0.1] [--repeat 1] [--standard]
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import time
 from typing import Any, Sequence
 
 import torch
@@ -36,9 +39,14 @@ def compare(label: str, adv_eps: float, n: int, eps: float, repeat: int) -> None
     clf = mg.wrap(net, input_shape=(1, 8, 8), bounds=(0.0, 1.0))
     aa = torchattacks.AutoAttack(net, norm="Linf", eps=eps, version="standard", n_classes=10, seed=0)
     out: dict[str, Any] = {}
+    cpu: dict[str, list[float]] = {}
 
     def run(name: str, fn: Any) -> Any:
-        return lambda: out.__setitem__(name, fn())
+        def call() -> None:
+            t0 = time.process_time()
+            out[name] = fn()
+            cpu.setdefault(name, []).append(time.process_time() - t0)
+        return call
 
     fns = {
         "aa": run("aa", lambda: aa(xs, ys)),
@@ -47,6 +55,7 @@ def compare(label: str, adv_eps: float, n: int, eps: float, repeat: int) -> None
     }
     print(f"\n{label} ({_load()} at start)")
     times = {k: min(v) for k, v in rounds(fns, repeat).items()}
+    cpu_s = {k: min(v) for k, v in cpu.items()}
     with torch.no_grad():
         acc_aa = float((net(out["aa"]).argmax(1) == ys).float().mean())
     off, on = out["off"], out["on"]
@@ -54,13 +63,16 @@ def compare(label: str, adv_eps: float, n: int, eps: float, repeat: int) -> None
     same = bool((off.metrics["robust_points"][eps] == on.metrics["robust_points"][eps]).all())
     print(f"  clean accuracy {on.metrics['clean_accuracy']:.3f}; findings with checks on: "
           f"{sorted(f.id for f in on.findings) or 'none'}")
-    print(f"  {'method':40s} {'robust acc':>10s} {'time s':>8s} {'vs AA':>7s}  target")
-    print(f"  {'torchattacks AutoAttack (standard)':40s} {acc_aa:10.4f} {times['aa']:8.2f} {'1.00×':>7s}")
+    print(f"  {'method':40s} {'robust acc':>10s} {'time s':>8s} {'vs AA':>7s} {'CPU s':>8s} {'vs AA':>7s}  target "
+          "(on the wall time)")
+    print(f"  {'torchattacks AutoAttack (standard)':40s} {acc_aa:10.4f} {times['aa']:8.2f} {'1.00×':>7s} "
+          f"{cpu_s['aa']:8.2f} {'1.00×':>7s}")
     for key, name, acc in (("on", "mathguard evaluate_robustness, checks on", acc_on),
                            ("off", "mathguard evaluate_robustness, checks off", acc_off)):
         ratio = times[key] / times["aa"]
         verdict = "met" if ratio <= 0.5 and acc <= acc_aa + 0.005 + 1e-12 else "NOT met"
-        print(f"  {name:40s} {acc:10.4f} {times[key]:8.2f} {ratio:6.2f}×  ≤ 0.50× and ≤ AA + 0.5 pp "
+        print(f"  {name:40s} {acc:10.4f} {times[key]:8.2f} {ratio:6.2f}× {cpu_s[key]:8.2f} "
+              f"{cpu_s[key] / cpu_s['aa']:6.2f}×  ≤ 0.50× and ≤ AA + 0.5 pp "
               f"({100 * (acc - acc_aa):+.1f} pp): {verdict}")
     print(f"  same robust points with checks on and off: {same}; {_load()} at end; "
           f"torch threads {torch.get_num_threads()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
